@@ -1,0 +1,1 @@
+"""The xdm grammar files, installed as the package ``xdm.grammar``."""

@@ -1,0 +1,1 @@
+"""Command line: subcommands, REPL, script runner, rich rendering."""

@@ -1,0 +1,1 @@
+"""CIAO regions: shapes with vectorised ``contains``, algebra, files, areas."""
