@@ -1,0 +1,60 @@
+"""xdm: the CIAO data-model virtual-file language as a Python package.
+
+>>> import xdm
+>>> vf = xdm.parse("evt2.fits[energy=300:2000][bin x=::8,y=::8]")
+>>> xdm.unparse(vf)
+'evt2.fits[energy=300:2000][bin x=::8,y=::8]'
+
+Heavy modules are imported on first use so ``import xdm`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from xdm.errors import (
+    Span,
+    XdmError,
+    XdmExecutionError,
+    XdmIOError,
+    XdmRegionError,
+    XdmSemanticError,
+    XdmSyntaxError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily)
+_LAZY = {
+    "parse": "xdm.parser",
+    "parse_region": "xdm.parser",
+    "unparse": "xdm.unparse",
+    "nodes": "xdm.nodes",
+    "region": "xdm.regions.api",
+    "plan": "xdm.planner",
+    "read": "xdm.api",
+    "copy": "xdm.api",
+}
+
+__all__ = [
+    "Span",
+    "XdmError",
+    "XdmExecutionError",
+    "XdmIOError",
+    "XdmRegionError",
+    "XdmSemanticError",
+    "XdmSyntaxError",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xdm' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if module.endswith("." + name) else getattr(mod, name)
+    globals()[name] = value
+    return value
