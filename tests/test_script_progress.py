@@ -1,0 +1,71 @@
+"""The progress hook: silent off a terminal, quiet below verbose=1, a bar after the delay."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+import xdm.progress as progress_mod
+from xdm.progress import get_verbosity, note, progress, verbosity
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_counts_work_and_prints_nothing_in_a_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress(300, "rows") as bar:
+        for _ in range(3):
+            bar.advance(100)
+        assert not bar.is_shown
+    assert bar.done == 300
+    assert capsys.readouterr().err == ""
+
+
+def test_bar_appears_on_a_terminal_after_the_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(progress_mod, "DELAY_S", 0.0)
+    with progress(10, "binning events") as bar:
+        bar.advance(4)
+        assert bar.is_shown
+        bar.advance(6)
+    assert not bar.is_shown  # closed on exit
+    assert "binning events" in term.getvalue()
+    assert "10/10" in term.getvalue()
+
+
+def test_quiet_verbosity_suppresses_the_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(progress_mod, "DELAY_S", 0.0)
+    with verbosity(0), progress(10, "rows") as bar:
+        bar.advance(10)
+        assert not bar.is_shown
+    assert term.getvalue() == ""
+
+
+def test_short_work_shows_no_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    with progress(10, "rows") as bar:  # default delay of about a second
+        bar.advance(10)
+        assert not bar.is_shown
+
+
+def test_verbosity_is_scoped_and_notes_follow_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert get_verbosity() == 1
+    with verbosity(3):
+        assert get_verbosity() == 3
+        note("detail", level=3)
+    note("hidden", level=2)
+    assert get_verbosity() == 1
+    assert capsys.readouterr().err == "detail\n"

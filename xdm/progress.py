@@ -1,0 +1,146 @@
+"""Progress feedback for long work: a hook the engine calls, quiet unless useful.
+
+``with progress(total_rows, "filtering") as bar: bar.advance(n)`` costs one clock
+read per call. A rich bar appears on stderr only when stderr is a terminal, the
+work has already taken longer than ``DELAY_S`` and the verbosity is at least 1;
+in pipes, scripts and tests nothing is printed. rich is imported only then.
+
+Verbosity follows CIAO's ``verbose=`` (0 silent .. 5 chatty; default 1) and is
+set per command with ``verbosity(level)``; ``--quiet`` means ``verbose=0``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = [
+    "DELAY_S",
+    "Progress",
+    "get_verbosity",
+    "note",
+    "progress",
+    "verbosity",
+]
+
+DELAY_S = 1.0
+"""Work shorter than this never shows a bar."""
+
+DEFAULT_VERBOSITY = 1
+
+_verbosity: ContextVar[int] = ContextVar("xdm_verbosity", default=DEFAULT_VERBOSITY)
+
+
+def get_verbosity() -> int:
+    """The current verbosity level (CIAO ``verbose=``)."""
+    return _verbosity.get()
+
+
+@contextmanager
+def verbosity(level: int) -> Iterator[None]:
+    """Run a block at ``level`` (0 = quiet: no bars, no notes)."""
+    token = _verbosity.set(int(level))
+    try:
+        yield
+    finally:
+        _verbosity.reset(token)
+
+
+def note(message: str, level: int = 2) -> None:
+    """Print ``message`` to stderr when the verbosity is at least ``level``."""
+    if get_verbosity() >= level:
+        print(message, file=sys.stderr)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """Counts work done; shows a rich bar once the work has lasted ``DELAY_S``.
+
+    ``total`` is the amount of work (rows, chunks); ``None`` when unknown.
+    """
+
+    def __init__(self, total: int | None, description: str, *, enabled: bool) -> None:
+        self.total = total
+        self.description = description
+        self.done = 0
+        self._enabled = enabled
+        self._start = time.monotonic()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def advance(self, n: int = 1) -> None:
+        """Record ``n`` more units of work done."""
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+        elif self._enabled and time.monotonic() - self._start >= DELAY_S:
+            self._show()
+
+    def _show(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(
+            self.description, total=self.total, completed=self.done
+        )
+
+    @property
+    def is_shown(self) -> bool:
+        """True once the bar is on screen."""
+        return self._bar is not None
+
+    def close(self) -> None:
+        """Remove the bar (it is transient) and stop refreshing."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+@contextmanager
+def progress(total: int | None, description: str) -> Iterator[Progress]:
+    """Track ``total`` units of work called ``description``.
+
+    Examples
+    --------
+    >>> with progress(1000, "filtering rows") as bar:
+    ...     for _ in range(10):
+    ...         bar.advance(100)
+    >>> bar.done
+    1000
+    """
+    bar = Progress(
+        total,
+        description,
+        enabled=get_verbosity() >= 1 and _stderr_is_terminal(),
+    )
+    try:
+        yield bar
+    finally:
+        bar.close()
