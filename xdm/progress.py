@@ -25,6 +25,7 @@ __all__ = [
     "note",
     "progress",
     "verbosity",
+    "verbosity_from_args",
 ]
 
 DELAY_S = 1.0
@@ -144,3 +145,40 @@ def progress(total: int | None, description: str) -> Iterator[Progress]:
         yield bar
     finally:
         bar.close()
+
+
+def verbosity_from_args(argv: list[str]) -> tuple[list[str], int | None]:
+    """Take ``verbose=N``, ``-v``/``--verbose`` (2), ``-q``/``--quiet`` (0) out of ``argv``.
+
+    Returns the other arguments and the level asked for (``None``: not given).
+
+    >>> verbosity_from_args(["in.fits", "out.fits", "verbose=0"])
+    (['in.fits', 'out.fits'], 0)
+    """
+    rest: list[str] = []
+    level: int | None = None
+    for arg in argv:
+        if arg in ("-q", "--quiet"):
+            level = 0
+        elif arg.startswith("verbose=") or arg.startswith("--verbose="):
+            level = _level(arg.partition("=")[2])
+        elif arg in ("-v", "--verbose"):
+            level = 2
+        else:
+            rest.append(arg)
+    return rest, level
+
+
+def _level(text: str) -> int:
+    from xdm.errors import XdmSemanticError
+
+    try:
+        level = int(text)
+    except ValueError:
+        level = -1
+    if not 0 <= level <= 5:
+        raise XdmSemanticError(
+            f"verbose must be an integer from 0 to 5, not {text!r}",
+            expected=("0", "1", "2", "3", "4", "5"),
+        )
+    return level
