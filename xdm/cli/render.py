@@ -92,7 +92,7 @@ def _table(summary: TableSummary) -> RenderableType:
     line = Text(summary.rows_text, style="bold green")
     if summary.good_time_s is not None:
         line.append(
-            f"   good time {format_value(round(summary.good_time_s, 1))} s",
+            f"   good time {summary.good_time_s:,.1f} s",
             style="cyan",
         )
     columns = Table(box=None, pad_edge=False, header_style="bold")
