@@ -15,6 +15,7 @@ __all__ = [
     "XdmExecutionError",
     "XdmIOError",
     "XdmRegionError",
+    "XdmRegionSyntaxError",
     "XdmSemanticError",
     "XdmSyntaxError",
     "render_caret",
@@ -73,6 +74,14 @@ class XdmSemanticError(XdmError):
 
 class XdmRegionError(XdmError):
     """A bad region: unknown shape, wrong argument count, unreadable file."""
+
+
+class XdmRegionSyntaxError(XdmSyntaxError, XdmRegionError):
+    """A region written wrongly: unknown shape name, wrong argument count.
+
+    Both a syntax error (the parser raises it) and a region error, so either
+    ``except`` catches it.
+    """
 
 
 class XdmIOError(XdmError):

@@ -1,0 +1,153 @@
+"""Parser: the AST built for typical virtual files (hand-checked expectations)."""
+
+from __future__ import annotations
+
+import pytest
+
+from xdm.errors import Span, XdmRegionError, XdmSyntaxError
+from xdm.nodes import (
+    AndFilter,
+    AxisNumber,
+    BinAxis,
+    BinQualifier,
+    BinRange,
+    BlockRef,
+    ColumnName,
+    ColumnPair,
+    Coordinate,
+    FilterQualifier,
+    Number,
+    OptItem,
+    OutputName,
+    Range,
+    RangeArg,
+    RangeFilter,
+    RegionAnd,
+    RegionFilter,
+    RegionNot,
+    RegionOr,
+    Shape,
+)
+from xdm.parser import parse, parse_filter, parse_region
+
+
+def n(text: str) -> Number:
+    return Number(text=text)
+
+
+def c(text: str, unit: str | None = None) -> Coordinate:
+    return Coordinate(text=text, unit=unit)  # type: ignore[arg-type]
+
+
+def test_common_virtual_file() -> None:
+    vf = parse(
+        "acis_evt2.fits[EVENTS][ccd_id=7,energy=300:2000]"
+        "[sky=region(src.reg)][bin x=::8,y=::8][opt type=i4][IMAGE]"
+    )
+    assert vf.path == "acis_evt2.fits"
+    assert vf.block == BlockRef(name="EVENTS")
+    first = vf.filters[0].expr
+    assert first == AndFilter(
+        terms=(
+            RangeFilter(
+                column=ColumnName(name="ccd_id"),
+                ranges=(Range(lo=n("7"), hi=n("7"), is_single=True),),
+            ),
+            RangeFilter(
+                column=ColumnName(name="energy"),
+                ranges=(Range(lo=n("300"), hi=n("2000")),),
+            ),
+        )
+    )
+    assert vf.bin == BinQualifier(
+        axes=(
+            BinAxis(target=ColumnName(name="x"), spec=BinRange(step=n("8"))),
+            BinAxis(target=ColumnName(name="y"), spec=BinRange(step=n("8"))),
+        )
+    )
+    assert vf.options == (OptItem(name="type", value="i4"),)
+    assert vf.output_name == "IMAGE"
+    assert isinstance(vf.qualifiers[-1], OutputName)
+
+
+def test_range_items_after_comma_join_the_clause() -> None:
+    expr = parse("e[grade=0,2:4,6,ccd_id=7]").filters[0].expr
+    assert isinstance(expr, AndFilter)
+    grade, ccd = expr.terms
+    assert isinstance(grade, RangeFilter) and len(grade.ranges) == 3
+    assert grade.ranges[1] == Range(lo=n("2"), hi=n("4"))
+    assert ccd == RangeFilter(
+        column=ColumnName(name="ccd_id"),
+        ranges=(Range(lo=n("7"), hi=n("7"), is_single=True),),
+    )
+
+
+def test_region_operators_and_precedence() -> None:
+    r = parse_region("circle(0,0,10)-CIRcle(0,0,2)+box(50,50,4,4)")
+    c10 = Shape(name="circle", args=(c("0"), c("0"), c("10")))
+    c2 = Shape(name="circle", args=(c("0"), c("0"), c("2")))
+    box = Shape(name="box", args=(c("50"), c("50"), c("4"), c("4")))
+    assert r == RegionOr(
+        operands=(RegionAnd(operands=(c10, RegionNot(operand=c2))), box)
+    )
+
+
+def test_units_sexagesimal_and_radius_grid() -> None:
+    r = parse_region("circle(12:26:51.2,-33:16:13,20.1'')")
+    assert r == Shape(
+        name="circle",
+        args=(
+            c("12:26:51.2", "sexagesimal"),
+            c("-33:16:13", "sexagesimal"),
+            c("20.1", '"'),
+        ),
+    )
+    g = parse("e[bin sky=annulus(4077.3,4269.7,0:600:10)]").bin
+    assert g is not None
+    spec = g.axes[0].spec
+    assert isinstance(spec, Shape)
+    assert spec.args[2] == RangeArg(lo=n("0"), hi=n("600"), step=n("10"))
+
+
+def test_pair_and_section_sugar() -> None:
+    vf = parse("im.fits[(#1,#2)=circle(145,356,25)][1:100,1:200]")
+    f0 = vf.filters[0].expr
+    assert isinstance(f0, RegionFilter)
+    assert f0.column == ColumnPair(
+        first=AxisNumber(number=1), second=AxisNumber(number=2)
+    )
+    assert vf.filters[1] == FilterQualifier(
+        expr=AndFilter(
+            terms=(
+                RangeFilter(
+                    column=AxisNumber(number=1), ranges=(Range(lo=n("1"), hi=n("100")),)
+                ),
+                RangeFilter(
+                    column=AxisNumber(number=2), ranges=(Range(lo=n("1"), hi=n("200")),)
+                ),
+            )
+        )
+    )
+
+
+def test_spans_point_into_the_source() -> None:
+    text = "evt.fits[energy=300:2000]"
+    vf = parse(text)
+    q = vf.qualifiers[0]
+    assert q.span == Span(8, len(text))
+    assert isinstance(q, FilterQualifier) and isinstance(q.expr, RangeFilter)
+    assert text[q.expr.span.start : q.expr.span.end] == "energy=300:2000"  # type: ignore[union-attr]
+
+
+def test_parse_filter_joins_lines() -> None:
+    assert (
+        parse_filter("ccd_id=7\n# comment\nenergy=300:2000\n")
+        == parse("f[ccd_id=7,energy=300:2000]").filters[0].expr
+    )
+
+
+def test_errors_are_xdm_errors() -> None:
+    with pytest.raises(XdmSyntaxError):
+        parse("evt.fits[energy=300 2000]")
+    with pytest.raises(XdmRegionError):
+        parse("evt.fits[sky=circle(1,2)]")
