@@ -1,0 +1,148 @@
+"""The Python facade: open a virtual file as a table or an image, or copy it.
+
+``read("evt2.fits[energy=500:7000]")`` gives an astropy Table;
+``read("evt2.fits[bin sky=8]")`` an ``Image`` (data, header, wcs);
+``copy(vf, "out.fits", clobber=True)`` writes what ``xdm copy`` writes. Chains
+parser -> planner -> executor and nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xdm.errors import XdmSemanticError
+
+if TYPE_CHECKING:
+    from astropy.io.fits import Header
+    from astropy.table import Table
+    from astropy.wcs import WCS
+    from numpy.typing import NDArray
+
+    from xdm.nodes import VirtualFile
+    from xdm.steps import Plan
+
+__all__ = ["Image", "copy", "read", "select"]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A binned or filtered image: numpy data (last axis first), header, sky WCS."""
+
+    data: NDArray[Any]
+    header: Header
+    name: str = ""
+
+    @property
+    def wcs(self) -> WCS:
+        """The header's primary (celestial, when present) WCS."""
+        from astropy.wcs import WCS
+
+        return WCS(self.header)
+
+
+def _plan(vf: VirtualFile | str, base_dir: str | os.PathLike[str] | None) -> Plan:
+    from xdm.planner import plan
+
+    return plan(vf, base_dir=base_dir)
+
+
+def _is_image_plan(p: Plan) -> bool:
+    from xdm.steps import OpenBlock
+
+    step = p.steps[0]
+    return isinstance(step, OpenBlock) and step.kind == "image"
+
+
+def read(
+    vf: VirtualFile | str, *, base_dir: str | os.PathLike[str] | None = None
+) -> Table | Image:
+    """Evaluate a virtual file in memory.
+
+    Returns an astropy ``Table`` for a filtered or column-selected table block,
+    and an ``Image`` for ``[bin ...]`` or an image block.
+    """
+    from xdm.executor import ImageResult, evaluate
+
+    p = _plan(vf, base_dir)
+    if _is_image_plan(p):
+        return _read_image_block(vf, base_dir)
+    result = evaluate(p)
+    if isinstance(result, ImageResult):
+        return Image(data=result.data, header=result.header, name=result.name)
+    return _to_table(result.records, result.header)
+
+
+def select(
+    vf: VirtualFile | str, *, base_dir: str | os.PathLike[str] | None = None
+) -> NDArray[Any]:
+    """The rows a virtual file keeps, as a boolean mask over the block's rows."""
+    from xdm.executor import select as run_select
+
+    p = _plan(vf, base_dir)
+    if _is_image_plan(p):
+        raise XdmSemanticError("select() needs a table block", source=p.source)
+    return run_select(p)
+
+
+def copy(
+    vf: VirtualFile | str,
+    out: str | os.PathLike[str],
+    *,
+    clobber: bool = False,
+    history: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the virtual file to ``out`` like CIAO ``dmcopy``.
+
+    A filtered table keeps every other block of the file (GTIs updated); a binned
+    image becomes the primary HDU followed by the GTI blocks. The product is
+    written to a temporary file and renamed; an existing ``out`` needs ``clobber``.
+    """
+    from xdm.executor import write
+
+    p = _plan(vf, base_dir)
+    if _is_image_plan(p):
+        return _copy_image_block(
+            vf, out, clobber=clobber, history=history, base_dir=base_dir
+        )
+    return write(p, out, clobber=clobber, history=history)
+
+
+def _to_table(records: NDArray[Any], header: Header) -> Table:
+    from astropy.io import fits
+    from astropy.table import Table
+
+    hdu = fits.BinTableHDU(data=records, header=header)
+    return Table.read(hdu)
+
+
+# Image blocks are evaluated by xdm.images (another module's job); one place each.
+def _read_image_block(vf: VirtualFile | str, base_dir: Any) -> Image:
+    from xdm import images
+
+    data, header = images.read_image(vf, base_dir=base_dir)
+    return Image(data=data, header=header, name=str(header.get("HDUNAME", "")))
+
+
+def _copy_image_block(
+    vf: VirtualFile | str,
+    out: Any,
+    *,
+    clobber: bool,
+    history: str | None,
+    base_dir: Any,
+) -> Path:
+    from astropy.io import fits
+
+    from xdm.fitsfile import atomic_output
+
+    image = _read_image_block(vf, base_dir)
+    header = image.header.copy()
+    if history:
+        header.add_history(history)
+    with atomic_output(out, clobber=clobber) as tmp:
+        fits.PrimaryHDU(data=image.data, header=header).writeto(tmp, overwrite=True)
+    return Path(out)

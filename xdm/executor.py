@@ -1,0 +1,468 @@
+"""Runs a Plan: one streaming pass over the block's rows, chunk by chunk.
+
+Takes a ``Plan``; per chunk it binds the operand columns (memory-mapped views),
+computes the vectorised tests, evaluates the fused predicate or the flat bin
+index with ``kernels``, and feeds a histogram or a row writer. Produces the
+selected mask, an in-memory table or image, or a FITS product via ``fitsfile``.
+A failure that is not the user's input becomes ``XdmExecutionError`` naming the
+step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xdm import kernels
+from xdm.errors import XdmError, XdmExecutionError, XdmSemanticError
+from xdm.fitsfile import (
+    Block,
+    EventWriter,
+    atomic_output,
+    bit_values,
+    column_values,
+    open_block,
+    retarget_column_keywords,
+)
+from xdm.progress import progress
+from xdm.steps import (
+    FilterRows,
+    Histogram,
+    OpenBlock,
+    Plan,
+    ReadColumns,
+    SelectColumns,
+    UpdateGti,
+    UpdateSubspace,
+    VectorTest,
+    WriteEvents,
+    WriteImage,
+)
+
+if TYPE_CHECKING:
+    from astropy.io.fits import Header
+    from numpy.typing import NDArray
+
+__all__ = [
+    "ImageResult",
+    "TableResult",
+    "evaluate",
+    "select",
+    "write",
+]
+
+I2_OVERFLOW_PROMOTES = True
+"""A default-typed (i2) image whose counts exceed 32767 is written as i4 (and the
+header says so); an explicit ``[opt type=i2]`` that overflows is an error."""
+
+_INT_LIMITS = {"i2": (-(2**15), 2**15 - 1), "i4": (-(2**31), 2**31 - 1)}
+_NUMPY = {"i2": ">i2", "i4": ">i4", "r4": ">f4", "r8": ">f8"}
+_BITPIX = {"i2": 16, "i4": 32, "r4": -32, "r8": -64}
+
+
+@dataclass(slots=True)
+class TableResult:
+    """Selected rows (raw FITS records) with the output block's header."""
+
+    records: NDArray[Any]
+    header: Header
+    name: str
+
+
+@dataclass(slots=True)
+class ImageResult:
+    """A binned image (numpy order: last bin axis first) with its header."""
+
+    data: NDArray[Any]
+    header: Header
+    name: str
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def select(plan: Plan) -> NDArray[np.bool_]:
+    """The kept rows as a boolean mask over the block's original rows."""
+    with _open(plan) as block:
+        out = np.zeros(block.nrows, dtype=bool)
+        for start, _, mask in _filtered_chunks(plan, block):
+            out[start : start + len(mask)] = mask
+        return out
+
+
+def evaluate(plan: Plan) -> TableResult | ImageResult:
+    """Run the plan in memory: the selected table rows or the binned image."""
+    with _open(plan) as block:
+        gti_hdus = _gti_hdus(plan, block)
+        if plan.find(Histogram) is not None:
+            data, header = _image(plan, block, gti_hdus, history=None)
+            return ImageResult(
+                data=data, header=header, name=plan.find(WriteImage).name
+            )
+        header, dtype, columns = _table_layout(plan, block, gti_hdus, history=None)
+        parts = [
+            _pick(records[mask], dtype, columns)
+            for _, records, mask in _filtered_chunks(plan, block)
+        ]
+        records = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+        header["NAXIS2"] = len(records)
+        return TableResult(
+            records=records, header=header, name=plan.find(WriteEvents).name
+        )
+
+
+def write(
+    plan: Plan,
+    out: str | Path,
+    *,
+    clobber: bool = False,
+    history: str | None = None,
+) -> Path:
+    """Run the plan and write the product to ``out`` (temp file + rename).
+
+    Filtered tables are streamed chunk by chunk; every other block of the input
+    follows (GTI blocks intersected with any time filter). Images go to the
+    primary HDU, followed by the GTI blocks.
+    """
+    from astropy.io import fits
+
+    history = history or f"xdm: {plan.source}"
+    with (
+        atomic_output(out, clobber=clobber, source=plan.source) as tmp,
+        _open(plan) as block,
+    ):
+        gti_hdus = _gti_hdus(plan, block)
+        if plan.find(Histogram) is not None:
+            data, header = _image(plan, block, gti_hdus, history=history)
+            primary = fits.PrimaryHDU(data=data, header=header)
+            _step(
+                plan, WriteImage, lambda: _write_all(tmp, [primary, *gti_hdus.values()])
+            )
+            return Path(out)
+        header, dtype, columns = _table_layout(plan, block, gti_hdus, history=history)
+
+        def run() -> None:
+            with open(tmp, "wb") as fh:
+                for i, hdu in enumerate(block.hdul):
+                    if i == block.index:
+                        writer = EventWriter(fh, header, dtype)
+                        for _, records, mask in _filtered_chunks(plan, block):
+                            writer.append(_pick(records[mask], dtype, columns))
+                        writer.close()
+                    else:
+                        fh.write(_hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
+
+        _step(plan, WriteEvents, run)
+    return Path(out)
+
+
+# ---------------------------------------------------------------- the pass
+
+
+@contextlib.contextmanager
+def _open(plan: Plan) -> Iterator[Block]:
+    step: OpenBlock = plan.steps[0]  # type: ignore[assignment]
+    block = open_block(step.path, block_number=step.number, base_dir=plan.base_dir)
+    try:
+        if not block.is_table:
+            raise XdmSemanticError(
+                f"block {block.name} is an image; it is evaluated by xdm.images",
+                source=plan.source,
+            )
+        yield block
+    finally:
+        block.close()
+
+
+def _chunks(
+    plan: Plan, block: Block
+) -> Iterator[tuple[int, NDArray[Any], dict[str, Any]]]:
+    """Yield ``(first_row, records, operands)`` with the tests already evaluated."""
+    read: ReadColumns = plan.find(ReadColumns)
+    filt: FilterRows = plan.find(FilterRows)
+    cols = {c.name: c for c in block.columns}
+    with progress(block.nrows, "filtering") as bar:
+        for start, records in block.iter_chunks(read.chunk_rows):
+            env: dict[str, Any] = {}
+            for op in filt.operands:
+                if op.how == "row":
+                    env[op.var] = np.arange(
+                        start + 1, start + len(records) + 1, dtype=np.int64
+                    )
+                elif op.how == "bits":
+                    env[op.var] = bit_values(records, cols[op.column])
+                else:
+                    env[op.var] = _values(records, cols[op.column])
+            for test in filt.tests:
+                env[test.var] = _test(test, records, env, cols)
+            yield start, records, env
+            bar.advance(len(records))
+
+
+def _filtered_chunks(
+    plan: Plan, block: Block
+) -> Iterator[tuple[int, NDArray[Any], NDArray[np.bool_]]]:
+    filt: FilterRows = plan.find(FilterRows)
+    for start, records, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
+        try:
+            mask = _mask(filt, env, len(records))
+        except XdmError:
+            raise
+        except Exception as exc:
+            raise _wrap(plan, FilterRows, exc) from exc
+        yield start, records, mask
+
+
+def _mask(filt: FilterRows, env: dict[str, Any], n: int) -> NDArray[np.bool_]:
+    if filt.predicate == "True":
+        return np.ones(n, dtype=bool)
+    result = kernels.evaluate(filt.predicate, env)
+    if np.ndim(result) == 0:
+        return np.full(n, bool(result))
+    return result
+
+
+def _values(records: NDArray[Any], col: Any) -> NDArray[Any]:
+    values = column_values(records, col)
+    if values.dtype.kind == "u" and values.dtype.itemsize >= 4:
+        values = values.astype(np.int64)  # numexpr has no unsigned types
+    elif values.dtype.kind == "u" or values.dtype.itemsize == 1:
+        values = values.astype(np.int32)
+    return values
+
+
+def _test(
+    test: VectorTest, records: NDArray[Any], env: dict[str, Any], cols: dict[str, Any]
+) -> NDArray[np.bool_]:
+    if test.kind == "region":
+        x, y = (_values(records, cols[c]) for c in test.columns)
+        candidates = None
+        if test.prefilter is not None:
+            candidates = kernels.evaluate(test.prefilter, env)
+        return kernels.region_contains(test.payload, x, y, candidates)
+    if test.kind == "gti":
+        times = np.asarray(_values(records, cols[test.columns[0]]), dtype=np.float64)
+        keep: dict[int | None, NDArray[np.float64]] = test.payload
+        if test.chip_column is None:
+            iv = keep[None]
+            return kernels.in_intervals(times, iv[:, 0].copy(), iv[:, 1].copy())
+        chips = np.asarray(_values(records, cols[test.chip_column]))
+        out = np.zeros(len(times), dtype=bool)
+        listed = np.zeros(len(times), dtype=bool)
+        for chip, iv in keep.items():
+            if chip is None:
+                continue
+            on = chips == chip
+            listed |= on
+            out |= on & kernels.in_intervals(times, iv[:, 0].copy(), iv[:, 1].copy())
+        if None in keep:
+            iv = keep[None]
+            out |= ~listed & kernels.in_intervals(
+                times, iv[:, 0].copy(), iv[:, 1].copy()
+            )
+        return out
+    wanted, fold = test.payload
+    return kernels.strings_equal(records[test.columns[0]], wanted, fold=fold)
+
+
+# ---------------------------------------------------------------- histogram
+
+
+def _image(
+    plan: Plan, block: Block, gti_hdus: dict[int, Any], *, history: str | None
+) -> tuple[NDArray[Any], Header]:
+    hist: Histogram = plan.find(Histogram)
+    weighted = hist.weight is not None
+    counts = np.zeros(hist.size, dtype=np.float64 if weighted else np.int64)
+
+    def run() -> None:
+        for _, _, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
+            flat = kernels.evaluate(hist.index_expression, env)
+            if np.ndim(flat) == 0:
+                flat = np.full(len(next(iter(env.values()))), flat)
+            weights = None
+            if weighted:
+                weights = np.asarray(env[hist.weight_var], dtype=np.float64)
+            kernels.accumulate(counts, flat, weights)
+
+    _step(plan, Histogram, run)
+    dtype = hist.dtype
+    if dtype in _INT_LIMITS:
+        lo, hi = _INT_LIMITS[dtype]
+        top = counts.max(initial=0)
+        bottom = counts.min(initial=0)
+        if top > hi or bottom < lo:
+            if hist.dtype_explicit or not I2_OVERFLOW_PROMOTES or dtype != "i2":
+                raise XdmSemanticError(
+                    f"a pixel holds {top:g}, more than type {dtype} can store",
+                    source=plan.source,
+                    hint="use [opt type=i4] (or r4/r8)",
+                )
+            dtype = "i4"
+    data = counts.astype(_NUMPY[dtype]).reshape(hist.shape)
+    header = _events_header(plan, block, gti_hdus, history)
+    header = _image_header(header, hist, plan.find(WriteImage).name, dtype)
+    return data, header
+
+
+# ---------------------------------------------------------------- headers
+
+
+def _gti_hdus(plan: Plan, block: Block) -> dict[int, Any]:
+    """The input's GTI blocks (by HDU index), intersected with the time filters."""
+    from xdm import gti
+
+    found = {
+        i: h
+        for i, h in enumerate(block.hdul)
+        if i != block.index and gti.is_gti_block(h)
+    }
+    upd: UpdateGti | None = plan.find(UpdateGti)
+    if upd is None or not found:
+        return found
+    hdus = list(found.values())
+    for keep in upd.intervals:
+        hdus = gti.update_gti_blocks(hdus, keep)
+    return dict(zip(found, hdus))
+
+
+def _events_header(
+    plan: Plan, block: Block, gti_hdus: dict[int, Any], history: str | None
+) -> Header:
+    """The input block's header with exposure, subspace and history brought up to date."""
+    from xdm import gti
+    from xdm.subspace import Subspace
+
+    header = block.header.copy()
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+    if plan.find(UpdateGti) is not None:
+        gti.update_exposure_keys(header, list(gti_hdus.values()))
+    sub: UpdateSubspace | None = plan.find(UpdateSubspace)
+    if sub is not None and (sub.entries or sub.removed):
+        space = Subspace.from_header(header)
+        for e in sub.entries:
+            if e.is_region:
+                space = space.with_region(e.column, e.ranges)
+            else:
+                space = space.narrowed(e.column, e.ranges, unit=e.unit, form=e.form)
+        if sub.removed:
+            space = space.removed(sub.removed)
+        space.write(header)
+    if history:
+        header.add_history(history)
+    return header
+
+
+def _table_layout(
+    plan: Plan, block: Block, gti_hdus: dict[int, Any], *, history: str | None
+) -> tuple[Header, np.dtype[Any], tuple[tuple[str, str], ...] | None]:
+    header = _events_header(plan, block, gti_hdus, history)
+    raw_dtype = block.raw().dtype
+    sel: SelectColumns | None = plan.find(SelectColumns)
+    name = plan.find(WriteEvents).name
+    if name != block.name:
+        header["EXTNAME"] = name
+        if "HDUNAME" in header:
+            header["HDUNAME"] = name
+    if sel is None:
+        return header, np.dtype(raw_dtype), None
+    numbers = {c.name: c.number for c in block.columns}
+    header = retarget_column_keywords(
+        header, [(numbers[old], new) for old, new in sel.columns], len(sel.columns)
+    )
+    dtype = np.dtype([(new, raw_dtype.fields[old][0]) for old, new in sel.columns])
+    return header, dtype, sel.columns
+
+
+def _pick(
+    rows: NDArray[Any],
+    dtype: np.dtype[Any],
+    columns: tuple[tuple[str, str], ...] | None,
+) -> NDArray[Any]:
+    if columns is None:
+        return rows
+    out = np.empty(len(rows), dtype=dtype)
+    for old, new in columns:
+        out[new] = rows[old]
+    return out
+
+
+def _image_header(
+    events_header: Header, hist: Histogram, name: str, dtype: str
+) -> Header:
+    """Primary-image header: event keywords, physical + sky WCS, subspace, name."""
+    from xdm.imagewcs import binned_image_header
+
+    header = binned_image_header(events_header, hist.axes)
+    header["BITPIX"] = _BITPIX[dtype]
+    header["EXTNAME"] = (name, "name of this block")
+    header["HDUNAME"] = (name, "ASCDM block name")
+    header["BUNIT"] = "count" if hist.weight is None else f"sum of {hist.weight}"
+    return header
+
+
+# ---------------------------------------------------------------- output helpers
+
+
+def _write_all(path: Path, hdus: list[Any]) -> None:
+    from astropy.io import fits
+
+    fits.HDUList(hdus).writeto(path, overwrite=True, output_verify="silentfix")
+
+
+def _hdu_bytes(hdu: Any, *, primary: bool) -> bytes:
+    import io
+
+    from astropy.io import fits
+
+    stream = io.BytesIO()
+    if primary:
+        fits.HDUList([hdu]).writeto(stream, output_verify="silentfix")
+        return stream.getvalue()
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(stream, output_verify="silentfix")
+    return stream.getvalue()[2880:]
+
+
+def _step(plan: Plan, kind: type[Any], fn: Any) -> Any:
+    """Call ``fn``; a failure that is not an XdmError names the step it happened in."""
+    try:
+        return fn()
+    except XdmError:
+        raise
+    except MemoryError:
+        raise XdmExecutionError(
+            f"out of memory in step {kind.__name__}",
+            source=plan.source,
+            hint="use smaller chunks or a coarser binning",
+        ) from None
+    except Exception as exc:
+        raise XdmExecutionError(
+            f"step {kind.__name__} failed: {type(exc).__name__}: {exc}",
+            source=plan.source,
+        ) from exc
+
+
+def _step_iter(plan: Plan, kind: type[Any], it: Iterator[Any]) -> Iterator[Any]:
+    """Iterate ``it``, wrapping its failures like ``_step``."""
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except XdmError:
+            raise
+        except Exception as exc:
+            raise _wrap(plan, kind, exc) from exc
+        yield item
+
+
+def _wrap(plan: Plan, kind: type[Any], exc: Exception) -> XdmExecutionError:
+    return XdmExecutionError(
+        f"step {kind.__name__} failed: {type(exc).__name__}: {exc}", source=plan.source
+    )

@@ -1,0 +1,773 @@
+"""Filter nodes -> one numexpr predicate, plus the tests numexpr cannot express.
+
+Takes the filter qualifiers of a virtual file and the opened block's column
+metadata; returns ``CompiledFilter``: predicate text over safe variable names,
+the operands (column -> variable), vectorised tests (regions without a numexpr
+form, long GTI lists, strings) and what the top-level filters imply for the data
+subspace, the GTIs and default bin ranges. User text never reaches numexpr: names
+are vetted against the block, numbers are printed with ``repr``.
+
+The unconfirmed CIAO defaults (dm-syntax.md) are the constants below, one each.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xdm import nodes as n
+from xdm.errors import Span, XdmError, XdmSemanticError
+from xdm.steps import Operand, SubspaceEntry, VectorTest
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from xdm.fitsfile import Block, ColumnMeta
+
+__all__ = [
+    "BIT_PATTERN_ALIGN_RIGHT",
+    "GTI_INLINE_MAX",
+    "NULL_NEVER_MATCHES",
+    "REAL_SINGLE_VALUE_EQUALS",
+    "REAL_UPPER_BOUND_INCLUSIVE",
+    "STRING_CASE_SENSITIVE",
+    "CompiledFilter",
+    "compile_filters",
+]
+
+# ---------------------------------------------------------------- switches
+REAL_UPPER_BOUND_INCLUSIVE = False
+"""dm-syntax 3.3 (unconfirmed): real ``lo:hi`` is ``lo <= v < hi`` (documented form)."""
+
+REAL_SINGLE_VALUE_EQUALS = True
+"""dm-syntax 3.3 (unconfirmed for reals): a single value ``v`` means ``== v``."""
+
+NULL_NEVER_MATCHES = True
+"""dm-syntax 3.3 (unconfirmed): a TNULL-valued integer never satisfies a range."""
+
+STRING_CASE_SENSITIVE = True
+"""dm-syntax 3.6 (unconfirmed): string values compare case-sensitively, after
+trimming trailing blanks; the ``shape`` column of REGION tables always folds case."""
+
+BIT_PATTERN_ALIGN_RIGHT = True
+"""dm-syntax 3.7 (unconfirmed): a short pattern is aligned on bit 0 and padded with
+``x``; extra leading characters must be ``x``."""
+
+GTI_INLINE_MAX = 8
+"""Time intervals up to this many are inlined in the numexpr predicate; longer lists
+become a ``np.searchsorted`` test (numexpr's compile time grows with the text)."""
+
+_NUMEXPR_NAMES = frozenset(
+    {
+        "abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
+        "arctanh", "ceil", "complex", "conj", "contains", "copy", "copysign", "cos",
+        "cosh", "exp", "expm1", "floor", "fmod", "hypot", "imag", "isfinite",
+        "isinf", "isnan", "log", "log10", "log1p", "log2", "max", "maximum", "min",
+        "minimum", "nextafter", "ones_like", "prod", "real", "round", "sign",
+        "signbit", "sin", "sinh", "sqrt", "sum", "tan", "tanh", "trunc", "where",
+        "true", "false", "none", "inf", "nan",
+    }
+)  # fmt: skip
+_SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+Intervals = dict[int | None, "NDArray[np.float64]"]
+
+
+@dataclass(slots=True)
+class CompiledFilter:
+    """The fused predicate and what the top-level (AND'ed) filters imply."""
+
+    predicate: str
+    operands: tuple[Operand, ...]
+    tests: tuple[VectorTest, ...]
+    time_selections: tuple[Intervals, ...] = ()
+    subspace: tuple[SubspaceEntry, ...] = ()
+    extents: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def variable(self, column: str) -> str | None:
+        """The numexpr variable bound to ``column``'s values, if any."""
+        return next(
+            (o.var for o in self.operands if o.how == "values" and o.column == column),
+            None,
+        )
+
+
+def compile_filters(
+    block: Block,
+    qualifiers: Sequence[n.FilterQualifier],
+    *,
+    source: str | None = None,
+    base_dir: str | None = None,
+    extra_columns: Sequence[str] = (),
+) -> CompiledFilter:
+    """Compile every filter bracket of a virtual file into one conjunction.
+
+    ``extra_columns`` (bin axes, weights) get operands too so the executor reads
+    each column once per chunk.
+    """
+    gen = _Generator(block, source=source, base_dir=base_dir)
+    terms = [gen.qualifier(q) for q in qualifiers]
+    for name in extra_columns:
+        gen.var(block.require_column(name))
+    terms = [t for t in terms if t != "True"]
+    predicate = " & ".join(terms) if terms else "True"
+    return CompiledFilter(
+        predicate=predicate,
+        operands=tuple(gen.operands.values()),
+        tests=tuple(gen.tests),
+        time_selections=tuple(gen.time_selections),
+        subspace=tuple(gen.subspace),
+        extents=gen.extents,
+    )
+
+
+def literal(value: float) -> str:
+    """A numeric literal for numexpr: ints as ints (int32 range), else ``repr(float)``."""
+    if float(value).is_integer() and abs(value) < 2**31:
+        return repr(int(value))
+    if math.isinf(value) or math.isnan(value):
+        raise ValueError(f"no numexpr literal for {value}")
+    return repr(float(value))
+
+
+class _Generator:
+    def __init__(
+        self, block: Block, *, source: str | None, base_dir: str | None
+    ) -> None:
+        self.block = block
+        self.source = source
+        self.base_dir = base_dir
+        self.operands: dict[str, Operand] = {}
+        self.tests: list[VectorTest] = []
+        self.time_selections: list[Intervals] = []
+        self.subspace: list[SubspaceEntry] = []
+        self.extents: dict[str, tuple[float, float]] = {}
+        self._names: set[str] = set()
+
+    # ------------------------------------------------------------ helpers
+    def error(
+        self, message: str, node: Any, hint: str | None = None
+    ) -> XdmSemanticError:
+        return XdmSemanticError(
+            message, source=self.source, span=getattr(node, "span", None), hint=hint
+        )
+
+    def var(self, col: ColumnMeta, how: str = "values") -> str:
+        for op in self.operands.values():
+            if op.column == col.name and op.how == how:
+                return op.var
+        base = col.key if _SAFE_NAME.match(col.key) else f"col{col.number}"
+        if base in _NUMEXPR_NAMES or keyword.iskeyword(base):
+            base = f"col_{base}"
+        if how == "bits":
+            base += "_bits"
+        name = base
+        while name in self._names:
+            name += "_"
+        self._names.add(name)
+        self.operands[name] = Operand(var=name, column=col.name, how=how)  # type: ignore[arg-type]
+        return name
+
+    def row_var(self) -> str:
+        if "_row" not in self.operands:
+            self.operands["_row"] = Operand(var="_row", column="#row", how="row")
+            self._names.add("_row")
+        return "_row"
+
+    def test_var(self) -> str:
+        name = f"_t{len(self.tests)}"
+        self._names.add(name)
+        return name
+
+    def column(self, target: Any) -> ColumnMeta:
+        """A scalar column named by a filter target."""
+        if isinstance(target, n.AxisNumber):
+            raise self.error(
+                f"'#{target.number}' names an image axis; block {self.block.name} is a table",
+                target,
+            )
+        if isinstance(target, n.ColumnPair):
+            raise self.error(
+                "a column pair takes a region, e.g. (x,y)=circle(4096,4096,20)", target
+            )
+        if (
+            self.block.vector(target.name) is not None
+            and self.block.column(target.name) is None
+        ):
+            raise self.error(
+                f"'{target.name}' is a vector column; filter it with a region,"
+                f" e.g. {target.name}=circle(4096.5,4096.5,20)",
+                target,
+            )
+        col = self.block.require_column(
+            target.name, source=self.source, span=target.span
+        )
+        if col.width != 1 and col.kind not in ("bit", "string"):
+            raise self.error(
+                f"column '{col.name}' holds {col.width} values per row", target
+            )
+        if col.kind == "other":
+            raise self.error(
+                f"column '{col.name}' ({col.tform}) cannot be filtered", target
+            )
+        return col
+
+    # ------------------------------------------------------------ qualifiers
+    def qualifier(self, q: n.FilterQualifier) -> str:
+        if q.exclude:
+            inner = self.expr(q.expr, top=False)
+            return "False" if inner == "True" else f"~({inner})"
+        return self.expr(q.expr, top=True)
+
+    def expr(self, node: Any, *, top: bool) -> str:
+        match node:
+            case n.AndFilter():
+                parts = [self.expr(t, top=top) for t in node.terms]
+                parts = [p for p in parts if p != "True"]
+                return " & ".join(parts) if parts else "True"
+            case n.OrFilter():
+                parts = [self.expr(t, top=False) for t in node.terms]
+                if "True" in parts:
+                    return "True"
+                return "(" + " | ".join(parts) + ")"
+            case n.RangeFilter():
+                return self.range_filter(node, top=top)
+            case n.ComparisonFilter():
+                return self.comparison(node, top=top)
+            case n.RegionFilter():
+                return self.region_filter(node, top=top)
+            case n.RowFilter():
+                return self.row_filter(node)
+            case n.FileFilter():
+                return self.file_filter(node, top=top)
+        raise self.error(f"unsupported filter {type(node).__name__}", node)
+
+    # ------------------------------------------------------------ ranges
+    def range_filter(self, node: n.RangeFilter, *, top: bool) -> str:
+        col = self.column(node.column)
+        if col.kind == "bit":
+            return self.bit_filter(col, node)
+        if col.kind == "logical":
+            return self.logical_filter(col, node.ranges, node)
+        if col.kind == "string":
+            return self.string_filter(col, node.ranges, node, negate=False)
+        v = self.var(col)
+        items: list[str] = []
+        bounds: list[tuple[float | None, float | None, bool]] = []
+        for r in node.ranges:
+            lo = self.number(r.lo, col)
+            hi = self.number(r.hi, col)
+            if lo is not None and hi is not None and lo > hi and not r.is_single:
+                raise self.error(
+                    f"empty range {lo:g}:{hi:g} (lower bound above upper)", r
+                )
+            bounds.append((lo, hi, r.is_single))
+            items.append(self.range_item(v, col, r, lo, hi))
+        if "True" in items:
+            clause = "True"
+        else:
+            clause = items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
+        if (
+            clause != "True"
+            and col.kind == "int"
+            and col.tnull is not None
+            and NULL_NEVER_MATCHES
+            and any(_int_in(col.tnull, lo, hi, single) for lo, hi, single in bounds)
+        ):
+            clause = f"({clause} & ({v} != {literal(col.tnull)}))"
+        if top:
+            self.note_ranges(col, node, bounds)
+        return clause
+
+    def number(self, value: Any, col: ColumnMeta) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, n.Number):
+            return value.value
+        what = type(value).__name__.replace("Value", "").lower()
+        raise self.error(
+            f"column '{col.name}' is numeric ({col.tform}); got a {what} value", value
+        )
+
+    def range_item(
+        self, v: str, col: ColumnMeta, r: n.Range, lo: float | None, hi: float | None
+    ) -> str:
+        integer_bounds = all(
+            x is None or (isinstance(x, n.Number) and x.is_integer)
+            for x in (r.lo, r.hi)
+        )
+        if col.kind == "int":
+            if integer_bounds:
+                if r.is_single:
+                    return f"({v} == {literal(lo)})"  # type: ignore[arg-type]
+                parts = []
+                if lo is not None:
+                    parts.append(f"({v} >= {literal(lo)})")
+                if hi is not None:
+                    parts.append(f"({v} <= {literal(hi)})")
+            else:
+                # the integer rule of dm-syntax 3.3: lo-0.5 <= v < hi+0.5
+                parts = []
+                if lo is not None:
+                    parts.append(f"({v} >= {literal(lo - 0.5)})")
+                if hi is not None:
+                    parts.append(f"({v} < {literal(hi + 0.5)})")
+        else:
+            if r.is_single and REAL_SINGLE_VALUE_EQUALS:
+                return f"({v} == {literal(lo)})"  # type: ignore[arg-type]
+            parts = []
+            if lo is not None:
+                parts.append(f"({v} >= {literal(lo)})")
+            if hi is not None:
+                op = "<=" if REAL_UPPER_BOUND_INCLUSIVE else "<"
+                parts.append(f"({v} {op} {literal(hi)})")
+        if not parts:
+            return "True"
+        return parts[0] if len(parts) == 1 else "(" + " & ".join(parts) + ")"
+
+    def note_ranges(
+        self,
+        col: ColumnMeta,
+        node: n.RangeFilter,
+        bounds: list[tuple[float | None, float | None, bool]],
+    ) -> None:
+        """Top-level ranges narrow the subspace, the GTIs (time) and bin defaults."""
+        text = ",".join(_range_text(r, col) for r in node.ranges)
+        if col.key == "time" and col.kind == "real":
+            import numpy as np
+
+            rows = []
+            for lo, hi, single in bounds:
+                if single:
+                    continue
+                rows.append(
+                    (-np.inf if lo is None else lo, np.inf if hi is None else hi)
+                )
+            self.time_selections.append(
+                {None: np.array(rows, dtype=float).reshape(-1, 2)}
+            )
+        else:
+            self.subspace.append(
+                SubspaceEntry(
+                    column=col.name, ranges=text, unit=col.unit, form=_form(col)
+                )
+            )
+        los = [lo for lo, _, _ in bounds]
+        his = [hi for _, hi, _ in bounds]
+        if all(x is not None for x in los) and all(x is not None for x in his):
+            lo_env, hi_env = min(los), max(his)  # type: ignore[type-var]
+            self.narrow_extent(col.name, lo_env, hi_env)  # type: ignore[arg-type]
+
+    def narrow_extent(self, column: str, lo: float, hi: float) -> None:
+        old = self.extents.get(column)
+        if old is not None:
+            lo, hi = max(lo, old[0]), min(hi, old[1])
+        self.extents[column] = (lo, hi)
+
+    # ------------------------------------------------------------ comparisons
+    def comparison(self, node: n.ComparisonFilter, *, top: bool) -> str:
+        col = self.column(node.column)
+        op = node.op
+        if col.kind == "bit":
+            raise self.error(
+                f"'{col.name}' is a bit column; use a pattern, e.g. {col.name}=0 or "
+                f"{col.name}=xxxx1xxx",
+                node,
+            )
+        if col.kind in ("logical", "string"):
+            if op not in ("==", "!="):
+                raise self.error(
+                    f"'{op}' needs a numeric column; '{col.name}' is {col.kind}", node
+                )
+            r = n.Range(lo=node.value, hi=node.value, is_single=True, span=node.span)
+            if col.kind == "logical":
+                clause = self.logical_filter(col, (r,), node)
+                return f"~{clause}" if op == "!=" else clause
+            return self.string_filter(col, (r,), node, negate=op == "!=")
+        value = self.number(node.value, col)
+        v = self.var(col)
+        clause = f"({v} {op} {literal(value)})"  # type: ignore[arg-type]
+        if top and value is not None and op in ("<", "<=", ">", ">="):
+            lo, hi = (None, value) if op in ("<", "<=") else (value, None)
+            if lo is not None and col.tlmax is not None:
+                self.narrow_extent(col.name, lo, col.tlmax)
+            if hi is not None and col.tlmin is not None:
+                self.narrow_extent(col.name, col.tlmin, hi)
+        return clause
+
+    # ------------------------------------------------------------ bits, logicals, strings
+    def bit_filter(self, col: ColumnMeta, node: n.RangeFilter) -> str:
+        v = self.var(col, "bits")
+        items = []
+        for r in node.ranges:
+            if not r.is_single:
+                raise self.error(
+                    f"'{col.name}' is a bit column; ranges do not apply", r
+                )
+            value = r.lo
+            if isinstance(value, n.Number):
+                if not value.is_integer or value.value < 0:
+                    raise self.error(
+                        f"bad bit value '{value.text}' for '{col.name}'", value
+                    )
+                items.append(f"({v} == {int(value.value)})")
+            elif isinstance(value, n.BitPattern):
+                mask, want = self.bit_mask(col, value)
+                items.append(f"(({v} & {mask}) == {want})")
+            else:
+                raise self.error(f"'{col.name}' takes a bit pattern of 0, 1 and x", r)
+        return items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
+
+    def bit_mask(self, col: ColumnMeta, value: n.BitPattern) -> tuple[int, int]:
+        text = value.text.lower()
+        if set(text) - set("01x"):
+            raise self.error(
+                f"bit pattern '{value.text}' holds characters other than 0, 1, x", value
+            )
+        width = col.width
+        if len(text) > width:
+            extra, text = text[: len(text) - width], text[len(text) - width :]
+            if set(extra) != {"x"} or not BIT_PATTERN_ALIGN_RIGHT:
+                raise self.error(
+                    f"bit pattern has {len(value.text)} characters; '{col.name}' has {width} bits",
+                    value,
+                )
+        mask = want = 0
+        for bit, ch in enumerate(reversed(text)):
+            if ch != "x":
+                mask |= 1 << bit
+                if ch == "1":
+                    want |= 1 << bit
+        return mask, want
+
+    def logical_filter(
+        self, col: ColumnMeta, ranges: Sequence[n.Range], node: Any
+    ) -> str:
+        v = self.var(col)
+        items = []
+        for r in ranges:
+            value = r.lo
+            truth: bool | None = None
+            if isinstance(value, n.BoolValue):
+                truth = value.value
+            elif isinstance(value, n.StringValue | n.Number):
+                truth = {
+                    "t": True,
+                    "true": True,
+                    "f": False,
+                    "false": False,
+                    "1": True,
+                    "0": False,
+                }.get(value.text.lower())
+            if truth is None or not r.is_single:
+                raise self.error(
+                    f"'{col.name}' is a logical column; use true or false", r
+                )
+            items.append(f"({v} == {ord('T') if truth else ord('F')})")
+        return items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
+
+    def string_filter(
+        self, col: ColumnMeta, ranges: Sequence[n.Range], node: Any, *, negate: bool
+    ) -> str:
+        wanted = []
+        for r in ranges:
+            value = r.lo
+            if not r.is_single or not isinstance(
+                value, n.StringValue | n.Number | n.BoolValue
+            ):
+                raise self.error(
+                    f"'{col.name}' is a string column; ranges do not apply", r
+                )
+            text = (
+                value.text if not isinstance(value, n.BoolValue) else str(value.value)
+            )
+            wanted.append(text.rstrip().encode("ascii", "replace"))
+        fold = not STRING_CASE_SENSITIVE or col.key == "shape"
+        var = self.test_var()
+        self.tests.append(
+            VectorTest(
+                var=var,
+                kind="string",
+                columns=(col.name,),
+                describe=f"{col.name} in {sorted(w.decode() for w in wanted)}"
+                + (" (case-folded)" if fold else ""),
+                payload=(tuple(wanted), fold),
+            )
+        )
+        return f"~{var}" if negate else var
+
+    # ------------------------------------------------------------ regions
+    def region_filter(self, node: n.RegionFilter, *, top: bool) -> str:
+        xcol, ycol, label = self.region_columns(node.column)
+        wcs = _column_wcs(xcol, ycol)
+        region = _make_region(node.region, wcs, self.base_dir, self.source, node)
+        xv, yv = self.var(xcol), self.var(ycol)
+        text = region.to_numexpr(xv, yv)
+        bbox = region.bbox
+        if top:
+            canonical = region.canonical()
+            self.subspace.append(
+                SubspaceEntry(column=label, ranges=canonical, is_region=True)
+            )
+            if bbox is not None:
+                self.narrow_extent(xcol.name, bbox[0], bbox[1])
+                self.narrow_extent(ycol.name, bbox[2], bbox[3])
+        if text is not None:
+            return f"({text})"
+        prefilter = None
+        if bbox is not None:
+            xmin, xmax, ymin, ymax = (float(b) for b in bbox)
+            prefilter = (
+                f"({xv} >= {literal(xmin)}) & ({xv} <= {literal(xmax)}) & "
+                f"({yv} >= {literal(ymin)}) & ({yv} <= {literal(ymax)})"
+            )
+        var = self.test_var()
+        self.tests.append(
+            VectorTest(
+                var=var,
+                kind="region",
+                columns=(xcol.name, ycol.name),
+                describe=f"({xcol.name},{ycol.name}) in {region.canonical()}",
+                prefilter=prefilter,
+                payload=region,
+            )
+        )
+        return var
+
+    def region_columns(self, target: Any) -> tuple[ColumnMeta, ColumnMeta, str]:
+        if isinstance(target, n.ColumnPair):
+            cols = []
+            for part in (target.first, target.second):
+                if isinstance(part, n.AxisNumber):
+                    raise self.error(
+                        "'#n' names an image axis; this block is a table", part
+                    )
+                cols.append(self.column(part))
+            a, b = cols
+            label = next(
+                (k for k, v in self.block.vectors.items() if v == (a.key, b.key)),
+                f"({a.name},{b.name})",
+            )
+            return a, b, label
+        if isinstance(target, n.AxisNumber):
+            raise self.error("'#n' names an image axis; this block is a table", target)
+        pair = self.block.vector(target.name)
+        if pair is None:
+            col = self.block.require_column(
+                target.name, source=self.source, span=target.span
+            )
+            raise self.error(
+                f"a region needs a 2-D vector column; '{col.name}' is a scalar column",
+                target,
+                hint="name a vector (sky, chip, det) or a pair: (x,y)=circle(...)",
+            )
+        for c in pair:
+            if c.kind not in ("int", "real") or c.width != 1:
+                raise self.error(
+                    f"column '{c.name}' of '{target.name}' is not numeric", target
+                )
+        return pair[0], pair[1], target.name.lower()
+
+    # ------------------------------------------------------------ rows and files
+    def row_filter(self, node: n.RowFilter) -> str:
+        v = self.row_var()
+        items = []
+        for r in node.ranges:
+            lo = _int_value(r.lo, self, r)
+            hi = _int_value(r.hi, self, r)
+            if r.is_single:
+                items.append(f"({v} == {lo})")
+                continue
+            parts = []
+            if lo is not None:
+                parts.append(f"({v} >= {lo})")
+            if hi is not None:
+                parts.append(f"({v} <= {hi})")
+            if not parts:
+                return "True"
+            items.append(parts[0] if len(parts) == 1 else "(" + " & ".join(parts) + ")")
+        return items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
+
+    def file_filter(self, node: n.FileFilter, *, top: bool) -> str:
+        from xdm.fitsfile import resolve_path
+
+        path = resolve_path(node.file.path, self.base_dir)
+        if not path.exists():
+            from xdm.errors import XdmIOError
+
+            raise XdmIOError(
+                f"filter file not found: {node.file.path}",
+                source=self.source,
+                span=node.span,
+                hint=f"looked for {path}",
+            )
+        if _looks_like_fits(str(path)):
+            intervals = _read_time_filter(node.file, self.base_dir, self.source, node)
+            if top:
+                self.time_selections.append(intervals)
+            return self.time_test(intervals, node)
+        text = ",".join(
+            line.strip()
+            for line in path.read_text(errors="replace").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        )
+        from xdm.parser import parse_filter
+
+        expr = parse_filter(text)
+        sub = _Generator(self.block, source=text, base_dir=str(path.parent))
+        sub._names = self._names
+        sub.operands = self.operands
+        sub.tests = self.tests
+        clause = sub.expr(expr, top=top)
+        self.time_selections.extend(sub.time_selections)
+        self.subspace.extend(sub.subspace)
+        for k, (lo, hi) in sub.extents.items():
+            self.narrow_extent(k, lo, hi)
+        return clause if clause == "True" else f"({clause})"
+
+    def time_test(self, intervals: Intervals, node: Any) -> str:
+        """Rows whose TIME lies in their chip's intervals (``gti.intervals_for`` rule)."""
+        import numpy as np
+
+        from xdm import gti
+
+        time = self.block.require_column("time", source=self.source, span=node.span)
+        chip = self.block.column("ccd_id") or self.block.column("chip_id")
+        chips = sorted(k for k in intervals if k is not None)
+        if chip is None or not chips:
+            keep: dict[int | None, Any] = {None: gti.intervals_for(intervals, None)}
+            chips = []
+        else:
+            keep = {k: gti.intervals_for(intervals, k) for k in chips}
+            if None in intervals:
+                keep[None] = gti.intervals_for(intervals, None)
+        tv = self.var(time)
+        total = sum(len(v) for v in keep.values())
+        if total > GTI_INLINE_MAX:
+            var = self.test_var()
+            if chips:
+                self.var(chip)  # type: ignore[arg-type]
+            self.tests.append(
+                VectorTest(
+                    var=var,
+                    kind="gti",
+                    columns=(time.name,),
+                    describe=f"{time.name} in {total} intervals"
+                    + (f" per {chip.name}" if chips else ""),  # type: ignore[union-attr]
+                    chip_column=chip.name if chips else None,  # type: ignore[union-attr]
+                    payload=keep,
+                )
+            )
+            return var
+
+        def inside(rows: Any) -> str:
+            parts = [
+                f"(({tv} >= {_time_literal(a)}) & ({tv} < {_time_literal(b)}))"
+                for a, b in np.asarray(rows, float).reshape(-1, 2)
+            ]
+            if not parts:
+                return "False"
+            return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+        if not chips:
+            return inside(keep[None])
+        cv = self.var(chip)  # type: ignore[arg-type]
+        parts = [f"(({cv} == {k}) & {inside(keep[k])})" for k in chips]
+        if None in keep:
+            others = " | ".join(f"({cv} == {k})" for k in chips)
+            parts.append(f"(~({others}) & {inside(keep[None])})")
+        return "(" + " | ".join(parts) + ")"
+
+
+# ---------------------------------------------------------------- module helpers
+
+
+def _int_in(value: int, lo: float | None, hi: float | None, single: bool) -> bool:
+    if single:
+        return lo is not None and abs(value - lo) < 0.5
+    return (lo is None or value >= lo - 0.5) and (hi is None or value < hi + 0.5)
+
+
+def _int_value(value: Any, gen: _Generator, node: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, n.Number) and value.is_integer and value.value >= 0:
+        return int(value.value)
+    raise gen.error("row numbers are non-negative integers", node)
+
+
+def _range_text(r: n.Range, col: ColumnMeta) -> str:
+    def text(v: Any) -> str:
+        return "" if v is None else getattr(v, "text", str(v))
+
+    if r.is_single:
+        return f"{text(r.lo)}:{text(r.lo)}"
+    return f"{text(r.lo)}:{text(r.hi)}"
+
+
+def _form(col: ColumnMeta) -> str:
+    code = col.tform.strip().lstrip("0123456789")[:1].upper()
+    return {"I": "I", "J": "J", "K": "K", "B": "B", "E": "E", "D": "D"}.get(code, code)
+
+
+def _time_literal(value: float) -> str:
+    if math.isinf(value):
+        return "-1e300" if value < 0 else "1e300"
+    return repr(float(value))
+
+
+def _looks_like_fits(path: str) -> bool:
+    from xdm.gti import looks_like_fits
+
+    return looks_like_fits(path)
+
+
+def _column_wcs(xcol: ColumnMeta, ycol: ColumnMeta) -> Any:
+    """An astropy WCS mapping physical (x, y) with origin 1 to world, if the columns have one."""
+    if xcol.wcs is None or ycol.wcs is None:
+        return None
+    from astropy.wcs import WCS
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = [xcol.wcs.ctype, ycol.wcs.ctype]
+    w.wcs.crval = [xcol.wcs.crval, ycol.wcs.crval]
+    w.wcs.crpix = [xcol.wcs.crpix, ycol.wcs.crpix]
+    w.wcs.cdelt = [xcol.wcs.cdelt, ycol.wcs.cdelt]
+    w.wcs.cunit = [xcol.wcs.cunit or "deg", ycol.wcs.cunit or "deg"]
+    w.wcs.set()
+    return w
+
+
+def _attach(exc: XdmError, source: str | None, span: Span | None) -> XdmError:
+    if exc.source is None:
+        exc.source = source
+        exc.span = exc.span or span
+    return exc
+
+
+# The two calls into modules owned by other engineers live here, one place each.
+def _make_region(
+    node: Any, wcs: Any, base_dir: str | None, source: str | None, at: Any
+) -> Any:
+    from xdm.regions.api import region
+
+    try:
+        return region(node, wcs=wcs, base_dir=base_dir)
+    except XdmError as exc:
+        raise _attach(exc, source, getattr(at, "span", None)) from None
+
+
+def _read_time_filter(
+    vf: n.VirtualFile, base_dir: str | None, source: str | None, at: Any
+) -> Intervals:
+    from xdm import gti
+
+    try:
+        return gti.read_time_filter(vf, base_dir)
+    except XdmError as exc:
+        raise _attach(exc, source, getattr(at, "span", None)) from None

@@ -1,0 +1,100 @@
+"""Array work only: fused predicates, bin indices, histograms and the vectorised
+tests numexpr cannot express. The sole numexpr user.
+
+Takes arrays and generated expression text; knows nothing about FITS, nodes or
+plans. Every function works on one chunk of rows and loops over no rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numexpr as ne
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = [
+    "accumulate",
+    "evaluate",
+    "in_intervals",
+    "region_contains",
+    "strings_equal",
+]
+
+ne.set_num_threads(max(1, min(ne.detect_number_of_cores(), 8)))
+
+
+def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]:
+    """Evaluate generated numexpr text over same-length operand arrays.
+
+    Operands may be big-endian, strided views straight from the memory map:
+    numexpr converts them block by block without a full copy.
+    """
+    return ne.evaluate(expression, local_dict=operands, global_dict={})
+
+
+def accumulate(
+    counts: NDArray[Any],
+    flat_index: NDArray[Any],
+    weights: NDArray[Any] | None = None,
+) -> None:
+    """Add a chunk to a flat histogram; indices equal to ``counts.size`` are dropped.
+
+    ``flat_index`` is numexpr's float result; rows that fail the predicate carry
+    the overflow index ``counts.size``, so no boolean compress is needed.
+    """
+    size = counts.size
+    index = flat_index.astype(np.intp, copy=False)
+    if weights is None:
+        counts += np.bincount(index, minlength=size + 1)[:size]
+    else:
+        counts += np.bincount(index, weights=weights, minlength=size + 1)[:size]
+
+
+def in_intervals(
+    values: NDArray[Any], starts: NDArray[np.float64], stops: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """Rows whose value lies in a union of sorted half-open ``[start, stop)`` intervals."""
+    if len(starts) == 0:
+        return np.zeros(len(values), dtype=bool)
+    idx = np.searchsorted(starts, values, side="right") - 1
+    ok = idx >= 0
+    idx[~ok] = 0
+    return ok & (values < stops[idx])
+
+
+def region_contains(
+    region: Any,
+    x: NDArray[Any],
+    y: NDArray[Any],
+    candidates: NDArray[np.bool_] | None,
+) -> NDArray[np.bool_]:
+    """``region.contains`` evaluated only on ``candidates`` (the bbox prefilter)."""
+    out = np.zeros(len(x), dtype=bool)
+    if candidates is None:
+        out[:] = region.contains(
+            np.asarray(x, dtype=np.float64), np.asarray(y, np.float64)
+        )
+        return out
+    idx = np.flatnonzero(candidates)
+    if len(idx):
+        xs = np.asarray(x[idx], dtype=np.float64)
+        ys = np.asarray(y[idx], dtype=np.float64)
+        out[idx] = region.contains(xs, ys)
+    return out
+
+
+def strings_equal(
+    values: NDArray[Any], wanted: tuple[bytes, ...], *, fold: bool
+) -> NDArray[np.bool_]:
+    """Trimmed FITS strings equal to any of ``wanted`` (optionally case-folded)."""
+    trimmed = np.char.rstrip(np.asarray(values, dtype="S"))
+    if fold:
+        trimmed = np.char.lower(trimmed)
+        wanted = tuple(w.lower() for w in wanted)
+    out = np.zeros(len(values), dtype=bool)
+    for w in wanted:
+        out |= trimmed == w
+    return out
