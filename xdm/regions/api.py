@@ -1,0 +1,52 @@
+"""``xdm.region(text)``: a region expression or node -> ``Region``.
+
+>>> r = region("circle(10,10,5)-box(10,10,2,2)")
+>>> r.canonical()
+'Circle(10,10,5)&!Box(10,10,2,2)'
+>>> r.contains([10, 13], [10, 10]).tolist()
+[False, True]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xdm.regions.build import build
+from xdm.regions.compound import Region
+from xdm.regions.coords import Frame, LogicalMap
+
+if TYPE_CHECKING:
+    from xdm import nodes
+
+__all__ = ["Region", "region"]
+
+
+def region(
+    text_or_node: str | nodes.RegionExpr,
+    *,
+    wcs: Any = None,
+    base_dir: str | Path | None = None,
+    logical: LogicalMap | None = None,
+) -> Region:
+    """Build a region from CIAO region text or a parsed ``RegionExpr``.
+
+    ``wcs`` maps physical pixels to the sky (``wcs.all_pix2world(x, y, 1)``) and
+    is needed for sky coordinates; ``base_dir`` resolves relative file names in
+    ``region(file)`` and ``mask(file)``; ``logical`` (image LTM/LTV) lets ds9
+    files in ``image`` coordinates be read.
+    """
+    source = None
+    if isinstance(text_or_node, str):
+        from xdm.parser import parse_region
+
+        source = text_or_node
+        node = parse_region(text_or_node)
+    else:
+        node = text_or_node
+    frame = Frame(
+        wcs=wcs,
+        logical=logical,
+        base_dir=Path(base_dir) if base_dir is not None else None,
+    )
+    return build(node, frame, source=source)

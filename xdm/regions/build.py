@@ -1,0 +1,325 @@
+"""Region AST nodes -> ``Region``: units, sky coordinates and shape checks.
+
+Positions with a ``d`` suffix or in sexagesimal (and bare numbers in a ds9 file
+declared ``fk5``/``icrs``/``galactic``) are sky coordinates, converted to
+physical pixels with the frame's WCS; lengths with ``d``/``'``/``"`` use the
+WCS pixel scale; angles of shapes placed on the sky are turned by the local
+north direction (zero for north-up data), as ds9 and CIAO do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from xdm import nodes as n
+from xdm.errors import XdmRegionError
+from xdm.regions import shapes as s
+from xdm.regions.compound import Region
+from xdm.regions.coords import Frame, parse_sexagesimal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["build", "shape_from_values"]
+
+# argument layout per shape: p = position pair, l = length, a = angle, * = repeat pairs
+_LAYOUT: dict[str, tuple[str, ...]] = {
+    "circle": ("pl",),
+    "annulus": ("pll",),
+    "ellipse": ("plla",),
+    "box": ("pll", "plla"),
+    "rotbox": ("plla",),
+    "rectangle": ("pp",),
+    "rotrectangle": ("ppa",),
+    "polygon": ("p*",),
+    "pie": ("pllaa",),
+    "sector": ("paa",),
+    "point": ("p",),
+}
+
+_USAGE = {
+    "circle": "circle(x,y,r)",
+    "annulus": "annulus(x,y,r_in,r_out)",
+    "ellipse": "ellipse(x,y,rx,ry,angle)",
+    "box": "box(x,y,width,height[,angle])",
+    "rotbox": "rotbox(x,y,width,height,angle)",
+    "rectangle": "rectangle(xmin,ymin,xmax,ymax)",
+    "rotrectangle": "rotrectangle(xmin,ymin,xmax,ymax,angle)",
+    "polygon": "polygon(x1,y1,x2,y2,x3,y3,...)",
+    "pie": "pie(x,y,r_in,r_out,angle1,angle2)",
+    "sector": "sector(x,y,angle1,angle2)",
+    "point": "point(x,y)",
+}
+
+
+def build(
+    node: n.RegionExpr,
+    frame: Frame,
+    *,
+    source: str | None = None,
+    files: Callable[[n.RegionFileRef | n.MaskRef, Frame], Region] | None = None,
+) -> Region:
+    """Turn a region node into a ``Region`` in physical coordinates."""
+    match node:
+        case n.Shape():
+            return Region.of(_shape(node, frame, source))
+        case n.FieldShape():
+            return Region.of(s.Field())
+        case n.RegionNot(operand=op):
+            return ~build(op, frame, source=source, files=files)
+        case n.RegionAnd(operands=ops):
+            result = build(ops[0], frame, source=source, files=files)
+            for op in ops[1:]:
+                result = result & build(op, frame, source=source, files=files)
+            return result
+        case n.RegionOr(operands=ops):
+            return Region.union(
+                build(op, frame, source=source, files=files) for op in ops
+            )
+        case n.RegionFileRef() | n.MaskRef():
+            if files is None:
+                from xdm.regions.regfile import load
+
+                files = load
+            return files(node, frame)
+    raise XdmRegionError(
+        f"not a region: {node!r}", source=source, span=getattr(node, "span", None)
+    )
+
+
+def _error(message: str, node: n.Shape, source: str | None, hint: str | None = None):
+    return XdmRegionError(message, source=source, span=node.span, hint=hint)
+
+
+def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
+    name = node.name.lower()
+    layouts = _LAYOUT.get(name)
+    if layouts is None:
+        raise _error(
+            f"unknown region shape {node.name!r}",
+            node,
+            source,
+            hint="shapes: " + ", ".join(sorted(_LAYOUT)) + ", field",
+        )
+    args = node.args
+    for arg in args:
+        if isinstance(arg, n.RangeArg):
+            raise _error(
+                f"{name}: a radius grid (lo:hi:step) is only allowed in a dmextract bin",
+                node,
+                source,
+            )
+    nargs = len(args)
+    layout = None
+    for cand in layouts:
+        if cand == "p*":
+            if nargs >= 6 and nargs % 2 == 0:
+                layout = "p" * (nargs // 2)
+        elif sum(2 if c == "p" else 1 for c in cand) == nargs:
+            layout = cand
+    if layout is None:
+        expected = " or ".join(
+            "an even number >= 6"
+            if c == "p*"
+            else str(sum(2 if k == "p" else 1 for k in c))
+            for c in layouts
+        )
+        raise _error(
+            f"{name} takes {expected} arguments, got {nargs}",
+            node,
+            source,
+            hint=f"usage: {_USAGE[name]}",
+        )
+    values: list[float] = []
+    on_sky = False
+    i = 0
+    first_pos: tuple[float, float] | None = None
+    for kind in layout:
+        if kind == "p":
+            x, y, sky = _position(args[i], args[i + 1], frame, node, source)
+            on_sky |= sky
+            values += [x, y]
+            first_pos = first_pos or (x, y)
+            i += 2
+        elif kind == "l":
+            values.append(_length(args[i], frame, node, source))
+            i += 1
+        else:
+            values.append(_plain(args[i], node, source, "an angle"))
+            i += 1
+    if on_sky and first_pos is not None and "a" in layout:
+        offset = frame.north_offset(*first_pos)
+        if abs(offset) > 1e-9:
+            values = [
+                v + offset if k == "a" else v for v, k in zip(values, _kinds(layout))
+            ]
+    return shape_from_values(name, values, node=node, source=source)
+
+
+def _kinds(layout: str) -> list[str]:
+    out: list[str] = []
+    for k in layout:
+        out += ["p", "p"] if k == "p" else [k]
+    return out
+
+
+def shape_from_values(
+    name: str,
+    v: list[float],
+    *,
+    include: bool = True,
+    node: n.Shape | None = None,
+    source: str | None = None,
+) -> s.Shape:
+    """A shape from physical values, with CIAO's argument checks."""
+
+    def fail(msg: str) -> XdmRegionError:
+        return XdmRegionError(
+            f"{name}: {msg}",
+            source=source,
+            span=node.span if node is not None else None,
+        )
+
+    for value in v:
+        if not math.isfinite(value):
+            raise fail("arguments must be finite numbers")
+
+    def radii(*rs: float) -> None:
+        for r in rs:
+            if r < 0:
+                raise fail(f"negative radius or size {r:g}")
+
+    shape: s.Shape
+    match name:
+        case "circle":
+            radii(v[2])
+            shape = s.Circle(*v)
+        case "annulus":
+            radii(v[2], v[3])
+            if v[3] < v[2]:
+                raise fail(
+                    f"outer radius {v[3]:g} is smaller than inner radius {v[2]:g}"
+                )
+            shape = s.Annulus(*v)
+        case "ellipse":
+            radii(v[2], v[3])
+            shape = s.Ellipse(*v)
+        case "box" | "rotbox":
+            radii(v[2], v[3])
+            shape = s.Box(*v)
+        case "rectangle" | "rotrectangle":
+            shape = s.Rectangle(*v)
+        case "polygon":
+            shape = s.Polygon.closed(tuple(v[0::2]), tuple(v[1::2]))
+            if len(shape.xs) < 4:
+                raise fail("a polygon needs at least 3 vertices")
+        case "pie":
+            radii(v[2], v[3])
+            if v[3] < v[2]:
+                raise fail(
+                    f"outer radius {v[3]:g} is smaller than inner radius {v[2]:g}"
+                )
+            shape = s.Pie(*v)
+        case "sector":
+            shape = s.Sector(*v)
+        case "point":
+            shape = s.Point(*v)
+        case _:
+            raise fail("unknown shape")
+    return shape if include else shape.negated()
+
+
+def _plain(arg: n.Coordinate, node: n.Shape, source: str | None, what: str) -> float:
+    if arg.unit is not None:
+        raise XdmRegionError(
+            f"{node.name}: {what} cannot carry a unit ({arg.text!r})",
+            source=source,
+            span=arg.span or node.span,
+        )
+    return _number(arg, node, source)
+
+
+def _number(arg: n.Coordinate, node: n.Shape, source: str | None) -> float:
+    try:
+        return float(arg.text.rstrip("d'\""))
+    except ValueError:
+        raise XdmRegionError(
+            f"{node.name}: not a number: {arg.text!r}",
+            source=source,
+            span=arg.span or node.span,
+        ) from None
+
+
+def _need_wcs(frame: Frame, node: n.Shape, source: str | None, arg: n.Coordinate):
+    if frame.wcs is None:
+        raise XdmRegionError(
+            f"{node.name}: sky coordinate {arg.text!r} needs a WCS, and none is known here",
+            source=source,
+            span=arg.span or node.span,
+            hint="use physical coordinates, or filter a file whose x/y columns carry a sky WCS",
+        )
+
+
+def _position(
+    ax: n.Coordinate, ay: n.Coordinate, frame: Frame, node: n.Shape, source: str | None
+) -> tuple[float, float, bool]:
+    """A position pair -> physical (x, y) and whether it was given on the sky."""
+    for a in (ax, ay):
+        if a.unit in ("'", '"'):
+            raise XdmRegionError(
+                f"{node.name}: a position cannot be in arcmin/arcsec ({a.text!r})",
+                source=source,
+                span=a.span or node.span,
+            )
+    sky_units = {"d", "sexagesimal"}
+    world_system = frame.system in ("world", "galactic", "ecliptic")
+    if ax.unit in sky_units or ay.unit in sky_units or world_system:
+        for a in (ax, ay):
+            _need_wcs(frame, node, source, a)
+        galactic = frame.system in ("galactic", "ecliptic")
+        lon = (
+            parse_sexagesimal(ax.text, hours=not galactic)
+            if ax.unit == "sexagesimal"
+            else _number(ax, node, source)
+        )
+        lat = (
+            parse_sexagesimal(ay.text, hours=False)
+            if ay.unit == "sexagesimal"
+            else _number(ay, node, source)
+        )
+        system = frame.system if galactic else "world"
+        x, y = frame.sky_to_physical(lon, lat, system)
+        return x, y, True
+    x, y = _number(ax, node, source), _number(ay, node, source)
+    if frame.system == "image":
+        lm = frame.logical
+        if lm is None:
+            raise XdmRegionError(
+                f"{node.name}: image coordinates need the image's LTM/LTV transform",
+                source=source,
+                span=node.span,
+            )
+        x, y = lm.to_physical(x, y)
+    return x, y, False
+
+
+def _length(
+    arg: n.Coordinate, frame: Frame, node: n.Shape, source: str | None
+) -> float:
+    if arg.unit == "sexagesimal":
+        raise XdmRegionError(
+            f"{node.name}: a radius or size cannot be sexagesimal ({arg.text!r})",
+            source=source,
+            span=arg.span or node.span,
+        )
+    value = _number(arg, node, source)
+    factor = {"d": 1.0, "'": 1.0 / 60.0, '"': 1.0 / 3600.0}.get(arg.unit or "")
+    if factor is None and frame.system in ("world", "galactic", "ecliptic"):
+        factor = 1.0
+    if factor is not None:
+        _need_wcs(frame, node, source, arg)
+        return value * factor / frame.degrees_per_pixel()
+    if frame.system == "image" and frame.logical is not None:
+        return value * frame.logical.scale
+    return value

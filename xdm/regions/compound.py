@@ -1,0 +1,240 @@
+"""A region as CIAO stores it: a sum of products of (possibly excluded) shapes.
+
+``Region.components`` is a tuple of components; the shapes of a component are
+AND'ed and components are OR'ed (CIAO's COMPONENT column). Like CIAO's
+``regInsideRegion``, ``contains`` first rejects points outside the region
+bounds (the union over components of the intersection of shape extents, with
+excluded shapes counting as the whole field).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from xdm.regions.shapes import FIELD_EXTENT, INF, Extent, Field, Shape, lit
+
+__all__ = ["Region"]
+
+Component = tuple[Shape, ...]
+
+AREA_GRID = 2048
+"""Cells per axis of the midpoint grid used for areas of compound regions."""
+
+
+def _clip(v: float, lo: float, hi: float) -> float:
+    """CIAO ``reg_trim_double``."""
+    if v < lo and v < hi:
+        return lo
+    if v > lo and v > hi:
+        return hi
+    return v
+
+
+def _component_bounds(component: Component) -> Extent:
+    xlo, xhi, ylo, yhi = component[0].bound()
+    for shape in component[1:]:
+        sx0, sx1, sy0, sy1 = shape.bound()
+        xlo, xhi = _clip(xlo, sx0, sx1), _clip(xhi, sx0, sx1)
+        ylo, yhi = _clip(ylo, sy0, sy1), _clip(yhi, sy0, sy1)
+    return (xlo, xhi, ylo, yhi)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A 2-D region in physical coordinates (see module docstring)."""
+
+    components: tuple[Component, ...]
+
+    # ------------------------------------------------------------ algebra
+    @staticmethod
+    def of(shape: Shape) -> Region:
+        return Region(((shape,),))
+
+    @staticmethod
+    def union(regions: Iterable[Region]) -> Region:
+        return Region(tuple(c for r in regions for c in r.components))
+
+    def __or__(self, other: Region) -> Region:
+        return Region(self.components + other.components)
+
+    def __and__(self, other: Region) -> Region:
+        return Region(tuple(a + b for a in self.components for b in other.components))
+
+    def __invert__(self) -> Region:
+        """De Morgan: NOT(sum of products) = product of sums of negated shapes."""
+        if not self.components:
+            return Region(((Field(),),))
+        factors = [Region(tuple((s.negated(),) for s in c)) for c in self.components]
+        result = factors[0]
+        for factor in factors[1:]:
+            result = result & factor
+        return result.simplified()
+
+    def simplified(self) -> Region:
+        """Drop components holding a shape and its own negation."""
+        return Region(
+            tuple(c for c in self.components if not any(s.negated() in c for s in c))
+        )
+
+    # ------------------------------------------------------------ geometry
+    @property
+    def bounds(self) -> Extent | None:
+        """CIAO's region bounds (may hold ``±inf``); None for the empty region."""
+        if not self.components:
+            return None
+        boxes = [_component_bounds(c) for c in self.components]
+        return (
+            min(b[0] for b in boxes),
+            max(b[1] for b in boxes),
+            min(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """``(xmin, xmax, ymin, ymax)`` holding every inside point; None if unbounded."""
+        b = self.bounds
+        if b is None:
+            return (0.0, 0.0, 0.0, 0.0)
+        return b if all(math.isfinite(v) for v in b) else None
+
+    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Boolean mask: which points ``(x, y)`` the region includes."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        shape = np.broadcast(x, y).shape
+        b = self.bounds
+        if b is None:
+            return np.zeros(shape, dtype=bool)
+        x, y = np.broadcast_to(x, shape), np.broadcast_to(y, shape)
+        mask = _bounds_mask(x, y, b)
+        if mask is None:
+            xs, ys, idx = x, y, None
+        else:
+            idx = np.flatnonzero(mask)
+            xs, ys = x.reshape(-1)[idx], y.reshape(-1)[idx]
+        hit = np.zeros(xs.shape, dtype=bool)
+        for component in self.components:
+            todo = ~hit
+            if not todo.any():
+                break
+            sel = np.flatnonzero(todo)
+            cx, cy = xs.reshape(-1)[sel], ys.reshape(-1)[sel]
+            ok = np.ones(sel.shape, dtype=bool)
+            for s in component:
+                live = np.flatnonzero(ok)
+                if live.size == 0:
+                    break
+                ok[live] = s.contains(cx[live], cy[live])
+            hit.reshape(-1)[sel] = ok
+        if idx is None:
+            return hit.reshape(shape)
+        out = np.zeros(shape, dtype=bool)
+        out.reshape(-1)[idx] = hit
+        return out
+
+    def to_numexpr(self, x: str, y: str) -> str | None:
+        """numexpr text of ``contains`` over variable names ``x``, ``y``.
+
+        None when some shape has no numexpr form (polygons, masks); the caller
+        then evaluates ``contains`` on the rows inside ``bbox``. Only floats
+        formatted by ``repr`` and the given names enter the text.
+        """
+        true = f"(({x} == {x}) | ({x} != {x}))"
+        b = self.bounds
+        if b is None:
+            return f"~{true}"
+        terms = []
+        for component in self.components:
+            parts = []
+            for s in component:
+                if isinstance(s, Field):
+                    if not s.include:
+                        parts = None
+                        break
+                    continue
+                text = s.contains_expr(x, y)
+                if text is None:
+                    return None
+                parts.append(text)
+            if parts is None:
+                continue
+            terms.append(" & ".join(parts) if parts else true)
+        if not terms:
+            return f"~{true}"
+        body = " | ".join(f"({t})" for t in terms)
+        limits = [
+            f"({name} {op} {lit(v)})"
+            for name, op, v in (
+                (x, ">=", b[0]),
+                (x, "<=", b[1]),
+                (y, ">=", b[2]),
+                (y, "<=", b[3]),
+            )
+            if math.isfinite(v)
+        ]
+        return " & ".join([*limits, f"({body})"]) if limits else body
+
+    def canonical(self) -> str:
+        """CIAO-style text: ``Circle(1,2,3)&!Box(4,5,6,7)|Point(1,1)``."""
+        return "|".join("&".join(s.canonical() for s in c) for c in self.components)
+
+    def __str__(self) -> str:
+        return self.canonical()
+
+    def area(self, field: Region | None = None) -> float:
+        """Area in physical pixels squared, optionally clipped to ``field``.
+
+        Exact for a single shape; otherwise a midpoint grid of ``AREA_GRID``²
+        cells over the bounding box (relative error well under 0.1%).
+        """
+        region = self if field is None else self & field
+        comps = region.components
+        if not comps:
+            return 0.0
+        if len(comps) == 1:
+            real = [s for s in comps[0] if not (isinstance(s, Field) and s.include)]
+            if not real:
+                return INF
+            if len(real) == 1 and real[0].include:
+                return real[0].area()
+        bbox = region.bbox
+        if bbox is None:
+            return INF
+        return _grid_area(region, bbox)
+
+
+def _bounds_mask(x: np.ndarray, y: np.ndarray, b: Extent) -> np.ndarray | None:
+    if b == FIELD_EXTENT:
+        return None
+    mask = np.ones(x.shape, dtype=bool)
+    if b[0] > -INF:
+        mask &= x >= b[0]
+    if b[1] < INF:
+        mask &= x <= b[1]
+    if b[2] > -INF:
+        mask &= y >= b[2]
+    if b[3] < INF:
+        mask &= y <= b[3]
+    return mask
+
+
+def _grid_area(region: Region, bbox: tuple[float, float, float, float]) -> float:
+    xlo, xhi, ylo, yhi = bbox
+    w, h = xhi - xlo, yhi - ylo
+    if w <= 0.0 or h <= 0.0:
+        return 0.0
+    n = AREA_GRID
+    dx, dy = w / n, h / n
+    xs = xlo + (np.arange(n) + 0.5) * dx
+    count = 0
+    rows = max(1, (1 << 20) // n)
+    for start in range(0, n, rows):
+        ys = ylo + (np.arange(start, min(n, start + rows)) + 0.5) * dy
+        gx, gy = np.meshgrid(xs, ys)
+        count += int(np.count_nonzero(region.contains(gx, gy)))
+    return count * dx * dy

@@ -1,0 +1,184 @@
+"""Coordinate frames for regions: physical pixels, image (logical) pixels, sky.
+
+``Frame`` says how bare numbers are read (CIAO text: physical; ds9 files may
+declare ``image`` or a celestial system) and carries the transforms: an astropy
+WCS for physical -> world (``all_pix2world(x, y, 1)``) and the image header's
+LTM/LTV for logical <-> physical. ``wcs_from_columns`` and ``wcs_from_image``
+build that WCS from event-file columns or an image header.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
+__all__ = [
+    "Frame",
+    "LogicalMap",
+    "logical_map_from_header",
+    "parse_sexagesimal",
+    "wcs_from_columns",
+    "wcs_from_image",
+]
+
+System = Literal["physical", "image", "world", "galactic", "ecliptic"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalMap:
+    """Image header LTM/LTV: ``logical = ltm * physical + ltv`` per axis (diagonal)."""
+
+    ltm1: float = 1.0
+    ltm2: float = 1.0
+    ltv1: float = 0.0
+    ltv2: float = 0.0
+
+    def to_physical(self, x: Any, y: Any) -> tuple[Any, Any]:
+        return (x - self.ltv1) / self.ltm1, (y - self.ltv2) / self.ltm2
+
+    def to_logical(self, x: Any, y: Any) -> tuple[Any, Any]:
+        return self.ltm1 * x + self.ltv1, self.ltm2 * y + self.ltv2
+
+    @property
+    def scale(self) -> float:
+        """Physical pixels per logical pixel (geometric mean of the axes)."""
+        return 1.0 / math.sqrt(abs(self.ltm1 * self.ltm2))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """How to read region numbers and turn them into physical coordinates."""
+
+    wcs: WCS | None = None
+    logical: LogicalMap | None = None
+    system: System = "physical"
+    base_dir: Path | None = None
+
+    def sky_to_physical(
+        self, lon: float, lat: float, system: System
+    ) -> tuple[float, float]:
+        """World (degrees, in ``system``) -> physical pixel via the WCS."""
+        if system in ("galactic", "ecliptic"):
+            from astropy import units as u
+            from astropy.coordinates import SkyCoord
+
+            frame = "galactic" if system == "galactic" else "geocentrictrueecliptic"
+            c = SkyCoord(lon * u.deg, lat * u.deg, frame=frame).icrs
+            lon, lat = float(c.ra.deg), float(c.dec.deg)
+        assert self.wcs is not None
+        px, py = self.wcs.all_world2pix(np.array([lon]), np.array([lat]), 1)
+        return float(px[0]), float(py[0])
+
+    def degrees_per_pixel(self) -> float:
+        """Sky scale of one physical pixel (geometric mean of the two axes)."""
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        assert self.wcs is not None
+        sx, sy = proj_plane_pixel_scales(self.wcs.celestial)
+        return float(math.sqrt(abs(sx * sy)))
+
+    def north_offset(self, x: float, y: float) -> float:
+        """Angle (degrees) to add to a sky-frame angle to get a pixel-frame angle.
+
+        Zero for north-up images; the rotation of the local north direction
+        otherwise (how ds9 and CIAO place rotated shapes given in sky coords).
+        """
+        assert self.wcs is not None
+        ra, dec = self.wcs.all_pix2world(np.array([x]), np.array([y]), 1)
+        eps = 1.0 / 3600.0
+        nx, ny = self.wcs.all_world2pix(ra, dec + eps if dec[0] < 89 else dec - eps, 1)
+        ang = math.degrees(math.atan2(float(ny[0]) - y, float(nx[0]) - x))
+        if dec[0] >= 89:
+            ang += 180.0
+        return ang - 90.0
+
+
+def parse_sexagesimal(text: str, *, hours: bool) -> float:
+    """``12:26:51.2`` (hours when ``hours``) or ``-33:16:13`` -> degrees."""
+    t = text.strip()
+    sign = -1.0 if t.startswith("-") else 1.0
+    t = t.lstrip("+-")
+    parts = [
+        float(p)
+        for p in t.replace("h", ":")
+        .replace("d", ":")
+        .replace("m", ":")
+        .replace("s", "")
+        .split(":")
+        if p != ""
+    ]
+    value = 0.0
+    for i, p in enumerate(parts[:3]):
+        value += p / (60.0**i)
+    value *= sign
+    return value * 15.0 if hours else value
+
+
+def logical_map_from_header(header: Any) -> LogicalMap:
+    """LTM1_1/LTM2_2/LTV1/LTV2 of an image header (identity when absent)."""
+    return LogicalMap(
+        ltm1=float(header.get("LTM1_1", 1.0)),
+        ltm2=float(header.get("LTM2_2", 1.0)),
+        ltv1=float(header.get("LTV1", 0.0)),
+        ltv2=float(header.get("LTV2", 0.0)),
+    )
+
+
+def wcs_from_image(header: Any) -> WCS:
+    """WCS mapping *physical* pixels of an image to the sky.
+
+    The image WCS maps logical pixels; composing with ``logical = M phys + v``
+    gives ``crpix' = M^-1 (crpix - v)`` and a linear part ``L M``.
+    """
+    from astropy.wcs import WCS
+
+    w = WCS(header, naxis=2)
+    lm = logical_map_from_header(header)
+    m = np.diag([lm.ltm1, lm.ltm2])
+    v = np.array([lm.ltv1, lm.ltv2])
+    w.wcs.crpix = np.linalg.solve(m, np.asarray(w.wcs.crpix) - v)
+    if w.wcs.has_cd():
+        w.wcs.cd = np.asarray(w.wcs.cd) @ m
+    else:
+        w.wcs.pc = np.asarray(w.wcs.get_pc()) @ m
+    w.wcs.set()
+    return w
+
+
+def wcs_from_columns(header: Any, xcol: str | int, ycol: str | int) -> WCS:
+    """WCS of an event list's x/y columns (TCTYPn/TCRVLn/TCRPXn/TCDLTn keys).
+
+    Columns are given by name (``TTYPEn``) or 1-based number.
+    """
+    from astropy.wcs import WCS
+
+    def number(col: str | int) -> int:
+        if isinstance(col, int):
+            return col
+        for key, value in header.items():
+            if key.startswith("TTYPE") and str(value).strip().lower() == col.lower():
+                return int(key[5:])
+        raise KeyError(col)
+
+    nx, ny = number(xcol), number(ycol)
+    w = WCS(naxis=2)
+    w.wcs.ctype = [header.get(f"TCTYP{n}", "") for n in (nx, ny)]
+    w.wcs.crval = [float(header.get(f"TCRVL{n}", 0.0)) for n in (nx, ny)]
+    w.wcs.crpix = [float(header.get(f"TCRPX{n}", 0.0)) for n in (nx, ny)]
+    w.wcs.cdelt = [float(header.get(f"TCDLT{n}", 1.0)) for n in (nx, ny)]
+    w.wcs.cunit = [header.get(f"TCUNI{n}", "deg") or "deg" for n in (nx, ny)]
+    for key in ("RADESYS", "RADECSYS"):
+        if key in header:
+            w.wcs.radesys = str(header[key]).strip()
+            break
+    if "EQUINOX" in header:
+        w.wcs.equinox = float(header["EQUINOX"])
+    w.wcs.set()
+    return w
