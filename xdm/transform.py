@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from difflib import get_close_matches
-from typing import Any
-
-from lark import Token, Transformer, v_args
-from lark.tree import Meta
+from typing import Any, NamedTuple
 
 from xdm.errors import Span, XdmRegionSyntaxError, XdmSyntaxError
 from xdm.nodes import (
@@ -61,7 +58,15 @@ from xdm.nodes import (
     VirtualFile,
 )
 
-__all__ = ["SHAPES", "SIMPLIFY_DOUBLE_NOT", "ShapeInfo", "Transform", "lookup_shape"]
+__all__ = [
+    "SHAPES",
+    "SIMPLIFY_DOUBLE_NOT",
+    "ShapeInfo",
+    "Tok",
+    "Transform",
+    "from_tree",
+    "lookup_shape",
+]
 
 # `!!a` is kept as RegionNot(RegionNot(a)) so that printing gives back what was
 # written; set to True to fold it to `a` while building the tree.
@@ -145,21 +150,28 @@ def lookup_shape(word: str) -> ShapeInfo | None:
     return found
 
 
-def _span(meta: Meta) -> Span | None:
-    if meta.empty:
-        return None
-    return Span(meta.start_pos, meta.end_pos)
+class Tok(NamedTuple):
+    """A token as the rule methods see it: terminal name, text, offsets."""
+
+    type: str
+    text: str
+    start: int
+    end: int
 
 
-def _tspan(token: Token) -> Span:
-    return Span(token.start_pos, token.end_pos)  # type: ignore[arg-type]
+def _tspan(token: Tok) -> Span:
+    return Span(token.start, token.end)
 
 
-class Transform(Transformer[Token, Any]):
-    """lark Tree -> xdm nodes. ``source`` is kept for error messages."""
+class Transform:
+    """Rule methods: ``rule(children, span) -> node``, named after grammar rules.
+
+    Children are already filtered the lark way (anonymous punctuation dropped,
+    ``_rules`` spliced, ``?rules`` with one child passed through). ``source`` is
+    kept for error messages.
+    """
 
     def __init__(self, source: str) -> None:
-        super().__init__(visit_tokens=False)
         self.source = source
 
     def _error(self, message: str, span: Span | None, hint: str | None = None) -> None:
@@ -167,30 +179,25 @@ class Transform(Transformer[Token, Any]):
 
     # ------------------------------------------------------------ files
 
-    @v_args(meta=True)
-    def start(self, meta: Meta, children: list[Any]) -> Any:
+    def start(self, children: list[Any], span: Span) -> Any:
         return children[0]
 
     region_start = start
     filter_start = start
 
-    @v_args(meta=True)
-    def virtual_file(self, meta: Meta, children: list[Any]) -> VirtualFile:
-        is_stack = isinstance(children[0], Token) and children[0].type == "STACK"
+    def virtual_file(self, children: list[Any], span: Span) -> VirtualFile:
+        is_stack = isinstance(children[0], Tok) and children[0].type == "STACK"
         if is_stack:
             children = children[1:]
-        path = str(children[0])
+        path = children[0].text
         quals = self._place(children[1:])
-        return VirtualFile(
-            path=path, qualifiers=quals, is_stack=is_stack, span=_span(meta)
-        )
+        return VirtualFile(path=path, qualifiers=quals, is_stack=is_stack, span=span)
 
-    @v_args(meta=True)
-    def file_ref(self, meta: Meta, children: list[Any]) -> VirtualFile:
+    def file_ref(self, children: list[Any], span: Span) -> VirtualFile:
         return VirtualFile(
-            path=str(children[0]),
+            path=children[0].text,
             qualifiers=self._place(children[1:]),
-            span=_span(meta),
+            span=span,
         )
 
     def _place(self, quals: list[Any]) -> tuple[Any, ...]:
@@ -225,21 +232,16 @@ class Transform(Transformer[Token, Any]):
 
     # ------------------------------------------------------------ qualifiers
 
-    @v_args(meta=True)
-    def filter_q(self, meta: Meta, children: list[Any]) -> FilterQualifier:
-        return FilterQualifier(expr=children[-1], span=_span(meta))
+    def filter_q(self, children: list[Any], span: Span) -> FilterQualifier:
+        return FilterQualifier(expr=children[-1], span=span)
 
-    @v_args(meta=True)
-    def exclude_q(self, meta: Meta, children: list[Any]) -> FilterQualifier:
-        return FilterQualifier(expr=children[-1], exclude=True, span=_span(meta))
+    def exclude_q(self, children: list[Any], span: Span) -> FilterQualifier:
+        return FilterQualifier(expr=children[-1], exclude=True, span=span)
 
-    @v_args(meta=True)
-    def bare_name_q(self, meta: Meta, children: list[Any]) -> BlockRef:
-        return BlockRef(name=str(children[0]), span=_span(meta))
+    def bare_name_q(self, children: list[Any], span: Span) -> BlockRef:
+        return BlockRef(name=children[0].text, span=span)
 
-    @v_args(meta=True)
-    def bare_ranges_q(self, meta: Meta, children: list[Range]) -> Any:
-        span = _span(meta)
+    def bare_ranges_q(self, children: list[Range], span: Span) -> Any:
         if len(children) == 1:
             r = children[0]
             if r.is_single and isinstance(r.lo, Number) and r.lo.text.isdigit():
@@ -261,52 +263,44 @@ class Transform(Transformer[Token, Any]):
         )
         return FilterQualifier(expr=AndFilter(terms=terms, span=span), span=span)
 
-    @v_args(meta=True)
-    def bare_region_q(self, meta: Meta, children: list[Any]) -> FilterQualifier:
-        span = _span(meta)
+    def bare_region_q(self, children: list[Any], span: Span) -> FilterQualifier:
         pair = ColumnPair(first=AxisNumber(number=1), second=AxisNumber(number=2))
         expr = RegionFilter(column=pair, region=children[0], span=span)
         return FilterQualifier(expr=expr, span=span)
 
-    @v_args(meta=True)
-    def bin_q(self, meta: Meta, children: list[Any]) -> BinQualifier:
+    def bin_q(self, children: list[Any], span: Span) -> BinQualifier:
         modifier = None
         weight = None
         axes = []
         for c in children[1:]:
             if isinstance(c, BinAxis):
                 axes.append(c)
-            elif isinstance(c, tuple):
-                modifier = c[0]
-            elif isinstance(c, Token) and c.type == "NAME":
-                weight = str(c)
+            elif isinstance(c, str):  # from bin_mod
+                modifier = c
+            elif c.type == "NAME":
+                weight = c.text
         return BinQualifier(
-            axes=tuple(axes), weight=weight, modifier=modifier, span=_span(meta)
+            axes=tuple(axes), weight=weight, modifier=modifier, span=span
         )
 
-    def bin_mod(self, children: list[Token]) -> tuple[str]:
-        return (str(children[0]),)
+    def bin_mod(self, children: list[Tok], span: Span) -> str:
+        return children[0].text
 
-    @v_args(meta=True)
-    def cols_q(self, meta: Meta, children: list[Any]) -> ColsQualifier:
-        return ColsQualifier(items=tuple(children[1:]), span=_span(meta))
+    def cols_q(self, children: list[Any], span: Span) -> ColsQualifier:
+        return ColsQualifier(items=tuple(children[1:]), span=span)
 
-    @v_args(meta=True)
-    def opt_q(self, meta: Meta, children: list[Any]) -> OptQualifier:
-        return OptQualifier(items=tuple(children[1:]), span=_span(meta))
+    def opt_q(self, children: list[Any], span: Span) -> OptQualifier:
+        return OptQualifier(items=tuple(children[1:]), span=span)
 
-    @v_args(meta=True)
-    def subspace_q(self, meta: Meta, children: list[Any]) -> SubspaceQualifier:
-        return SubspaceQualifier(items=tuple(children[1:]), span=_span(meta))
+    def subspace_q(self, children: list[Any], span: Span) -> SubspaceQualifier:
+        return SubspaceQualifier(items=tuple(children[1:]), span=span)
 
     # ------------------------------------------------------------ filters
 
-    @v_args(meta=True)
-    def or_filter(self, meta: Meta, children: list[Any]) -> OrFilter:
-        return OrFilter(terms=tuple(children), span=_span(meta))
+    def or_filter(self, children: list[Any], span: Span) -> OrFilter:
+        return OrFilter(terms=tuple(children), span=span)
 
-    @v_args(meta=True)
-    def and_expr(self, meta: Meta, children: list[Any]) -> Any:
+    def and_expr(self, children: list[Any], span: Span) -> Any:
         terms: list[Any] = []
         for c in children:
             if not isinstance(c, Range):
@@ -331,96 +325,81 @@ class Transform(Transformer[Token, Any]):
                 )
         if len(terms) == 1:
             return terms[0]
-        return AndFilter(terms=tuple(terms), span=_span(meta))
+        return AndFilter(terms=tuple(terms), span=span)
 
-    @v_args(meta=True)
-    def group(self, meta: Meta, children: list[Any]) -> Any:
+    def group(self, children: list[Any], span: Span) -> Any:
         return children[0]
 
-    @v_args(meta=True)
-    def range_filter(self, meta: Meta, children: list[Any]) -> RangeFilter:
+    def range_filter(self, children: list[Any], span: Span) -> RangeFilter:
         return RangeFilter(
-            column=_target(children[0]), ranges=(children[1],), span=_span(meta)
+            column=_target(children[0]), ranges=(children[1],), span=span
         )
 
-    @v_args(meta=True)
-    def region_filter(self, meta: Meta, children: list[Any]) -> RegionFilter:
-        return RegionFilter(
-            column=_target(children[0]), region=children[1], span=_span(meta)
-        )
+    def region_filter(self, children: list[Any], span: Span) -> RegionFilter:
+        return RegionFilter(column=_target(children[0]), region=children[1], span=span)
 
-    @v_args(meta=True)
-    def comparison_filter(self, meta: Meta, children: list[Any]) -> ComparisonFilter:
+    def comparison_filter(self, children: list[Any], span: Span) -> ComparisonFilter:
         return ComparisonFilter(
             column=_target(children[0]),
-            op=str(children[1]),  # type: ignore[arg-type]
+            op=children[1].text,  # type: ignore[arg-type]
             value=children[2],
-            span=_span(meta),
+            span=span,
         )
 
-    @v_args(meta=True)
-    def row_filter(self, meta: Meta, children: list[Any]) -> RowFilter:
-        return RowFilter(ranges=(children[1],), span=_span(meta))
+    def row_filter(self, children: list[Any], span: Span) -> RowFilter:
+        return RowFilter(ranges=(children[1],), span=span)
 
-    @v_args(meta=True)
-    def file_filter(self, meta: Meta, children: list[Any]) -> FileFilter:
-        return FileFilter(file=children[0], span=_span(meta))
+    def file_filter(self, children: list[Any], span: Span) -> FileFilter:
+        return FileFilter(file=children[0], span=span)
 
-    @v_args(meta=True)
-    def pair(self, meta: Meta, children: list[Token]) -> ColumnPair:
+    def pair(self, children: list[Tok], span: Span) -> ColumnPair:
         first, second = (_target(c) for c in children)
-        return ColumnPair(first=first, second=second, span=_span(meta))  # type: ignore[arg-type]
+        return ColumnPair(first=first, second=second, span=span)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ values, ranges
 
-    @v_args(meta=True)
-    def single_range(self, meta: Meta, children: list[Any]) -> Range:
+    def single_range(self, children: list[Any], span: Span) -> Range:
         v = children[0]
-        return Range(lo=v, hi=v, is_single=True, span=_span(meta))
+        return Range(lo=v, hi=v, is_single=True, span=span)
 
-    @v_args(meta=True)
-    def full_range(self, meta: Meta, children: list[Any]) -> Range:
-        return Range(lo=children[0], hi=children[1], span=_span(meta))
+    def full_range(self, children: list[Any], span: Span) -> Range:
+        return Range(lo=children[0], hi=children[1], span=span)
 
-    @v_args(meta=True)
-    def lo_range(self, meta: Meta, children: list[Any]) -> Range:
-        return Range(lo=children[0], hi=None, span=_span(meta))
+    def lo_range(self, children: list[Any], span: Span) -> Range:
+        return Range(lo=children[0], hi=None, span=span)
 
-    @v_args(meta=True)
-    def hi_range(self, meta: Meta, children: list[Any]) -> Range:
-        return Range(lo=None, hi=children[0], span=_span(meta))
+    def hi_range(self, children: list[Any], span: Span) -> Range:
+        return Range(lo=None, hi=children[0], span=span)
 
-    @v_args(meta=True)
-    def open_range(self, meta: Meta, children: list[Any]) -> Range:
-        return Range(lo=None, hi=None, span=_span(meta))
+    def open_range(self, children: list[Any], span: Span) -> Range:
+        return Range(lo=None, hi=None, span=span)
 
-    def number(self, children: list[Token]) -> Number:
+    def number(self, children: list[Tok], span: Span) -> Number:
         t = children[0]
-        return Number(text=str(t), span=_tspan(t))
+        return Number(text=t.text, span=_tspan(t))
 
-    def bool_value(self, children: list[Token]) -> BoolValue:
+    def bool_value(self, children: list[Tok], span: Span) -> BoolValue:
         t = children[0]
-        return BoolValue(value=str(t).lower() in ("true", "t"), span=_tspan(t))
+        return BoolValue(value=t.text.lower() in ("true", "t"), span=_tspan(t))
 
-    def bit_pattern(self, children: list[Token]) -> BitPattern:
+    def bit_pattern(self, children: list[Tok], span: Span) -> BitPattern:
         t = children[0]
-        return BitPattern(text=str(t), span=_tspan(t))
+        return BitPattern(text=t.text, span=_tspan(t))
 
-    def string_value(self, children: list[Token]) -> StringValue:
+    def string_value(self, children: list[Tok], span: Span) -> StringValue:
         t = children[0]
-        return StringValue(text=str(t), span=_tspan(t))
+        return StringValue(text=t.text, span=_tspan(t))
 
-    def quoted_string(self, children: list[Token]) -> StringValue:
+    def quoted_string(self, children: list[Tok], span: Span) -> StringValue:
         t = children[0]
-        return StringValue(text=str(t)[1:-1], span=_tspan(t))
+        return StringValue(text=t.text[1:-1], span=_tspan(t))
 
     # ------------------------------------------------------------ regions
 
-    @v_args(meta=True)
-    def region_or(self, meta: Meta, children: list[Any]) -> RegionOr:
+    def region_or(self, children: list[Any], span: Span) -> RegionOr:
         operands: list[Any] = []
         for c in children:
-            if isinstance(c, Token):
+            if isinstance(c, Tok):
                 continue
             if isinstance(
                 c, RegionOr
@@ -428,36 +407,32 @@ class Transform(Transformer[Token, Any]):
                 operands.extend(c.operands)
             else:
                 operands.append(c)
-        return RegionOr(operands=tuple(operands), span=_span(meta))
+        return RegionOr(operands=tuple(operands), span=span)
 
-    @v_args(meta=True)
-    def region_and(self, meta: Meta, children: list[Any]) -> RegionAnd:
+    def region_and(self, children: list[Any], span: Span) -> RegionAnd:
         operands: list[Any] = [children[0]]
         for op, operand in zip(children[1::2], children[2::2]):
-            if op == "-":
+            if op.text == "-":
                 operand = self._negate(operand)
             operands.append(operand)
-        return RegionAnd(operands=tuple(operands), span=_span(meta))
+        return RegionAnd(operands=tuple(operands), span=span)
 
     def _negate(self, operand: Any) -> Any:
         if SIMPLIFY_DOUBLE_NOT and isinstance(operand, RegionNot):
             return operand.operand
         return RegionNot(operand=operand, span=operand.span)
 
-    @v_args(meta=True)
-    def region_not(self, meta: Meta, children: list[Any]) -> Any:
+    def region_not(self, children: list[Any], span: Span) -> Any:
         operand = children[0]
         if SIMPLIFY_DOUBLE_NOT and isinstance(operand, RegionNot):
             return operand.operand
-        return RegionNot(operand=operand, span=_span(meta))
+        return RegionNot(operand=operand, span=span)
 
-    @v_args(meta=True)
-    def shape(self, meta: Meta, children: list[Token]) -> Shape | FieldShape:
-        span = _span(meta)
+    def shape(self, children: list[Tok], span: Span) -> Shape | FieldShape:
         word = children[0]
-        info = lookup_shape(str(word))
+        info = lookup_shape(word.text)
         if info is None:
-            close = get_close_matches(str(word).lower(), _SHAPE_NAMES, n=1)
+            close = get_close_matches(word.text.lower(), _SHAPE_NAMES, n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             known = ", ".join(_SHAPE_NAMES)
             raise XdmRegionSyntaxError(
@@ -479,7 +454,7 @@ class Transform(Transformer[Token, Any]):
         )
 
     def _check_count(
-        self, info: ShapeInfo, args: Sequence[Token], span: Span | None
+        self, info: ShapeInfo, args: Sequence[Tok], span: Span | None
     ) -> None:
         n = len(args)
         if info.name == "polygon":
@@ -499,84 +474,71 @@ class Transform(Transformer[Token, Any]):
             span=span,
         )
 
-    @v_args(meta=True)
-    def region_file(self, meta: Meta, children: list[Any]) -> RegionFileRef:
-        return RegionFileRef(file=children[1], span=_span(meta))
+    def region_file(self, children: list[Any], span: Span) -> RegionFileRef:
+        return RegionFileRef(file=children[1], span=span)
 
-    @v_args(meta=True)
-    def mask_ref(self, meta: Meta, children: list[Any]) -> MaskRef:
-        return MaskRef(file=children[1], span=_span(meta))
+    def mask_ref(self, children: list[Any], span: Span) -> MaskRef:
+        return MaskRef(file=children[1], span=span)
 
     # ------------------------------------------------------------ bin
 
-    @v_args(meta=True)
-    def bin_axis(self, meta: Meta, children: list[Any]) -> BinAxis:
+    def bin_axis(self, children: list[Any], span: Span) -> BinAxis:
         spec = children[1] if len(children) > 1 else None
-        return BinAxis(target=children[0], spec=spec, span=_span(meta))
+        return BinAxis(target=children[0], spec=spec, span=span)
 
-    def column(self, children: list[Token]) -> ColumnName:
+    def column(self, children: list[Tok], span: Span) -> ColumnName:
         return _target(children[0])  # type: ignore[return-value]
 
-    def axis(self, children: list[Token]) -> AxisNumber:
+    def axis(self, children: list[Tok], span: Span) -> AxisNumber:
         return _target(children[0])  # type: ignore[return-value]
 
-    @v_args(meta=True)
-    def stack_ref(self, meta: Meta, children: list[Token]) -> StackRef:
-        return StackRef(path=str(children[0]), span=_span(meta))
+    def stack_ref(self, children: list[Tok], span: Span) -> StackRef:
+        return StackRef(path=children[0].text, span=span)
 
-    @v_args(meta=True)
-    def bin_range(self, meta: Meta, children: list[Token]) -> BinRange:
-        parts: list[list[Token]] = [[]]
+    def bin_range(self, children: list[Tok], span: Span) -> BinRange:
+        parts: list[list[Tok]] = [[]]
         for t in children:
             if t.type == "COLON":
                 parts.append([])
             else:
                 parts[-1].append(t)
         nums = [(p[0] if p else None) for p in parts]
-        span = _span(meta)
         if len(nums) == 1:  # `sky=8`: step only
             return BinRange(step=_num(nums[0]), span=span)
         lo, hi = _num(nums[0]), _num(nums[1])
         step = nbins = None
         if len(nums) == 3 and nums[2] is not None:
             if nums[2].type == "NBINS":
-                nbins = int(nums[2][1:])
+                nbins = int(nums[2].text[1:])
             else:
                 step = _num(nums[2])
         return BinRange(lo=lo, hi=hi, step=step, nbins=nbins, span=span)
 
     # ------------------------------------------------------------ cols, opt, subspace
 
-    def col_select(self, children: list[Token]) -> ColumnSelect:
+    def col_select(self, children: list[Tok], span: Span) -> ColumnSelect:
         t = children[0]
-        return ColumnSelect(name=str(t), span=_tspan(t))
+        return ColumnSelect(name=t.text, span=_tspan(t))
 
-    @v_args(meta=True)
-    def col_rename(self, meta: Meta, children: list[Token]) -> ColumnRename:
-        return ColumnRename(
-            new=str(children[0]), old=str(children[1]), span=_span(meta)
-        )
+    def col_rename(self, children: list[Tok], span: Span) -> ColumnRename:
+        return ColumnRename(new=children[0].text, old=children[1].text, span=span)
 
-    @v_args(meta=True)
-    def col_drop(self, meta: Meta, children: list[Token]) -> ColumnDrop:
-        return ColumnDrop(name=str(children[0]), span=_span(meta))
+    def col_drop(self, children: list[Tok], span: Span) -> ColumnDrop:
+        return ColumnDrop(name=children[0].text, span=span)
 
-    @v_args(meta=True)
-    def col_star(self, meta: Meta, children: list[Token]) -> ColumnStar:
-        return ColumnStar(span=_span(meta))
+    def col_star(self, children: list[Tok], span: Span) -> ColumnStar:
+        return ColumnStar(span=span)
 
-    def col_number(self, children: list[Token]) -> ColumnNumber:
+    def col_number(self, children: list[Tok], span: Span) -> ColumnNumber:
         t = children[0]
-        return ColumnNumber(number=int(t[1:]), span=_tspan(t))
+        return ColumnNumber(number=int(t.text[1:]), span=_tspan(t))
 
-    @v_args(meta=True)
-    def opt_item(self, meta: Meta, children: list[Token]) -> OptItem:
-        value = str(children[1]) if len(children) > 1 else None
-        return OptItem(name=str(children[0]), value=value, span=_span(meta))
+    def opt_item(self, children: list[Tok], span: Span) -> OptItem:
+        value = children[1].text if len(children) > 1 else None
+        return OptItem(name=children[0].text, value=value, span=span)
 
-    @v_args(meta=True)
-    def sub_item(self, meta: Meta, children: list[Token]) -> SubspaceItem:
-        return SubspaceItem(name=str(children[0]), span=_span(meta))
+    def sub_item(self, children: list[Tok], span: Span) -> SubspaceItem:
+        return SubspaceItem(name=children[0].text, span=span)
 
 
 # ---------------------------------------------------------------- helpers
@@ -589,21 +551,21 @@ def _join(a: Span | None, b: Span | None) -> Span | None:
 
 
 def _target(t: Any) -> ColumnName | AxisNumber | ColumnPair:
-    if not isinstance(t, Token):
+    if not isinstance(t, Tok):
         return t  # type: ignore[no-any-return]
-    if t.startswith("#"):
-        return AxisNumber(number=int(t[1:]), span=_tspan(t))
-    return ColumnName(name=str(t), span=_tspan(t))
+    if t.text.startswith("#"):
+        return AxisNumber(number=int(t.text[1:]), span=_tspan(t))
+    return ColumnName(name=t.text, span=_tspan(t))
 
 
-def _num(t: Token | None) -> Number | None:
+def _num(t: Tok | None) -> Number | None:
     if t is None:
         return None
-    return Number(text=str(t), span=_tspan(t))
+    return Number(text=t.text, span=_tspan(t))
 
 
-def _coord(t: Token, is_position: bool) -> Coordinate | RangeArg:
-    text = str(t)
+def _coord(t: Tok, is_position: bool) -> Coordinate | RangeArg:
+    text = t.text
     span = _tspan(t)
     if t.type == "TRIPLE":
         if is_position:
@@ -618,3 +580,25 @@ def _coord(t: Token, is_position: bool) -> Coordinate | RangeArg:
     if last in "d'\"":
         return Coordinate(text=text[:-1], unit=last, span=span)  # type: ignore[arg-type]
     return Coordinate(text=text, span=span)
+
+
+def from_tree(tree: Any, source: str) -> Any:
+    """Build nodes from a lark Tree made with ``propagate_positions=True``.
+
+    The slow, obviously-correct path: the fast LALR driver in ``xdm.parser`` is
+    tested against it.
+    """
+    from lark import Token, Tree
+
+    rules = Transform(source)
+
+    def build(node: Any) -> Any:
+        if isinstance(node, Token):
+            return Tok(node.type, str(node), node.start_pos, node.end_pos)
+        if not isinstance(node, Tree):
+            return node
+        children = [build(c) for c in node.children]
+        span = Span(node.meta.start_pos, node.meta.end_pos)
+        return getattr(rules, str(node.data))(children, span)
+
+    return build(tree)
