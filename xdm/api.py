@@ -43,10 +43,12 @@ class Image:
         return WCS(self.header)
 
 
-def _plan(vf: VirtualFile | str, base_dir: str | os.PathLike[str] | None) -> Plan:
+def _plan(
+    vf: VirtualFile | str | os.PathLike[str], base_dir: str | os.PathLike[str] | None
+) -> Plan:
     from xdm.planner import plan
 
-    return plan(vf, base_dir=base_dir)
+    return plan(os.fspath(vf) if isinstance(vf, os.PathLike) else vf, base_dir=base_dir)
 
 
 def _is_image_plan(p: Plan) -> bool:

@@ -306,7 +306,7 @@ def _image(
             dtype = "i4"
     data = counts.astype(_NUMPY[dtype]).reshape(hist.shape)
     header = _events_header(plan, block, gti_hdus, history)
-    header = _image_header(header, hist, plan.find(WriteImage).name, dtype)
+    header = _image_header(header, hist, plan.find(WriteImage).name, dtype, block)
     return data, header
 
 
@@ -393,17 +393,59 @@ def _pick(
     return out
 
 
-def _image_header(
-    events_header: Header, hist: Histogram, name: str, dtype: str
-) -> Header:
-    """Primary-image header: event keywords, physical + sky WCS, subspace, name."""
-    from xdm.imagewcs import binned_image_header
+_TABLE_STRUCTURE = (
+    "XTENSION",
+    "BITPIX",
+    "PCOUNT",
+    "GCOUNT",
+    "TFIELDS",
+    "THEAP",
+    "EXTEND",
+)
 
-    header = binned_image_header(events_header, hist.axes)
-    header["BITPIX"] = _BITPIX[dtype]
+
+def _image_header(
+    events_header: Header, hist: Histogram, name: str, dtype: str, block: Block
+) -> Header:
+    """Primary-image header: the event keywords (exposure, subspace, history kept,
+    table structure and column keywords dropped), then the physical and sky WCS."""
+    from astropy.io import fits
+
+    from xdm.fitsfile import is_column_keyword
+    from xdm.imagewcs import AxisGrid, binned_image_header
+
+    header = fits.Header()
+    for card in events_header.cards:
+        key = card.keyword
+        if (
+            key in _TABLE_STRUCTURE
+            or key.startswith(("NAXIS", "MTYPE", "MFORM"))
+            or is_column_keyword(key)
+        ):
+            continue
+        header.append(card, end=True)
+    axes = [
+        AxisGrid.from_column(
+            events_header,
+            block.require_column(g.column).number,
+            lo=g.lo,
+            step=g.step,
+            nbins=g.nbins,
+        )
+        for g in hist.axes
+    ]
+    names = tuple(g.column.lower() for g in hist.axes[:2])
+    vector = next((k for k, v in block.vectors.items() if v == names), None)
+    if vector == "pos" and "sky" in block.vectors:
+        vector = "sky"
+    header.update(binned_image_header(axes, event_header=events_header, vector=vector))
     header["EXTNAME"] = (name, "name of this block")
     header["HDUNAME"] = (name, "ASCDM block name")
     header["BUNIT"] = "count" if hist.weight is None else f"sum of {hist.weight}"
+    if dtype != hist.dtype:
+        header.add_comment(
+            f"xdm: counts above the {hist.dtype} range; written as {dtype}"
+        )
     return header
 
 

@@ -407,6 +407,11 @@ def _column_metas(header: Header) -> Iterator[ColumnMeta]:
         )
 
 
+def is_column_keyword(key: str) -> bool:
+    """Whether ``key`` is indexed by column number (``TTYPE3``, ``TLMIN11``, ...)."""
+    return _COLUMN_KEY.match(key) is not None
+
+
 def _float_or_none(value: Any) -> float | None:
     try:
         return None if value is None else float(value)
@@ -656,7 +661,7 @@ def retarget_column_keywords(
             out[f"{m.group(1)}{new}"] = (value, comment)
     kept_names = [name.lower() for _, name in keep]
     original = {
-        int(m.group(2)): str(v).strip().lower()
+        int(m.group(1)): str(v).strip().lower()
         for k, v in header.items()
         if (m := re.match(r"^TTYPE(\d+)$", k))
     }

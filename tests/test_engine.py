@@ -1,0 +1,213 @@
+"""Engine semantics on real and synthetic event files, against plain numpy on astropy reads.
+
+Each test states the meaning from dm-syntax.md and checks the fused plan's row
+selection (``xdm.api.select``) against an independent numpy expression.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from xdm.api import read, select
+
+EVENTS = Path(__file__).parent / "data" / "events"
+M82 = EVENTS / "chandra_test.fits"
+FULL = EVENTS / "chandra_time.fits"
+XTE = EVENTS / "xte_test.evt.gz"
+
+
+@pytest.fixture(scope="module")
+def m82() -> fits.FITS_rec:
+    return fits.getdata(M82, 1)
+
+
+@pytest.fixture(scope="module")
+def syn(synthetic_events: Path) -> fits.FITS_rec:
+    return fits.getdata(synthetic_events, 1)
+
+
+def rows(vf: str | Path, text: str = "") -> np.ndarray:
+    return select(f"{vf}{text}")
+
+
+# ---------------------------------------------------------------- ranges (3.2, 3.3)
+
+
+def test_real_range_is_half_open(m82: fits.FITS_rec) -> None:
+    e = m82["energy"]
+    lo, hi = float(np.float32(e[10])), float(np.float32(e[20]))
+    lo, hi = min(lo, hi), max(lo, hi)
+    got = rows(M82, f"[energy={lo!r}:{hi!r}]")
+    assert np.array_equal(got, (e >= lo) & (e < hi))
+    assert got[np.flatnonzero(e == np.float32(lo))].all()
+    assert not got[np.flatnonzero(e == np.float32(hi))].any()
+
+
+def test_integer_range_is_inclusive(m82: fits.FITS_rec) -> None:
+    pi = m82["pi"]
+    got = rows(M82, "[pi=100:200]")
+    assert np.array_equal(got, (pi >= 100) & (pi <= 200))
+    assert got[pi == 200].all() and got[pi == 100].all()
+
+
+def test_lists_are_ored_and_clauses_anded(m82: fits.FITS_rec) -> None:
+    e, g = m82["energy"], m82["grade"]
+    want = (((e >= 500) & (e < 2000)) | ((e >= 4000) & (e < 8000))) & np.isin(
+        g, [0, 2, 3, 4, 6]
+    )
+    assert np.array_equal(rows(M82, "[energy=500:2000,4000:8000,grade=0,2:4,6]"), want)
+
+
+def test_open_bounds_and_single_values(m82: fits.FITS_rec) -> None:
+    e, pi = m82["energy"], m82["pi"]
+    assert np.array_equal(rows(M82, "[energy=:4000]"), e < 4000)
+    assert np.array_equal(rows(M82, "[energy=4000:]"), e >= 4000)
+    assert rows(M82, "[energy=:]").all()
+    assert np.array_equal(rows(M82, "[pi=300]"), pi == 300)
+    v = float(e[5])
+    assert np.array_equal(rows(M82, f"[energy={v!r}]"), e == np.float32(v))
+
+
+def test_comparisons(m82: fits.FITS_rec) -> None:
+    e, pi = m82["energy"], m82["pi"]
+    assert np.array_equal(rows(M82, "[energy>2000]"), e > 2000)
+    assert np.array_equal(rows(M82, "[pi<100,pi!=50]"), (pi < 100) & (pi != 50))
+    assert np.array_equal(rows(M82, "[pi>=100]"), pi >= 100)
+    assert np.array_equal(rows(M82, "[pi<=100]"), pi <= 100)
+
+
+def test_compound_or(m82: fits.FITS_rec) -> None:
+    e, g = m82["energy"], m82["grade"]
+    want = ((e >= 500) & (e < 1000)) | (((e >= 5000) & (e < 6000)) & (g == 0))
+    got = rows(M82, "[filter (energy=500:1000)||(energy=5000:6000,grade=0)]")
+    assert np.array_equal(got, want)
+
+
+def test_exclude_negates_the_whole_bracket(
+    syn: fits.FITS_rec, synthetic_events: Path
+) -> None:
+    c = syn["ccd_id"]
+    assert np.array_equal(rows(synthetic_events, "[exclude ccd_id=0:2,6]"), c == 3)
+    cx, cy = syn["chipx"], syn["chipy"]
+    window = (cx >= 100) & (cx <= 200) & (cy >= 300) & (cy <= 600)
+    got = rows(synthetic_events, "[exclude chipx=100:200,chipy=300:600]")
+    assert np.array_equal(got, ~window)
+
+
+def test_filters_commute_and_brackets_and(m82: fits.FITS_rec) -> None:
+    a, b = "energy=500:3000", "grade=0,2:4,6"
+    one = rows(M82, f"[{a}][{b}]")
+    assert np.array_equal(one, rows(M82, f"[{b}][{a}]"))
+    assert np.array_equal(one, rows(M82, f"[{a},{b}]"))
+
+
+def test_filter_after_bin_still_filters(m82: fits.FITS_rec) -> None:
+    image = read(f"{M82}[bin pi][energy=500:2000]")
+    e = m82["energy"]
+    assert int(image.data.sum()) == int(((e >= 500) & (e < 2000)).sum())
+
+
+# ---------------------------------------------------------------- bits, rows (3.7, 3.11)
+
+
+def test_status_zero_means_every_bit_clear(
+    syn: fits.FITS_rec, synthetic_events: Path
+) -> None:
+    status = syn["status"]  # astropy: bool (n, 32), column 0 = leftmost = bit 31
+    assert np.array_equal(rows(synthetic_events, "[status=0]"), ~status.any(axis=1))
+
+
+def test_bit_pattern_rightmost_is_bit_0(
+    syn: fits.FITS_rec, synthetic_events: Path
+) -> None:
+    status = syn["status"]
+    bit = {k: status[:, 31 - k] for k in range(32)}
+    pattern = ["x"] * 32
+    pattern[31 - 23] = "1"
+    pattern[31 - 4] = "0"
+    got = rows(synthetic_events, "[status=" + "".join(pattern) + "]")
+    assert np.array_equal(got, bit[23] & ~bit[4])
+    assert got.any()
+
+
+def test_short_and_long_patterns_align_on_bit_0(
+    syn: fits.FITS_rec, synthetic_events: Path
+) -> None:
+    status = syn["status"]
+    assert np.array_equal(rows(synthetic_events, "[status=1xxxxx]"), status[:, 31 - 5])
+    long = "x" + "x" * 26 + "1xxxx"  # 33 characters, the extra one an x
+    assert np.array_equal(rows(synthetic_events, f"[status={long}]"), status[:, 31 - 4])
+
+
+def test_xte_16x_event_word() -> None:
+    ev = fits.getdata(XTE, 1)["Event"]  # bool (n, 16)
+    assert np.array_equal(rows(XTE, "[Event=xxxxxxxxxxxxxxx1]"), ev[:, 15])
+    assert np.array_equal(rows(XTE, "[Event=1xxxxxxxxxxxxxx0]"), ev[:, 0] & ~ev[:, 15])
+
+
+def test_row_numbers_are_1_based_and_original() -> None:
+    got = rows(M82, "[#row=1:3,10]")
+    assert np.flatnonzero(got).tolist() == [0, 1, 2, 9]
+    assert not rows(M82, "[#row=0]").any()
+    # #row counts the block's rows before any other filter
+    e = fits.getdata(M82, 1)["energy"]
+    got = rows(M82, "[energy>1000][#row=1:100]")
+    assert np.array_equal(got, (e > 1000) & (np.arange(len(e)) < 100))
+    assert np.flatnonzero(rows(M82, "[exclude #row=2:4600]")).tolist() == [
+        0,
+        *range(4600, 4612),
+    ]
+
+
+# ---------------------------------------------------------------- regions (3.9)
+
+
+def test_region_filter_matches_distance(m82: fits.FITS_rec) -> None:
+    x, y = m82["x"].astype(float), m82["y"].astype(float)
+    cx, cy = float(np.median(x)), float(np.median(y))
+    got = rows(M82, f"[sky=circle({cx!r},{cy!r},30)]")
+    d = np.hypot(x - cx, y - cy)
+    clear = np.abs(d - 30) > 1e-3
+    assert np.array_equal(got[clear], (d <= 30)[clear])
+    assert np.array_equal(rows(M82, f"[(x,y)=circle({cx!r},{cy!r},30)]"), got)
+    excl = rows(M82, f"[exclude sky=circle({cx!r},{cy!r},30)]")
+    assert np.array_equal(excl, ~got)
+
+
+def test_polygon_region_combines_with_ranges(m82: fits.FITS_rec) -> None:
+    x, y, e = m82["x"], m82["y"], m82["energy"]
+    cx, cy = float(np.median(x)), float(np.median(y))
+    poly = f"polygon({cx - 50},{cy - 50},{cx + 50},{cy - 50},{cx + 50},{cy + 50},{cx - 50},{cy + 50})"
+    got = rows(M82, f"[energy=500:2000,sky={poly}]")
+    inside = (x > cx - 50) & (x < cx + 50) & (y > cy - 50) & (y < cy + 50)
+    assert np.array_equal(got, inside & (e >= 500) & (e < 2000))
+
+
+# ---------------------------------------------------------------- blocks (2)
+
+
+def test_default_block_and_numbers() -> None:
+    assert len(read(M82)) == 4612
+    assert len(read(f"{M82}[2]")) == 4612
+    assert len(read(f"{M82}[EVENTS]")) == len(read(f"{M82}[events]"))
+    gti = read(f"{M82}[GTI7]")
+    assert gti.colnames == ["START", "STOP"]
+    assert len(read(f"{M82}[3]")) == 1
+    assert len(read(XTE)) == 1000  # primary is empty: first table with rows
+
+
+def test_columns_select_drop_rename(m82: fits.FITS_rec) -> None:
+    t = read(f"{M82}[cols time,pi]")
+    assert t.colnames == ["time", "pi"]
+    assert np.array_equal(t["pi"], m82["pi"])
+    t = read(f"{M82}[cols -pha,-energy]")
+    assert t.colnames == ["time", "ccd_id", "x", "y", "pi", "grade"]
+    t = read(f"{M82}[cols chan=pi,*]")
+    assert t.colnames[0] == "chan" and "pi" not in t.colnames and len(t.colnames) == 8
+    t = read(f"{M82}[cols sky,energy][energy>5000]")
+    assert t.colnames == ["x", "y", "energy"]
+    assert len(t) == int((m82["energy"] > 5000).sum())
