@@ -298,3 +298,19 @@ def test_xdm_run_usage_errors(
     assert "cannot read script" in capsys.readouterr().err
     assert main(["run", str(write(tmp_path, "")), "verbose=9"]) == 2
     assert "verbose must be an integer from 0 to 5" in capsys.readouterr().err
+
+
+def test_typed_input_continues_open_brackets_and_quotes() -> None:
+    typed = "copy evt.fits[ccd_id=7,\nenergy=1] out\necho b"
+    statements = list(read_statements(typed, join_open=True))
+    assert [s.text for s in statements] == [
+        "copy evt.fits[ccd_id=7, energy=1] out",
+        "echo b",
+    ]
+    assert statements[0].locate(statements[0].text.index("energy")) == (
+        2,
+        1,
+        "energy=1] out",
+    )
+    # scripts stay line by line
+    assert len(list(read_statements(typed))) == 3

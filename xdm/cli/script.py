@@ -33,6 +33,7 @@ __all__ = [
     "Session",
     "Statement",
     "Word",
+    "is_complete",
     "lex",
     "read_statements",
     "run_script",
@@ -81,8 +82,14 @@ class Statement:
         return cls(text=text, segments=((0, line, 0),), lines=(text,), file=file)
 
 
-def read_statements(source: str, file: str | None = None) -> Iterator[Statement]:
-    """Split script text into logical statements, joining ``\\`` continuations."""
+def read_statements(
+    source: str, file: str | None = None, *, join_open: bool = False
+) -> Iterator[Statement]:
+    """Split script text into logical statements, joining ``\\`` continuations.
+
+    With ``join_open`` (typed input) a line that leaves a quote or bracket open
+    also continues; the lines are joined with a blank.
+    """
     physical = source.splitlines()
     i = 0
     while i < len(physical):
@@ -92,13 +99,18 @@ def read_statements(source: str, file: str | None = None) -> Iterator[Statement]
         offset = 0
         while True:
             line = physical[i]
-            continued = _ends_with_continuation(line) and i + 1 < len(physical)
-            piece = line[:-1] if continued else line
+            more = i + 1 < len(physical)
+            if more and _ends_with_continuation(line):
+                piece = line[:-1]
+            elif more and join_open and not is_complete("".join(pieces) + line):
+                piece = line + " "
+            else:
+                piece, more = line, False
             segments.append((offset, i + 1, 0))
             pieces.append(piece)
             offset += len(piece)
             i += 1
-            if not continued:
+            if not more:
                 break
         text = "".join(pieces)
         if text.strip():
@@ -113,6 +125,36 @@ def read_statements(source: str, file: str | None = None) -> Iterator[Statement]
 def _ends_with_continuation(line: str) -> bool:
     stripped = len(line) - len(line.rstrip("\\"))
     return stripped % 2 == 1  # an odd run: the last backslash is not escaped
+
+
+def is_complete(text: str) -> bool:
+    """False while typed input needs more lines: an open quote or bracket, or a
+    trailing ``\\`` (the REPL then continues the input on a new line)."""
+    lines = text.splitlines() or [""]
+    if _ends_with_continuation(lines[-1]):
+        return False
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    comment = False
+    for c in text:
+        if comment:
+            comment = c != "\n"
+        elif escaped:
+            escaped = False
+        elif c == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if c == quote else quote
+        elif c in "'\"" and depth == 0:
+            quote = c
+        elif c in "[(":
+            depth += 1
+        elif c in "])" and depth:
+            depth -= 1
+        elif c == "#" and depth == 0:
+            comment = True
+    return quote is None and depth == 0
 
 
 # ---------------------------------------------------------------- lexing
