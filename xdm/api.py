@@ -38,9 +38,13 @@ class Image:
     @property
     def wcs(self) -> WCS:
         """The header's primary (celestial, when present) WCS."""
-        from astropy.wcs import WCS
+        import warnings
 
-        return WCS(self.header)
+        from astropy.wcs import WCS, FITSFixedWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)  # date-key fix-ups
+            return WCS(self.header)
 
 
 def _plan(

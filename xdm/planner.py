@@ -168,6 +168,11 @@ def _plan_block(
             options=tuple(opts.items()),
         )
     binq = vf.bin
+    bins = [q for q in vf.qualifiers if isinstance(q, n.BinQualifier)]
+    if len(bins) > 1:
+        raise XdmSemanticError(
+            "a virtual file takes one [bin ...] group", source=source, span=bins[1].span
+        )
     if binq is not None and vf.cols:
         raise XdmSemanticError(
             "[bin] and [cols] are alternatives: a binned image has no columns",
