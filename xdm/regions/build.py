@@ -134,13 +134,11 @@ def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
     values: list[float] = []
     on_sky = False
     i = 0
-    first_pos: tuple[float, float] | None = None
     for kind in layout:
         if kind == "p":
             x, y, sky = _position(args[i], args[i + 1], frame, node, source)
             on_sky |= sky
             values += [x, y]
-            first_pos = first_pos or (x, y)
             i += 2
         elif kind == "l":
             values.append(_length(args[i], frame, node, source))
@@ -148,8 +146,8 @@ def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
         else:
             values.append(_plain(args[i], node, source, "an angle"))
             i += 1
-    if on_sky and first_pos is not None and "a" in layout:
-        offset = frame.north_offset(*first_pos)
+    if on_sky and "a" in layout:
+        offset = frame.north_offset()
         if abs(offset) > 1e-9:
             values = [
                 v + offset if k == "a" else v for v, k in zip(values, _kinds(layout))

@@ -189,23 +189,41 @@ class Region:
     def area(self, field: Region | None = None) -> float:
         """Area in physical pixels squared, optionally clipped to ``field``.
 
-        Exact for a single shape; otherwise a midpoint grid of ``AREA_GRID``²
-        cells over the bounding box (relative error well under 0.1%).
+        Components are counted one after another, each minus the ones before.
+        A single included shape not overlapping earlier components counts its
+        exact area; anything else is counted on a midpoint grid of
+        ``AREA_GRID``² cells over the component's bounding box (relative
+        error well under 0.1%). Unbounded regions have infinite area.
         """
         region = self if field is None else self & field
-        comps = region.components
-        if not comps:
-            return 0.0
-        if len(comps) == 1:
-            real = [s for s in comps[0] if not (isinstance(s, Field) and s.include)]
-            if not real:
-                return INF
-            if len(real) == 1 and real[0].include:
-                return real[0].area()
-        bbox = region.bbox
-        if bbox is None:
+        total = region.bbox
+        if total is None:
             return INF
-        return _grid_area(region, bbox)
+        done: list[Component] = []
+        area = 0.0
+        for comp in region.components:
+            real = tuple(s for s in comp if not (isinstance(s, Field) and s.include))
+            box = _component_bounds(comp)
+            box = (
+                max(box[0], total[0]),
+                min(box[1], total[1]),
+                max(box[2], total[2]),
+                min(box[3], total[3]),
+            )
+            if (
+                len(real) == 1
+                and real[0].include
+                and not any(_overlap(box, _component_bounds(c)) for c in done)
+            ):
+                area += real[0].area()
+            elif box[1] > box[0] and box[3] > box[2]:
+                area += _grid_area(Region((comp,)), Region(tuple(done)), box)
+            done.append(comp)
+        return area
+
+
+def _overlap(a: Extent, b: Extent) -> bool:
+    return not (a[1] < b[0] or a[0] > b[1] or a[3] < b[2] or a[2] > b[3])
 
 
 def _bounds_mask(x: np.ndarray, y: np.ndarray, b: Extent) -> np.ndarray | None:
@@ -223,18 +241,19 @@ def _bounds_mask(x: np.ndarray, y: np.ndarray, b: Extent) -> np.ndarray | None:
     return mask
 
 
-def _grid_area(region: Region, bbox: tuple[float, float, float, float]) -> float:
-    xlo, xhi, ylo, yhi = bbox
-    w, h = xhi - xlo, yhi - ylo
-    if w <= 0.0 or h <= 0.0:
-        return 0.0
+def _grid_area(region: Region, before: Region, box: Extent) -> float:
+    """Area of ``region`` minus ``before`` on a midpoint grid over ``box``."""
+    xlo, xhi, ylo, yhi = box
     n = AREA_GRID
-    dx, dy = w / n, h / n
+    dx, dy = (xhi - xlo) / n, (yhi - ylo) / n
     xs = xlo + (np.arange(n) + 0.5) * dx
     count = 0
     rows = max(1, (1 << 20) // n)
     for start in range(0, n, rows):
         ys = ylo + (np.arange(start, min(n, start + rows)) + 0.5) * dy
         gx, gy = np.meshgrid(xs, ys)
-        count += int(np.count_nonzero(region.contains(gx, gy)))
+        hit = region.contains(gx, gy)
+        if before.components:
+            hit &= ~before.contains(gx, gy)
+        count += int(np.count_nonzero(hit))
     return count * dx * dy

@@ -74,6 +74,12 @@ class Frame:
             lon, lat = float(c.ra.deg), float(c.dec.deg)
         assert self.wcs is not None
         px, py = self.wcs.all_world2pix(np.array([lon]), np.array([lat]), 1)
+        if not (np.isfinite(px[0]) and np.isfinite(py[0])):
+            from xdm.errors import XdmRegionError
+
+            raise XdmRegionError(
+                f"sky position ({lon:.6f}, {lat:.6f}) lies outside the WCS projection"
+            )
         return float(px[0]), float(py[0])
 
     def degrees_per_pixel(self) -> float:
@@ -84,20 +90,20 @@ class Frame:
         sx, sy = proj_plane_pixel_scales(self.wcs.celestial)
         return float(math.sqrt(abs(sx * sy)))
 
-    def north_offset(self, x: float, y: float) -> float:
+    def north_offset(self) -> float:
         """Angle (degrees) to add to a sky-frame angle to get a pixel-frame angle.
 
-        Zero for north-up images; the rotation of the local north direction
-        otherwise (how ds9 and CIAO place rotated shapes given in sky coords).
+        Zero for north-up data; otherwise the rotation of north at the WCS
+        reference pixel (ds9 writes the same angle in image and fk5 files).
         """
         assert self.wcs is not None
+        x, y = (float(v) for v in self.wcs.wcs.crpix)
         ra, dec = self.wcs.all_pix2world(np.array([x]), np.array([y]), 1)
         eps = 1.0 / 3600.0
-        nx, ny = self.wcs.all_world2pix(ra, dec + eps if dec[0] < 89 else dec - eps, 1)
+        up = dec[0] < 89.0
+        nx, ny = self.wcs.all_world2pix(ra, dec + eps if up else dec - eps, 1)
         ang = math.degrees(math.atan2(float(ny[0]) - y, float(nx[0]) - x))
-        if dec[0] >= 89:
-            ang += 180.0
-        return ang - 90.0
+        return (ang if up else ang + 180.0) - 90.0
 
 
 def parse_sexagesimal(text: str, *, hours: bool) -> float:

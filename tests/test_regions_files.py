@@ -1,0 +1,250 @@
+"""Region sources: CIAO/ds9 text files, FITS region tables, masks, sky coordinates.
+
+Oracles: the pyregion samples give the same shapes in physical, image and fk5
+forms (they must select the same points); the CSC reg3 file carries CIAO's own
+areas (ROI_AREA, ROIBAREA); astropy's own pixel-list WCS reading.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+import xdm
+from xdm.errors import XdmRegionError
+from xdm.regions.coords import (
+    Frame,
+    LogicalMap,
+    logical_map_from_header,
+    wcs_from_columns,
+    wcs_from_image,
+)
+from xdm.regions.regfile import read_text_regions
+
+DATA = Path(__file__).parent / "data"
+PYREG = DATA / "regions" / "pyregion"
+ASTROPY = DATA / "regions" / "astropy-regions"
+REG3 = DATA / "regions" / "csc" / "acisf08478_000N001_r0043_reg3.fits"
+
+
+def _frame(header_name: str) -> Frame:
+    header = fits.Header.fromtextfile(PYREG / header_name)
+    return Frame(wcs=wcs_from_image(header), logical=logical_map_from_header(header))
+
+
+def _read(path: Path, frame: Frame):
+    return read_text_regions(path.read_text(), frame, name=path.name)
+
+
+def _near_boundary(region, x, y, eps: float) -> np.ndarray:
+    """True where moving a point by ``eps`` (8 directions) changes the answer."""
+    base = region.contains(x, y)
+    near = np.zeros(x.shape, dtype=bool)
+    for k in range(8):
+        t = k * math.pi / 4
+        near |= region.contains(x + eps * math.cos(t), y + eps * math.sin(t)) != base
+    return near
+
+
+@pytest.fixture(scope="module")
+def events() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20240501)
+    return rng.uniform(3850, 4400, 300_000), rng.uniform(3850, 4350, 300_000)
+
+
+def test_pyregion_forms_select_the_same_events(events):
+    """physical (CIAO, ds9), image, fk5 and sexagesimal CIAO forms agree.
+
+    The files round coordinates to ~0.01 pixel, so points closer than 0.05
+    pixel to an edge may differ; every other point must agree.
+    """
+    frame = _frame("sample_fits01.header")
+    x, y = events
+    ref = _read(PYREG / "test01_ciao_physical.reg", frame)
+    want = ref.contains(x, y)
+    assert 15_000 < want.sum() < 30_000
+    near = _near_boundary(ref, x, y, 0.05)
+    assert near.sum() < 0.01 * want.sum()
+    for name in (
+        "test01_ds9_physical.reg",
+        "test01_img.reg",
+        "test01_fk5.reg",
+        "test01_ciao.reg",
+    ):
+        got = _read(PYREG / name, frame).contains(x, y)
+        assert not np.any((got != want) & ~near), name
+    # ds9 physical is written with the same numbers: identical masks
+    same = _read(PYREG / "test01_ds9_physical.reg", frame).contains(x, y)
+    assert np.array_equal(same, want)
+
+
+def test_pyregion_exclusion_applies_to_every_include(events):
+    frame = _frame("sample_fits01.header")
+    r = _read(PYREG / "test01_ciao_physical.reg", frame)
+    assert len(r.components) == 3
+    assert all(c[-1].canonical().startswith("!Ellipse") for c in r.components)
+    # test01.reg has the ellipse commented out ("## -ellipse")
+    assert "Ellipse" not in _read(PYREG / "test01.reg", frame).canonical()
+
+
+def test_pyregion_image_equals_physical_without_ltv():
+    frame = _frame("test.header")
+    phys = _read(PYREG / "test03_ciao_physical.reg", frame)
+    img = _read(PYREG / "test03_img.reg", frame)
+    assert img.canonical() == phys.canonical()
+
+
+def test_sky_position_outside_projection_is_a_region_error():
+    frame = _frame("test.header")
+    with pytest.raises(XdmRegionError, match="outside the WCS projection"):
+        _read(PYREG / "test03_fk5.reg", frame)
+
+
+def test_ciao_annuli_and_pies_in_sexagesimal():
+    frame = _frame("sample_fits01.header")
+    r = _read(PYREG / "test_annuli_ciao.reg", frame)
+    names = [c[0].label() for c in r.components]
+    assert names == ["Annulus"] * 3 + ["Pie"] * 8
+    # 0.468502 arcmin at 0.492 arcsec per pixel
+    assert r.components[0][0].r0 == pytest.approx(0.468502 * 60 / 0.492, rel=1e-6)
+
+
+def test_ds9_image_file_properties_composites_and_multi_annuli():
+    frame = Frame(logical=LogicalMap(), system="physical")
+    r = _read(ASTROPY / "ds9.image.reg", frame)
+    text = r.canonical()
+    # two annuli from annulus(166,434,10,20,30); an elliptical and a box annulus
+    assert "Annulus(166,434,10,20)" in text and "Annulus(166,434,20,30)" in text
+    assert "Ellipse(251,430,30,15,45)&!Ellipse(251,430,15,7.5,45)" in text
+    assert "RotBox(338,429,60,30,45)&!RotBox(338,429,40,20,45)" in text
+    # exclusions (ellipse, box) apply to every include; -line is not an area
+    assert all(
+        "!Ellipse(248,529,40,20,45)" in "&".join(s.canonical() for s in c)
+        for c in r.components
+    )
+    assert "Line" not in text and "Text" not in text
+    composite = _read(ASTROPY / "ds9.fits.reg", frame)
+    assert composite.contains([383.0], [1153.0]).tolist() == [True]
+    assert composite.contains([1057.0], [1155.0]).tolist() == [False]  # excluded box
+
+
+def test_ds9_celestial_file_without_wcs_is_a_clear_error():
+    with pytest.raises(XdmRegionError, match="needs a WCS"):
+        _read(ASTROPY / "ds9.fk5.reg", Frame())
+
+
+def test_region_file_through_the_expression_language(tmp_path):
+    (tmp_path / "src.reg").write_text(
+        "# Region file format: CIAO version 1.0\n"
+        "circle(100,100,10)\n"
+        "box(200,200,20,20)\n"
+        "-circle(100,100,2)\n"
+    )
+    r = xdm.region("region(src.reg)-point(205,205)", base_dir=tmp_path)
+    x = np.array([100.0, 105.0, 200.0, 205.0, 150.0])
+    y = np.array([100.0, 100.0, 200.0, 205.0, 150.0])
+    assert r.contains(x, y).tolist() == [False, True, True, False, False]
+    assert "!Circle(100,100,2)" in r.canonical()
+
+
+def test_reg3_blocks_rows_and_ciao_areas():
+    header = fits.getheader(REG3, "SRCREG")
+    src = xdm.region(f"region({REG3})")  # first region block: SRCREG
+    assert src.canonical() == "Ellipse(3144.52,4518.81,25.2979,19.1119,42.9872)"
+    assert src.area() == pytest.approx(header["ROI_AREA"], rel=1e-12)
+    bkg = xdm.region(f"region({REG3}[bkgreg])")
+    assert bkg.canonical() == (
+        "Ellipse(3144.52,4518.81,126.489,95.5593,42.9872)"
+        "&!Ellipse(3144.52,4518.81,25.2979,19.1119,42.9872)"
+    )
+    assert bkg.area() == pytest.approx(header["ROIBAREA"], rel=1e-3)
+    row2 = xdm.region(f"region({REG3}[bkgreg][#row=2])")
+    assert row2.canonical() == "!Ellipse(3144.52,4518.81,25.2979,19.1119,42.9872)"
+    assert row2.bbox is None
+    x = np.array([3144.52380952, 3144.52380952 + 60, 3144.52380952 + 200])
+    y = np.full(3, 4518.80952381)
+    assert bkg.contains(x, y).tolist() == [False, True, False]
+
+
+def test_astropy_regions_fits_tables():
+    r = xdm.region(f"region({ASTROPY / 'regions_nowcs.fits'})")
+    # the '!circle' row (no COMPONENT column) excludes from every included row
+    assert all(c[-1].canonical() == "!Circle(240,748.1,62.2)" for c in r.components)
+    labels = [c[0].label() for c in r.components]
+    assert labels[:3] == ["Point", "Ellipse", "Annulus"]  # Circle&!Circle dropped
+    assert "Rectangle" in labels and "RotRectangle" in labels and "Polygon" in labels
+    comp5 = xdm.region(f"region({ASTROPY / 'regions_wcs.fits'}[component=5])")
+    assert comp5.canonical() == "Annulus(341,345,56,78)"
+    rows = xdm.region(f"region({ASTROPY / 'regions_wcs.fits'}[#row=2:3])")
+    assert [c[0].label() for c in rows.components] == ["RotBox", "Ellipse"]
+
+
+def test_mask_image(tmp_path):
+    data = np.zeros((20, 30), dtype=np.int16)
+    data[5:10, 10:20] = 1  # logical x 11..20, y 6..10
+    hdu = fits.PrimaryHDU(data)
+    # blocked by 2: logical = 0.5 * physical + 100
+    hdu.header.update(LTM1_1=0.5, LTM2_2=0.5, LTV1=100.0, LTV2=100.0)
+    hdu.writeto(tmp_path / "m.fits")
+    r = xdm.region("mask(m.fits)", base_dir=tmp_path)
+    # logical (15, 8) <- physical (2*(15-100), 2*(8-100)) = (-170, -184)
+    assert r.contains([-170.0, -100.0], [-184.0, -184.0]).tolist() == [True, False]
+    assert r.area() == pytest.approx(50 * 4)  # 50 pixels of 2x2 physical
+    # pixels 11..20 x 6..10 span logical [10.5, 20.5] x [5.5, 10.5]
+    assert r.bbox == pytest.approx((-179.0, -159.0, -189.0, -179.0))
+
+
+def test_wcs_from_columns_matches_astropy_pixel_list_reader():
+    header = fits.Header.fromtextfile(DATA / "events" / "chandra-pixlist-wcs.hdr")
+    xcol = next(k for k in header if k.startswith("TTYPE") and header[k].strip() == "x")
+    ycol = next(k for k in header if k.startswith("TTYPE") and header[k].strip() == "y")
+    ours = wcs_from_columns(header, "x", "y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = WCS(header, keysel=["pixel"], colsel=[int(xcol[5:]), int(ycol[5:])])
+    px = np.array([4096.5, 3000.0, 5000.0])
+    py = np.array([4096.5, 4500.0, 3500.0])
+    a = ours.all_pix2world(px, py, 1)
+    b = theirs.all_pix2world(px, py, 1)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
+def test_sky_circle_on_event_columns():
+    with fits.open(DATA / "events" / "chandra_time.fits") as hdul:
+        header, data = hdul[1].header, hdul[1].data
+        x, y = np.asarray(data["x"], float), np.asarray(data["y"], float)
+    wcs = wcs_from_columns(header, "x", "y")
+    ra, dec = wcs.all_pix2world(x[:1], y[:1], 1)
+    deg = f'circle({ra[0]:.9f}d,{dec[0]:.9f}d,1")'
+    assert xdm.region(deg, wcs=wcs).contains(x, y).tolist() == [True, False]
+    h = ra[0] / 15.0
+    hh, mm = int(h), int((h % 1) * 60)
+    ss = ((h * 60) % 1) * 60
+    dd, dm = int(dec[0]), int((dec[0] % 1) * 60)
+    ds = ((dec[0] * 60) % 1) * 60
+    sexa = f"circle({hh}:{mm:02d}:{ss:09.6f},{dd}:{dm:02d}:{ds:08.5f},0.02')"
+    r = xdm.region(sexa, wcs=wcs)
+    assert r.contains(x, y).tolist() == [True, False]
+    (c,) = r.components[0]
+    assert c.xc == pytest.approx(x[0], abs=1e-3) and c.yc == pytest.approx(
+        y[0], abs=1e-3
+    )
+    assert c.r == pytest.approx(0.02 * 60 / 0.492, rel=1e-6)
+
+
+def test_image_wcs_composes_ltm_ltv():
+    header = fits.Header.fromtextfile(PYREG / "sample_fits01.header")
+    phys = wcs_from_image(header)
+    logical = WCS(header)
+    lm = logical_map_from_header(header)
+    px, py = np.array([3304.5, 4100.0]), np.array([3269.5, 4000.0])
+    lx, ly = lm.to_logical(px, py)
+    np.testing.assert_allclose(
+        phys.all_pix2world(px, py, 1), logical.all_pix2world(lx, ly, 1), atol=1e-10
+    )
