@@ -82,7 +82,12 @@ def build(
                 from xdm.regions.regfile import load
 
                 files = load
-            return files(node, frame)
+            try:
+                return files(node, frame)
+            except XdmRegionError as exc:
+                if exc.source is None and source is not None:
+                    exc.source, exc.span = source, node.span
+                raise
     raise XdmRegionError(
         f"not a region: {node!r}", source=source, span=getattr(node, "span", None)
     )
@@ -249,10 +254,14 @@ def _number(arg: n.Coordinate, node: n.Shape, source: str | None) -> float:
         ) from None
 
 
-def _need_wcs(frame: Frame, node: n.Shape, source: str | None, arg: n.Coordinate):
+def _need_wcs(
+    frame: Frame, node: n.Shape, source: str | None, arg: n.Coordinate, what: str
+):
     if frame.wcs is None:
+        unit = {"d": "d", "'": "'", '"': '"'}.get(arg.unit or "", "")
         raise XdmRegionError(
-            f"{node.name}: sky coordinate {arg.text!r} needs a WCS, and none is known here",
+            f"{node.name}: the {what} {arg.text}{unit} is on the sky and needs a WCS,"
+            " but none is known here",
             source=source,
             span=arg.span or node.span,
             hint="use physical coordinates, or filter a file whose x/y columns carry a sky WCS",
@@ -274,7 +283,7 @@ def _position(
     world_system = frame.system in ("world", "galactic", "ecliptic")
     if ax.unit in sky_units or ay.unit in sky_units or world_system:
         for a in (ax, ay):
-            _need_wcs(frame, node, source, a)
+            _need_wcs(frame, node, source, a, "position")
         galactic = frame.system in ("galactic", "ecliptic")
         lon = (
             parse_sexagesimal(ax.text, hours=not galactic)
@@ -316,7 +325,7 @@ def _length(
     if factor is None and frame.system in ("world", "galactic", "ecliptic"):
         factor = 1.0
     if factor is not None:
-        _need_wcs(frame, node, source, arg)
+        _need_wcs(frame, node, source, arg, "size")
         return value * factor / frame.degrees_per_pixel()
     if frame.system == "image" and frame.logical is not None:
         return value * frame.logical.scale
