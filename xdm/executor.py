@@ -106,7 +106,7 @@ def evaluate(plan: Plan) -> TableResult | ImageResult:
             )
         header, dtype, columns = _table_layout(plan, block, gti_hdus, history=None)
         parts = [
-            _pick(records[mask], dtype, columns)
+            _pick(records, mask, dtype, columns)
             for _, records, mask in _filtered_chunks(plan, block)
         ]
         records = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
@@ -152,7 +152,7 @@ def write(
                     if i == block.index:
                         writer = EventWriter(fh, header, dtype)
                         for _, records, mask in _filtered_chunks(plan, block):
-                            writer.append(_pick(records[mask], dtype, columns))
+                            writer.append(_pick(records, mask, dtype, columns))
                         writer.close()
                     else:
                         fh.write(_hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
@@ -381,10 +381,15 @@ def _table_layout(
 
 
 def _pick(
-    rows: NDArray[Any],
+    records: NDArray[Any],
+    mask: NDArray[np.bool_],
     dtype: np.dtype[Any],
     columns: tuple[tuple[str, str], ...] | None,
 ) -> NDArray[Any]:
+    """The kept rows, copied as opaque records (a void view copies ~10x faster than
+    a structured big-endian dtype), then re-packed when ``[cols]`` selects."""
+    whole = np.dtype((np.void, records.dtype.itemsize))
+    rows = np.asarray(records).view(whole)[mask].view(records.dtype)
     if columns is None:
         return rows
     out = np.empty(len(rows), dtype=dtype)

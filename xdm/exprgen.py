@@ -415,7 +415,16 @@ class _Generator:
                     raise self.error(
                         f"bad bit value '{value.text}' for '{col.name}'", value
                     )
-                items.append(f"({v} == {int(value.value)})")
+                want = int(value.value)
+                if want >= 1 << col.width:
+                    raise self.error(
+                        f"{want} does not fit the {col.width} bits of '{col.name}'",
+                        value,
+                    )
+                full = (1 << col.width) - 1
+                items.append(
+                    f"({v} == 0)" if want == 0 else f"(({v} & {full}) == {want})"
+                )
             elif isinstance(value, n.BitPattern):
                 mask, want = self.bit_mask(col, value)
                 items.append(f"(({v} & {mask}) == {want})")

@@ -499,19 +499,25 @@ def column_values(records: NDArray[Any], col: ColumnMeta) -> NDArray[Any]:
     return values
 
 
-def bit_values(records: NDArray[Any], col: ColumnMeta) -> NDArray[np.int64]:
+def bit_values(records: NDArray[Any], col: ColumnMeta) -> NDArray[Any]:
     """A bit column (``32X``) as one integer per row, bit 0 = rightmost character.
 
-    FITS stores bit 1 of the field in the most significant bit of the first byte,
-    so the bytes read big-endian give the pattern's characters left to right; the
-    padding bits of the last byte are shifted out.
+    FITS stores the field's first bit in the most significant bit of the first
+    byte, so the bytes read big-endian give the pattern's characters left to
+    right. Whole-byte widths (8X, 16X, 32X, 64X) are a signed big-endian view of
+    the bytes (numexpr has no unsigned types; masks with bit 31 still work because
+    sign extension only sets bits above the mask); other widths are repacked and
+    their padding bits shifted out.
     """
-    raw = np.ascontiguousarray(records[col.name])
+    raw = np.asarray(records[col.name])
     nbytes = raw.shape[1] if raw.ndim == 2 else 1
     if nbytes > 8:
         raise XdmSemanticError(
             f"bit column {col.name} wider than 64 bits is not supported"
         )
+    if col.width == nbytes * 8 and nbytes in (1, 2, 4, 8):
+        packed = np.ascontiguousarray(raw).view(f">i{nbytes}").ravel()
+        return packed if nbytes >= 4 else packed.astype(np.int32)
     padded = np.zeros((len(raw), 8), dtype=np.uint8)
     padded[:, 8 - nbytes :] = raw.reshape(len(raw), nbytes)
     value = padded.view(">u8").ravel().astype(np.int64)
@@ -615,7 +621,10 @@ class EventWriter:
 
     def append(self, records: NDArray[Any]) -> None:
         if len(records):
-            self.fh.write(np.ascontiguousarray(records, dtype=self.dtype).tobytes())
+            rows = np.ascontiguousarray(records)
+            if rows.dtype.itemsize != self.dtype.itemsize:
+                raise ValueError("record size does not match the table layout")
+            self.fh.write(rows.view(np.uint8).data)
             self.nrows += len(records)
 
     def close(self) -> Header:
