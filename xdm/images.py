@@ -30,6 +30,7 @@ from xdm.imagewcs import (
     physical_axis_names,
     physical_transform,
     physical_world_wcs,
+    quiet_wcs,
     resampled_header,
 )
 
@@ -181,7 +182,6 @@ class _Frame:
 
     def world_line(self, i: int, logical: NDArray[np.float64]) -> NDArray[np.float64]:
         """World coordinate along a linear (non-celestial) axis."""
-        from astropy.wcs import WCS
 
         ctype = str(self.header.get(f"CTYPE{i + 1}", "")).upper()
         if _CELESTIAL.match(ctype):
@@ -189,7 +189,7 @@ class _Frame:
                 f"axis {i + 1} is celestial: filter it with a region",
                 hint='e.g. [(x,y)=circle(11:03:28.4,-20:11:23.2,20")]',
             )
-        w = WCS(self.header).sub([i + 1])
+        w = quiet_wcs(self.header).sub([i + 1])
         return np.asarray(w.all_pix2world(logical, 1)[0], dtype=float)
 
     def coords(self, axis: _Axis, logical: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -404,10 +404,9 @@ class _Compiler:
 
 
 def _logical_world_wcs(header: Header, axes: tuple[int, int]) -> Any:
-    from astropy.wcs import WCS
 
     try:
-        w = WCS(header).sub(list(axes))
+        w = quiet_wcs(header).sub(list(axes))
     except Exception:
         return None
     return w if w.has_celestial else None

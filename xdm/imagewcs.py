@@ -27,6 +27,7 @@ __all__ = [
     "physical_axis_names",
     "physical_transform",
     "physical_world_wcs",
+    "quiet_wcs",
     "resampled_header",
     "wcs_from_event_columns",
 ]
@@ -200,6 +201,20 @@ def wcs_from_event_columns(header: Header, xcol_index: int, ycol_index: int) -> 
 # ---------------------------------------------------------------- reading images
 
 
+def quiet_wcs(header: Header, key: str = " ") -> WCS:
+    """``astropy.wcs.WCS(header)`` without the FITSFixedWarning chatter.
+
+    Event-derived headers carry MJDREF/DATE-END, which wcslib "fixes" noisily.
+    """
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(header, key=key)
+
+
 def physical_transform(header: Header, naxis: int) -> list[tuple[float, float]]:
     """Per axis ``(ltm, ltv)`` with ``logical = ltm * physical + ltv``.
 
@@ -246,10 +261,8 @@ def physical_world_wcs(header: Header, axes: tuple[int, int] = (1, 2)) -> WCS | 
     gives ``crpix' = (crpix - ltv)/ltm`` and the linear part times ``diag(ltm)``.
     None when the image has no celestial world transform on those axes.
     """
-    from astropy.wcs import WCS
-
     try:
-        full = WCS(header)
+        full = quiet_wcs(header)
     except Exception:
         return None
     if full.naxis < max(axes):
