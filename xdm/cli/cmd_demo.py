@@ -130,6 +130,7 @@ def run(argv: list[str]) -> int:
         )
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -139,14 +140,16 @@ def run(argv: list[str]) -> int:
     )
 
     table = Table(title="X-ray imaging tutorial")
-    for heading in ("image", "virtual file", "what", "shape", "counts"):
-        table.add_column(heading, justify="right" if heading == "counts" else "left")
+    table.add_column("image", no_wrap=True)
+    table.add_column("evt2.fits + virtual-file qualifiers", overflow="fold")
+    table.add_column("shape", no_wrap=True)
+    table.add_column("counts", justify="right", no_wrap=True)
     base = str(events.resolve())
-    for name, suffix, what in steps:
+    for name, suffix, _ in steps:
         out = directory / name
         xdm.copy(base + suffix, str(out), clobber=True)
         shape, counts = _describe(out)
         dims = " x ".join(map(str, shape[::-1]))  # FITS order: NAXIS1 x NAXIS2
-        table.add_row(name, "evt2.fits" + suffix, what, dims, f"{counts:,}")
+        table.add_row(name, escape(suffix), dims, f"{counts:,}")
     console.print(table)
     return 0
