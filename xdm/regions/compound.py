@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xdm.regions.shapes import FIELD_EXTENT, INF, Extent, Field, Shape, lit
+from xdm.regions.shapes import FIELD_EXTENT, INF, Extent, Field, Shape
 
 __all__ = ["Region"]
 
@@ -119,18 +119,10 @@ class Region:
             xs, ys = x.reshape(-1)[idx], y.reshape(-1)[idx]
         hit = np.zeros(xs.shape, dtype=bool)
         for component in self.components:
-            todo = ~hit
-            if not todo.any():
-                break
-            sel = np.flatnonzero(todo)
-            cx, cy = xs.reshape(-1)[sel], ys.reshape(-1)[sel]
-            ok = np.ones(sel.shape, dtype=bool)
-            for s in component:
-                live = np.flatnonzero(ok)
-                if live.size == 0:
-                    break
-                ok[live] = s.contains(cx[live], cy[live])
-            hit.reshape(-1)[sel] = ok
+            ok = component[0].contains(xs, ys)
+            for s in component[1:]:
+                ok &= s.contains(xs, ys)
+            hit |= ok
         if idx is None:
             return hit.reshape(shape)
         out = np.zeros(shape, dtype=bool)
@@ -140,17 +132,16 @@ class Region:
     def to_numexpr(self, x: str, y: str) -> str | None:
         """numexpr text of ``contains`` over variable names ``x``, ``y``.
 
-        None when some shape has no numexpr form (polygons, masks); the caller
-        then evaluates ``contains`` on the rows inside ``bbox``. Only floats
-        formatted by ``repr`` and the given names enter the text.
+        None when some shape has no numexpr form (polygons, pies, sectors,
+        masks); the caller then evaluates ``contains`` on the rows inside
+        ``bbox``. Only floats formatted by ``repr`` and the given names enter
+        the text. CIAO's region-bounds test is left out: the shape tests
+        decide every point of the CIAO oracle alike with or without it.
         """
         true = f"(({x} == {x}) | ({x} != {x}))"
-        b = self.bounds
-        if b is None:
-            return f"~{true}"
         terms = []
         for component in self.components:
-            parts = []
+            parts: list[str] | None = []
             for s in component:
                 if isinstance(s, Field):
                     if not s.include:
@@ -166,18 +157,7 @@ class Region:
             terms.append(" & ".join(parts) if parts else true)
         if not terms:
             return f"~{true}"
-        body = " | ".join(f"({t})" for t in terms)
-        limits = [
-            f"({name} {op} {lit(v)})"
-            for name, op, v in (
-                (x, ">=", b[0]),
-                (x, "<=", b[1]),
-                (y, ">=", b[2]),
-                (y, "<=", b[3]),
-            )
-            if math.isfinite(v)
-        ]
-        return " & ".join([*limits, f"({body})"]) if limits else body
+        return " | ".join(f"({t})" for t in terms)
 
     def canonical(self) -> str:
         """CIAO-style text: ``Circle(1,2,3)&!Box(4,5,6,7)|Point(1,1)``."""

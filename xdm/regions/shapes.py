@@ -122,7 +122,8 @@ def _dist(x: np.ndarray, y: np.ndarray, xc: float, yc: float) -> np.ndarray:
 
 
 def _dist_expr(x: str, y: str, xc: float, yc: float) -> str:
-    return f"sqrt(({x} - {lit(xc)})*({x} - {lit(xc)}) + ({y} - {lit(yc)})*({y} - {lit(yc)}))"
+    # numexpr computes a**2 as a*a, bit for bit what CIAO does
+    return f"sqrt(({x} - {lit(xc)})**2 + ({y} - {lit(yc)})**2)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +223,7 @@ class Ellipse(Shape):
             c, s = self._cs
             xr = f"(({lit(c)}*{xm} + {lit(s)}*{ym}) / {lit(self.rx)})"
             yr = f"(({lit(-s)}*{xm} + {lit(c)}*{ym}) / {lit(self.ry)})"
-        return f"(({xr}*{xr} + {yr}*{yr}) <= 1.0)"
+        return f"(({xr}**2 + {yr}**2) <= 1.0)"
 
     def extent(self):
         c, s = self._cs
@@ -408,14 +409,17 @@ class Polygon(Shape):
     def _inside_exact(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         wn = np.zeros(x.shape, dtype=np.int32)
         on_edge = np.zeros(x.shape, dtype=bool)
-        pts = list(zip(self.xs, self.ys))
-        for (x1, y1), (x2, y2) in itertools.pairwise(pts):
+        for (x1, y1), (x2, y2) in itertools.pairwise(zip(self.xs, self.ys)):
             is_left = (x2 - x1) * (y - y1) - (x - x1) * (y2 - y1)
-            on_edge |= (
-                (is_left == 0)
-                & (((x <= x1) & (x >= x2)) | ((x <= x2) & (x >= x1)))
-                & (((y <= y1) & (y >= y2)) | ((y <= y2) & (y >= y1)))
-            )
+            zero = np.flatnonzero(is_left == 0)
+            if zero.size:  # collinear: on the edge if inside the segment's box
+                xz, yz = x[zero], y[zero]
+                on_edge[zero] |= (
+                    (min(x1, x2) <= xz)
+                    & (xz <= max(x1, x2))
+                    & (min(y1, y2) <= yz)
+                    & (yz <= max(y1, y2))
+                )
             # an upward edge counts where y1 <= y < y2, a downward one where y2 <= y < y1
             if y1 < y2:
                 wn += (y1 <= y) & (y2 > y) & (is_left > 0)
@@ -462,14 +466,6 @@ class Pie(Shape):
             ok |= (x == self.xc) & (y == self.yc)
         return ok
 
-    def inside_expr(self, x, y):
-        ang = _angle_expr(x, y, self.xc, self.yc, self.a1, self.a2)
-        d = _dist_expr(x, y, self.xc, self.yc)
-        text = f"({ang} & ({d} <= {lit(self.r1)}) & ({d} >= {lit(self.r0)}))"
-        if self.r0 == 0.0:
-            text = f"({text} | (({x} == {lit(self.xc)}) & ({y} == {lit(self.yc)})))"
-        return text
-
     def extent(self):
         dx0, dx1, dy0, dy1 = _pie_bounds(self.a1, self.a2, self.r0, self.r1)
         return (dx0 + self.xc, dx1 + self.xc, dy0 + self.yc, dy1 + self.yc)
@@ -497,23 +493,11 @@ class Sector(Shape):
         angat = _mod_angle(np.arctan2(y - self.yc, x - self.xc) * 180.0 / math.pi)
         return _angle_test(angat, _mod_angle(self.a1), _mod_angle(self.a2))
 
-    def inside_expr(self, x, y):
-        return _angle_expr(x, y, self.xc, self.yc, self.a1, self.a2)
-
     def area(self):
         return INF
 
     def args(self):
         return (self.xc, self.yc, self.a1, self.a2)
-
-
-def _angle_expr(x: str, y: str, xc: float, yc: float, a1: float, a2: float) -> str:
-    raw = f"(arctan2({y} - {lit(yc)}, {x} - {lit(xc)}) * 180.0 / {lit(math.pi)})"
-    # atan2 lies in [-180, 180], where CIAO's fmod is the identity
-    ang = f"where({raw} < 0.0, {raw} + 360.0, {raw})"
-    b1, b2 = _mod_angle(a1), _mod_angle(a2)
-    op = "&" if b1 < b2 else "|"
-    return f"(({ang} >= {lit(b1)}) {op} ({ang} <= {lit(b2)}))"
 
 
 @dataclass(frozen=True, slots=True)
