@@ -62,7 +62,9 @@ def _poly(x: np.ndarray, y: np.ndarray, v: list[float]) -> np.ndarray:
     j = len(xs) - 1
     for i in range(len(xs)):
         xi, yi, xj, yj = xs[i], ys[i], xs[j], ys[j]
-        cross = ((yi > y) != (yj > y)) & (x < (xj - xi) * (y - yi) / (yj - yi + 1e-300) + xi)
+        cross = ((yi > y) != (yj > y)) & (
+            x < (xj - xi) * (y - yi) / (yj - yi + 1e-300) + xi
+        )
         inside ^= cross
         j = i
     return inside
@@ -153,8 +155,12 @@ def main() -> None:
         table["x"], table["y"] = x32, y32
         fitsio.write(evt, table, extname="EVENTS", clobber=True)
 
-    print(f"# {n:,} events, best of {args.repeat}; {platform.processor() or platform.machine()}")
-    print(f"# numexpr {ne.__version__}, threads {ne.get_num_threads()}, numpy {np.__version__}")
+    print(
+        f"# {n:,} events, best of {args.repeat}; {platform.processor() or platform.machine()}"
+    )
+    print(
+        f"# numexpr {ne.__version__}, threads {ne.get_num_threads()}, numpy {np.__version__}"
+    )
     head = "| shape | selected | xdm numexpr | xdm contains | numpy ref | CFITSIO | mismatches (ref, cfitsio) |"
     print(head)
     print("|" + "---|" * 7)
