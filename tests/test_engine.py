@@ -211,3 +211,75 @@ def test_columns_select_drop_rename(m82: fits.FITS_rec) -> None:
     t = read(f"{M82}[cols sky,energy][energy>5000]")
     assert t.colnames == ["x", "y", "energy"]
     assert len(t) == int((m82["energy"] > 5000).sum())
+
+
+# ---------------------------------------------------------------- strings, logicals, files
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small source list: string, logical, real and unsigned columns."""
+    path = tmp_path_factory.mktemp("cat") / "srclist.fits"
+    cols = [
+        fits.Column(
+            "inst", "8A", array=["ACIS-I", "ACIS-S", "HRC-I", "ACIS-I", "acis-i"]
+        ),
+        fits.Column(
+            "shape", "16A", array=["Circle", "circle", "Polygon", "box", "CIRCLE"]
+        ),
+        fits.Column("inside_fov", "L", array=[True, False, True, True, False]),
+        fits.Column("count_rate", "E", array=[70.0, 2.0, 1.5, 65.0, 100.0]),
+        fits.Column("counts", "J", array=[10, 20, 30, 40, 50], bzero=0),
+        fits.Column(
+            "uid", "J", bzero=2**31, array=np.array([1, 2**31 + 5, 3, 4, 5], "u4")
+        ),
+    ]
+    fits.BinTableHDU.from_columns(cols, name="SRCLIST").writeto(path)
+    return path
+
+
+def test_string_values_trimmed_and_case_sensitive(catalog: Path) -> None:
+    assert np.flatnonzero(rows(catalog, "[inst=ACIS-I]")).tolist() == [0, 3]
+    assert np.flatnonzero(rows(catalog, "[inst!=ACIS-I]")).tolist() == [1, 2, 4]
+    # shape names in region tables fold case (dm-syntax 3.6)
+    assert np.flatnonzero(rows(catalog, "[shape=circle]")).tolist() == [0, 1, 4]
+
+
+def test_logical_values(catalog: Path) -> None:
+    assert np.flatnonzero(rows(catalog, "[inside_fov=false]")).tolist() == [1, 4]
+    assert np.flatnonzero(rows(catalog, "[inside_fov=true]")).tolist() == [0, 2, 3]
+    got = rows(catalog, "[filter (inside_fov=false)||(count_rate>65)]")
+    assert np.flatnonzero(got).tolist() == [0, 1, 4]
+
+
+def test_unsigned_columns_compare_by_value(catalog: Path) -> None:
+    assert np.flatnonzero(rows(catalog, f"[uid>{2**31}]")).tolist() == [1]
+    assert np.flatnonzero(rows(catalog, "[uid=3:5]")).tolist() == [2, 3, 4]
+
+
+def test_filter_text_file(tmp_path: Path, m82: fits.FITS_rec) -> None:
+    lis = tmp_path / "band.lis"
+    lis.write_text("# soft band, clean grades\nenergy=500:2000\ngrade=0,2:4,6\n")
+    e, g = m82["energy"], m82["grade"]
+    want = (e >= 500) & (e < 2000) & np.isin(g, [0, 2, 3, 4, 6])
+    assert np.array_equal(rows(M82, f"[@{lis}]"), want)
+    assert np.array_equal(rows(M82, f"[exclude @{lis}]"), ~want)
+
+
+def test_gti_from_another_event_file(tmp_path: Path, m82: fits.FITS_rec) -> None:
+    gti = fits.getdata(M82, 2)
+    t = m82["time"]
+    want = np.logical_or.reduce(
+        [(t >= a) & (t < b) for a, b in zip(gti["START"], gti["STOP"])]
+    )
+    assert np.array_equal(rows(M82, f"[@{M82}]"), want)
+
+
+def test_image_blocks_go_to_the_image_engine(tmp_path: Path) -> None:
+    from xdm.api import copy
+
+    img = tmp_path / "img.fits"
+    copy(f"{M82}[bin sky=8]", img)
+    cut = read(f"{img}[#1=500:520,#2=490:530]")
+    assert cut.data.shape == (41, 21)
+    assert np.array_equal(cut.data, fits.getdata(img)[489:530, 499:520])

@@ -72,6 +72,7 @@ def read(
     """
     from xdm.executor import ImageResult, evaluate
 
+    vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = _plan(vf, base_dir)
     if _is_image_plan(p):
         return _read_image_block(vf, base_dir)
@@ -109,6 +110,7 @@ def copy(
     """
     from xdm.executor import write
 
+    vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = _plan(vf, base_dir)
     if _is_image_plan(p):
         return _copy_image_block(
@@ -129,7 +131,8 @@ def _to_table(records: NDArray[Any], header: Header) -> Table:
 def _read_image_block(vf: VirtualFile | str, base_dir: Any) -> Image:
     from xdm import images
 
-    data, header = images.read_image(vf, base_dir=base_dir)
+    base = None if base_dir is None else os.fspath(base_dir)
+    data, header = images.read_image(vf, base_dir=base)
     return Image(data=data, header=header, name=str(header.get("HDUNAME", "")))
 
 

@@ -489,11 +489,9 @@ def column_values(records: NDArray[Any], col: ColumnMeta) -> NDArray[Any]:
 
     Plain numeric columns come back as the big-endian strided view (no copy:
     numexpr and numpy read it directly); scaled columns are scaled; logical
-    columns become booleans; strings lose trailing blanks at comparison time.
+    columns stay raw bytes (``T``, ``F`` or 0 for undefined).
     """
     values = records[col.name]
-    if col.kind == "logical":
-        return values == ord("T")
     if col.is_scaled:
         return values * col.scale + col.zero
     return values
