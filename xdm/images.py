@@ -440,13 +440,25 @@ def _and(parts: Sequence[_Term]) -> _Term:
 
 
 def _box_mask(term: _Term, grid: _Grid) -> Mask:
-    """Pixels of the grid inside a term: its crop box and its mask."""
-    out = np.ones(grid.shape, dtype=bool)
+    """Pixels of the grid inside a term: its crop box and, within it, its mask.
+
+    The mask is evaluated only inside the crop box (a region outside its bounding
+    box holds nothing), which keeps ``[opt full]`` and excludes cheap.
+    """
+    out = np.zeros(grid.shape, dtype=bool)
+    first, sizes = list(grid.first), list(grid.sizes)
     for i, (lo, hi) in term.crop.items():
-        c = grid.logical(i)
-        out = out & (c >= lo) & (c <= hi)
-    if term.mask is not None:
-        out = out & term.mask(grid)
+        a = max(lo, grid.first[i])
+        b = min(hi, grid.first[i] + grid.sizes[i] - 1)
+        if b < a:
+            return out
+        first[i], sizes[i] = a, b - a + 1
+    sub = _Grid(first, sizes)
+    index = tuple(
+        slice(first[k] - grid.first[k], first[k] - grid.first[k] + sizes[k])
+        for k in reversed(range(grid.ndim))
+    )
+    out[index] = True if term.mask is None else term.mask(sub)
     return out
 
 
@@ -631,30 +643,34 @@ def _axis_rebin(
 def _block_sum(
     array: NDArray[Any], plans: Sequence[_Rebin], dtype: np.dtype[Any]
 ) -> NDArray[Any]:
-    """Sum ``factor``-pixel blocks per axis (logical order); outside pixels are 0."""
+    """Sum ``factor``-pixel blocks per axis (logical order); outside pixels are 0.
+
+    Sums a reshaped view when the blocks tile the array exactly; pads a copy
+    with zeros otherwise.
+    """
     ndim = array.ndim
     src = [slice(None)] * ndim
     dst = [slice(None)] * ndim
     padded_shape = []
-    for i, plan in enumerate(plans):
-        np_axis = ndim - 1 - i
+    blocks = []
+    exact = True
+    for np_axis in range(ndim):
+        plan = plans[ndim - 1 - np_axis]
         n = array.shape[np_axis]
         width = plan.nbins * plan.factor
         start = plan.first - 1
-        s0, s1 = max(start, 0), min(start + width, n)
-        src[np_axis] = slice(s0, max(s1, s0))
-        dst[np_axis] = slice(s0 - start, s0 - start + max(s1 - s0, 0))
-    for np_axis in range(ndim):
-        plan = plans[ndim - 1 - np_axis]
-        padded_shape.append(plan.nbins * plan.factor)
-    padded = np.zeros(padded_shape, dtype=dtype)
-    padded[tuple(dst)] = array[tuple(src)]
-    blocks = []
-    for np_axis in range(ndim):
-        plan = plans[ndim - 1 - np_axis]
+        s0, s1 = max(start, 0), max(min(start + width, n), max(start, 0))
+        src[np_axis] = slice(s0, s1)
+        dst[np_axis] = slice(s0 - start, s1 - start)
+        exact = exact and start >= 0 and start + width <= n
+        padded_shape.append(width)
         blocks += [plan.nbins, plan.factor]
-    summed = padded.reshape(blocks)
-    return summed.sum(axis=tuple(range(1, 2 * ndim, 2)))
+    if exact:
+        tiles = array[tuple(src)]
+    else:
+        tiles = np.zeros(padded_shape, dtype=dtype)
+        tiles[tuple(dst)] = array[tuple(src)]
+    return tiles.reshape(blocks).sum(axis=tuple(range(1, 2 * ndim, 2)), dtype=dtype)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -795,7 +811,7 @@ def evaluate_image(
             _Rebin(first=p.first - first[i] + 1, factor=p.factor, nbins=p.nbins)
             for i, p in enumerate(axis_plans)
         ]
-        values = np.where(keep, cut, 0).astype(wide) if has_nulls else cut.astype(wide)
+        values = np.where(keep, cut, 0) if has_nulls else cut
         summed = _block_sum(values, local, wide)
         if has_nulls:
             counts = _block_sum(keep.astype(np.int64), local, np.dtype(np.int64))
