@@ -48,8 +48,10 @@ def _time() -> st.SearchStrategy[tuple[str, np.ndarray]]:
 
     def build(a: float, b: float) -> tuple[str, np.ndarray]:
         lo = float(t.min()) + a * float(np.ptp(t))
-        hi = lo + b * float(np.ptp(t))
-        return f"time>{lo!r}", t > lo
+        hi = lo + b * float(np.ptp(t)) + 1.0
+        if b > 0.5:
+            return f"time>{lo!r}", t > lo
+        return f"time={lo!r}:{hi!r}", (t >= lo) & (t < hi)
 
     return st.builds(build, st.floats(0, 1), st.floats(0, 1))
 
