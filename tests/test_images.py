@@ -298,3 +298,24 @@ def test_read_image_from_file_with_scaling(tmp_path: Path, image) -> None:  # ty
     assert "BSCALE" not in h and h["HDUNAME"] == "IMG"
     out, _ = read_image(f"{path}[bin #1=::3,#2=::3]")
     assert np.allclose(out, data.reshape(100, 3, 200, 3).sum(axis=(1, 3)))
+
+
+def test_multi_clause_exclude_cuts_a_window_and_update_no(image) -> None:  # type: ignore[no-untyped-def]
+    data, header = image
+    out, h = _run("im.fits[exclude #1=11:20,#2=31:40][opt update=no]", data, header)
+    expected = data.copy()
+    expected[30:40, 10:20] = 0  # NOT(a AND b): only the window is nulled
+    assert np.array_equal(out, expected)
+    assert Subspace.from_header(h) == Subspace.from_header(header)
+
+    _, h = _run("im.fits[x=3400:3600][subspace -x]", data, header)
+    assert Subspace.from_header(h).entry("x") is None
+    _, h = _run("im.fits[x=3400:3600][opt update=no]", data, header)
+    assert Subspace.from_header(h).entry("x") is None
+
+
+def test_or_filter_of_two_boxes_keeps_full_size(image) -> None:  # type: ignore[no-untyped-def]
+    data, header = image
+    out, _ = _run("im.fits[filter (#1=1:5)||(#2=1:3)]", data, header)
+    ly, lx = np.mgrid[1 : NY + 1, 1 : NX + 1]
+    assert np.array_equal(out, np.where((lx <= 5) | (ly <= 3), data, 0))
