@@ -324,3 +324,26 @@ def test_cli_forms_and_clobber(
     assert main(["copy", f"{M82}[pi=1:50]", str(out), "clobber=yes", "verbose=0"]) == 0
     assert out.read_bytes() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fits"]
+
+
+def test_gzip_output_and_qualified_output_names(tmp_path: Path) -> None:
+    out = tmp_path / "soft.fits.gz"
+    copy(f"{M82}[energy=500:2000]", out)
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    e = fits.getdata(M82, 1)["energy"]
+    assert len(fits.getdata(out, 1)) == int(((e >= 500) & (e < 2000)).sum())
+    img = tmp_path / "img.fits.gz"
+    copy(f"{M82}[bin sky=64]", img)
+    assert fits.getdata(img).sum() == 4612
+    assert main(["copy", str(M82), str(tmp_path / "x.fits[opt kernel=text]")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.fits.gz", "soft.fits.gz"]
+
+
+def test_update_no_leaves_the_subspace(tmp_path: Path) -> None:
+    out = tmp_path / "a.fits"
+    copy(f"{M82}[energy=500:2000][opt update=no]", out)
+    assert "energy" not in [
+        str(v).lower()
+        for k, v in fits.getheader(out, 1).items()
+        if k.startswith("DSTYP")
+    ]

@@ -110,6 +110,11 @@ def copy(
     """
     from xdm.executor import write
 
+    if "[" in os.fspath(out):
+        raise XdmSemanticError(
+            f"output {os.fspath(out)!r} has qualifiers; xdm writes plain FITS files",
+            hint="drop the [...] part of the output name",
+        )
     vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = _plan(vf, base_dir)
     if _is_image_plan(p):

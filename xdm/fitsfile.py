@@ -533,7 +533,8 @@ def atomic_output(
     """Yield a temporary path next to ``out``; rename it over ``out`` on success.
 
     Refuses an existing ``out`` unless ``clobber``; on any failure the temporary
-    file is removed and ``out`` is untouched.
+    file is removed and ``out`` is untouched. A ``.gz`` name is gzip-compressed
+    once the product is complete.
     """
     target = Path(os.path.expanduser(os.path.expandvars(str(out))))
     if target.exists() and not clobber:
@@ -553,10 +554,28 @@ def atomic_output(
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if target.name.endswith(".gz"):
+            _gzip_in_place(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+
+
+def _gzip_in_place(path: Path) -> None:
+    """Compress a finished product (``out.fits.gz``), streaming, in the same folder."""
+    import gzip
+    import shutil
+
+    packed = path.with_name(path.name + ".gz")
+    try:
+        with open(path, "rb") as src, gzip.open(packed, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+        os.replace(packed, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            packed.unlink()
         raise
 
 
