@@ -327,3 +327,24 @@ def test_intervals_from_filter_open_ends() -> None:
         ),
     )
     assert gti.intervals_from_filter(expr).tolist() == [[-np.inf, 10.0], [20.0, 30.0]]
+
+
+def test_aim_chip_is_read_before_the_keys_change() -> None:
+    """Pipeline ONTIME = ONTIME6 (not an AIM_CCDS chip); chip 6 stays the aim chip
+    even when chip 2's new ONTIME happens to equal the old ONTIME."""
+    header = fits.Header(
+        {"DTCOR": 1.0, "ONTIME": 40.0, "ONTIME2": 50.0, "ONTIME6": 40.0}
+    )
+    blocks = [_gti_block([[0, 50]], ccd=2), _gti_block([[0, 40]], ccd=6)]
+    kept = gti.update_gti_blocks(blocks, {2: [[0, 40]], 6: [[0, 25]]})
+    gti.update_exposure_keys(header, kept)
+    assert (header["ONTIME2"], header["ONTIME6"]) == (40.0, 25.0)
+    assert header["ONTIME"] == 25.0
+
+    # all chips equal (one GTI for all): the tie goes to ACIS-S3 (chip 7)
+    header = fits.Header({"ONTIME": 50.0, "ONTIME5": 50.0, "ONTIME7": 50.0})
+    blocks = [_gti_block([[0, 50]], ccd=5), _gti_block([[0, 50]], ccd=7)]
+    gti.update_exposure_keys(
+        header, gti.update_gti_blocks(blocks, {7: [[0, 20]], 5: [[0, 50]]})
+    )
+    assert header["ONTIME"] == 20.0 and header["ONTIME5"] == 50.0

@@ -327,21 +327,24 @@ def _combine(a: Intervals, b: Intervals) -> Intervals:
 def _aim_ccd(header: Header, chips: Iterable[int]) -> int | None:
     """The chip whose ONTIME is the overall ONTIME.
 
-    First the chip whose ``ONTIMEn`` equals the existing ``ONTIME`` (what the
-    pipeline wrote), then the only chip, then the first of ``AIM_CCDS`` present,
-    then the lowest chip.
+    Read before any key is rewritten: the chips whose ``ONTIMEn`` equals the
+    existing ``ONTIME`` (what the pipeline wrote; ties go to ``AIM_CCDS`` order,
+    then the lowest), else the only chip, else the first of ``AIM_CCDS``
+    present, else the lowest chip.
     """
     chips = sorted(chips)
     if not chips:
         return None
     ontime = header.get("ONTIME")
     if isinstance(ontime, int | float):
-        for n in chips:
-            value = header.get(f"ONTIME{n}")
-            if isinstance(value, int | float) and math.isclose(
-                value, ontime, rel_tol=1e-9, abs_tol=1e-6
-            ):
-                return n
+        matches = [
+            n
+            for n in chips
+            if isinstance(value := header.get(f"ONTIME{n}"), int | float)
+            and math.isclose(value, ontime, rel_tol=1e-9, abs_tol=1e-6)
+        ]
+        if matches:
+            return next((n for n in AIM_CCDS if n in matches), matches[0])
     if len(chips) == 1:
         return chips[0]
     return next((n for n in AIM_CCDS if n in chips), chips[0])
@@ -369,16 +372,17 @@ def update_exposure_keys(
     dtcor = float(dtcor) if isinstance(dtcor, int | float) else 1.0
 
     ontime_chip = {n: total(g) for n, g in per_chip.items()}
-    for n, ontime in sorted(ontime_chip.items()):
-        _set(events_header, f"ONTIME{n}", ontime, f"[s] Sum of GTIs for CCD {n}")
-        _set(events_header, f"LIVTIME{n}", ontime * dtcor, f"[s] Livetime for CCD {n}")
-        _set(events_header, f"EXPOSUR{n}", ontime * dtcor, f"[s] Exposure for CCD {n}")
+    if aim_ccd is None or aim_ccd not in ontime_chip:
+        aim_ccd = _aim_ccd(events_header, ontime_chip)  # before the keys change
+    for n, value in sorted(ontime_chip.items()):
+        _set(events_header, f"ONTIME{n}", value, f"[s] Sum of GTIs for CCD {n}")
+        _set(events_header, f"LIVTIME{n}", value * dtcor, f"[s] Livetime for CCD {n}")
+        _set(events_header, f"EXPOSUR{n}", value * dtcor, f"[s] Exposure for CCD {n}")
 
+    ontime: float | None
     if plain is not None and not per_chip:
-        ontime: float | None = total(plain)
+        ontime = total(plain)
     else:
-        if aim_ccd is None or aim_ccd not in ontime_chip:
-            aim_ccd = _aim_ccd(events_header, ontime_chip)
         ontime = ontime_chip.get(aim_ccd) if aim_ccd is not None else None
         if ontime is None and plain is not None:
             ontime = total(plain)
