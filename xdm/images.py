@@ -404,7 +404,7 @@ class _Compiler:
 
 
 def _logical_world_wcs(header: Header, axes: tuple[int, int]) -> Any:
-
+    """The image's own WCS on two axes (logical pixels -> sky), if celestial."""
     try:
         w = quiet_wcs(header).sub(list(axes))
     except Exception:
