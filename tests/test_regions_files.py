@@ -248,3 +248,28 @@ def test_image_wcs_composes_ltm_ltv():
     np.testing.assert_allclose(
         phys.all_pix2world(px, py, 1), logical.all_pix2world(lx, ly, 1), atol=1e-10
     )
+
+
+def test_ds9_galactic_and_icrs_systems_match_fk5(events):
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    frame = _frame("sample_fits01.header")
+    fk5 = (
+        "fk5\ncircle(171.10096,-59.250612,18.510811\")\n"
+        "polygon(171.1239,-59.26881,171.09051,-59.262088,171.0985,-59.285735,"
+        "171.1239,-59.27698)\n"
+    )
+    ras = [171.10096, 171.1239, 171.09051, 171.0985, 171.1239]
+    decs = [-59.250612, -59.26881, -59.262088, -59.285735, -59.27698]
+    gal = SkyCoord(ras * u.deg, decs * u.deg, frame="icrs").galactic
+    lb = [f"{a:.10f},{b:.10f}" for a, b in zip(gal.l.deg, gal.b.deg)]
+    galactic = f"galactic\ncircle({lb[0]},18.510811\")\npolygon({','.join(lb[1:])})\n"
+    icrs = fk5.replace("fk5", "icrs")
+    x, y = events
+    want = read_text_regions(fk5, frame).contains(x, y)
+    assert want.sum() > 5000
+    for text in (galactic, icrs):
+        got = read_text_regions(text, frame).contains(x, y)
+        near = _near_boundary(read_text_regions(fk5, frame), x, y, 0.01)
+        assert not np.any((got != want) & ~near)

@@ -152,7 +152,8 @@ def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
             values.append(_plain(args[i], node, source, "an angle"))
             i += 1
     if on_sky and "a" in layout:
-        offset = frame.north_offset()
+        system = frame.system if frame.system in ("galactic", "ecliptic") else "world"
+        offset = frame.north_offset(system)
         if abs(offset) > 1e-9:
             values = [
                 v + offset if k == "a" else v for v, k in zip(values, _kinds(layout))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xdm.regions.shapes import FIELD_EXTENT, INF, Extent, Field, Shape
+from xdm.regions.shapes import FIELD_EXTENT, INF, Extent, Field, Rectangle, Shape
 
 __all__ = ["Region"]
 
@@ -166,8 +166,9 @@ class Region:
     def __str__(self) -> str:
         return self.canonical()
 
-    def area(self, field: Region | None = None) -> float:
-        """Area in physical pixels squared, optionally clipped to ``field``.
+    def area(self, field: Region | Extent | None = None) -> float:
+        """Area in physical pixels squared, optionally clipped to ``field``
+        (a region such as the field of view, or a box ``(xmin, xmax, ymin, ymax)``).
 
         Components are counted one after another, each minus the ones before.
         A single included shape not overlapping earlier components counts its
@@ -175,6 +176,8 @@ class Region:
         ``AREA_GRID``² cells over the component's bounding box (relative
         error well under 0.1%). Unbounded regions have infinite area.
         """
+        if isinstance(field, tuple):
+            field = Region.of(Rectangle(field[0], field[2], field[1], field[3]))
         region = self if field is None else self & field
         total = region.bbox
         if total is None:

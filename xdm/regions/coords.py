@@ -65,13 +65,7 @@ class Frame:
         self, lon: float, lat: float, system: System
     ) -> tuple[float, float]:
         """World (degrees, in ``system``) -> physical pixel via the WCS."""
-        if system in ("galactic", "ecliptic"):
-            from astropy import units as u
-            from astropy.coordinates import SkyCoord
-
-            frame = "galactic" if system == "galactic" else "geocentrictrueecliptic"
-            c = SkyCoord(lon * u.deg, lat * u.deg, frame=frame).icrs
-            lon, lat = float(c.ra.deg), float(c.dec.deg)
+        lon, lat = _to_icrs(lon, lat, system)
         assert self.wcs is not None
         px, py = self.wcs.all_world2pix(np.array([lon]), np.array([lat]), 1)
         if not (np.isfinite(px[0]) and np.isfinite(py[0])):
@@ -90,20 +84,45 @@ class Frame:
         sx, sy = proj_plane_pixel_scales(self.wcs.celestial)
         return float(math.sqrt(abs(sx * sy)))
 
-    def north_offset(self) -> float:
+    def north_offset(self, system: System = "world") -> float:
         """Angle (degrees) to add to a sky-frame angle to get a pixel-frame angle.
 
-        Zero for north-up data; otherwise the rotation of north at the WCS
-        reference pixel (ds9 writes the same angle in image and fk5 files).
+        Zero for north-up data; otherwise the rotation of the system's north
+        (equatorial, or galactic/ecliptic) at the WCS reference pixel; ds9
+        writes the same angle in image and fk5 files.
         """
         assert self.wcs is not None
         x, y = (float(v) for v in self.wcs.wcs.crpix)
         ra, dec = self.wcs.all_pix2world(np.array([x]), np.array([y]), 1)
+        lon, lat = _from_icrs(float(ra[0]), float(dec[0]), system)
         eps = 1.0 / 3600.0
-        up = dec[0] < 89.0
-        nx, ny = self.wcs.all_world2pix(ra, dec + eps if up else dec - eps, 1)
-        ang = math.degrees(math.atan2(float(ny[0]) - y, float(nx[0]) - x))
+        up = lat < 89.0
+        nx, ny = self.sky_to_physical(lon, lat + eps if up else lat - eps, system)
+        ang = math.degrees(math.atan2(ny - y, nx - x))
         return (ang if up else ang + 180.0) - 90.0
+
+
+_FRAMES = {"galactic": "galactic", "ecliptic": "geocentrictrueecliptic"}
+
+
+def _to_icrs(lon: float, lat: float, system: System) -> tuple[float, float]:
+    if system not in _FRAMES:
+        return lon, lat
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(lon * u.deg, lat * u.deg, frame=_FRAMES[system]).icrs
+    return float(c.ra.deg), float(c.dec.deg)
+
+
+def _from_icrs(ra: float, dec: float, system: System) -> tuple[float, float]:
+    if system not in _FRAMES:
+        return ra, dec
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(_FRAMES[system])
+    return float(c.spherical.lon.deg), float(c.spherical.lat.deg)
 
 
 def parse_sexagesimal(text: str, *, hours: bool) -> float:
