@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
@@ -189,9 +190,9 @@ def test_pty_completion_error_and_history(here: Path, tmp_path: Path) -> None:
     child = spawn(here, history)
     # Tab completes a file name, then a column read from that file's header
     child.send("echo ev\t")
-    child.expect("evt2.fits")
+    child.expect("t2.fits")  # the completed rest is drawn after the typed "ev"
     child.send("[ene\t")
-    child.expect("energy")
+    child.expect("rgy")
     child.send("]\r")
     child.expect("\n(\x1b\\[[0-9;?]*[A-Za-z])*evt2.fits\\[energy\\]\r\n")
     child.expect("xdm>")
@@ -212,3 +213,27 @@ def test_pty_completion_error_and_history(here: Path, tmp_path: Path) -> None:
     child.close()
     assert child.exitstatus == 0
     assert "evt2.fits[energy=300 2000]" in history.read_text()
+
+
+def test_pty_summary_of_a_table_and_an_image(here: Path, tmp_path: Path) -> None:
+    with fits.open(EVENTS) as hdul:
+        energy = hdul["EVENTS"].data["energy"]
+        kept = int(np.count_nonzero((energy >= 300) & (energy < 2000)))
+        total = len(energy)
+    child = spawn(here, tmp_path / "history")
+    child.send("set band = 300:2000\r")
+    child.expect("xdm>")
+    child.send("evt2.fits[energy=$band]\r")
+    child.expect(f"{kept:,} of {total:,} rows")
+    child.expect("energy")
+    child.expect("eV")
+    child.expect("xdm>")
+    child.send("evt2.fits[energy=$band][bin x=::8,y=::8]\r")
+    child.expect("image 1024 x 1024")
+    child.expect(f"sum {kept:,} count")
+    child.expect("▀")  # the coloured preview
+    child.expect("xdm>")
+    child.send("\x04")  # Ctrl-D leaves
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.table import Table
 from rich.console import Console
 
 from xdm.cli.render import format_value, render_preview, render_summary
-from xdm.summary import preview, summarise_image, summarise_table
+from xdm.summary import (
+    ImageSummary,
+    TableSummary,
+    describe,
+    preview,
+    summarise_image,
+    summarise_table,
+)
 
 
 def make_table(rows: int = 1000) -> Table:
@@ -109,3 +118,54 @@ def test_format_value() -> None:
     assert format_value(12345.0) == "12,345"
     assert format_value(0.1234567891234) == "0.1234567891"
     assert format_value(None) == "-"
+
+
+# ---------------------------------------------------------------- on the real file
+
+EVENTS = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
+
+
+def test_describe_counts_rows_kept_against_numpy() -> None:
+    with fits.open(EVENTS) as hdul:
+        events = hdul["EVENTS"].data
+        energy = np.asarray(events["energy"], dtype=np.float64)
+        keep = (energy >= 300) & (energy < 2000)  # real column: half-open
+        total = len(events)
+        ontime = hdul["EVENTS"].header["ONTIME"]
+        x_kept = np.asarray(events["x"])[keep]
+    summary = describe(f"{EVENTS}[energy=300:2000]")
+    assert isinstance(summary, TableSummary)
+    assert summary.rows == int(keep.sum())
+    assert summary.total_rows == total
+    assert summary.rows_text == f"{int(keep.sum()):,} of {total:,} rows"
+    assert summary.good_time_s == pytest.approx(ontime)
+    x = next(c for c in summary.columns if c.name == "x")
+    assert (x.lo, x.hi) == (float(x_kept.min()), float(x_kept.max()))
+    assert x.unit == "pixel"
+
+
+def test_describe_image_against_numpy_histogram() -> None:
+    with fits.open(EVENTS) as hdul:
+        events = hdul["EVENTS"].data
+        energy = np.asarray(events["energy"], dtype=np.float64)
+        keep = (energy >= 300) & (energy < 2000)
+        x = np.asarray(events["x"], dtype=np.float64)[keep]
+        y = np.asarray(events["y"], dtype=np.float64)[keep]
+        tlmin, tlmax = hdul["EVENTS"].header["TLMIN3"], hdul["EVENTS"].header["TLMAX3"]
+    edges = np.arange(tlmin, tlmax + 8, 8.0)
+    oracle, _, _ = np.histogram2d(y, x, bins=(edges, edges))
+    summary = describe(f"{EVENTS}[energy=300:2000][bin x=::8,y=::8]")
+    assert isinstance(summary, ImageSummary)
+    assert summary.total == oracle.sum() == keep.sum()
+    assert summary.hi == oracle.max()
+    assert summary.has_wcs and summary.unit == "count"
+    assert summary.thumbnail is not None and summary.thumbnail_box is not None
+    x0, x1, y0, y1 = summary.thumbnail_box
+    rows, cols = np.nonzero(oracle)
+    assert (x0, x1, y0, y1) == (
+        cols.min() + 1,
+        cols.max() + 1,
+        rows.min() + 1,
+        rows.max() + 1,
+    )
+    assert summary.thumbnail.sum() == oracle.sum()

@@ -9,7 +9,7 @@ picks the right one. The REPL and ``xdm run`` render these with rich
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,8 @@ class ImageSummary:
     unit: str | None = None
     has_wcs: bool = False
     thumbnail: NDArray[np.float64] | None = None
+    thumbnail_box: tuple[int, int, int, int] | None = None
+    """1-based inclusive pixel box ``(x0, x1, y0, y1)`` the thumbnail shows."""
 
 
 def summarise_table(
@@ -109,6 +111,11 @@ def summarise_image(
     lo = float(finite.min()) if finite.size else math.nan
     hi = float(finite.max()) if finite.size else math.nan
     header = header if header is not None else {}
+    box = _data_box(values) if values.ndim == 2 else None
+    thumbnail = None
+    if box is not None:
+        x0, x1, y0, y1 = box
+        thumbnail = preview(values[y0 - 1 : y1, x0 - 1 : x1], preview_shape)
     return ImageSummary(
         source=source,
         block=block or _meta_text(header, "EXTNAME"),
@@ -118,8 +125,22 @@ def summarise_image(
         hi=hi,
         unit=_meta_text(header, "BUNIT"),
         has_wcs=has_wcs,
-        thumbnail=preview(values, preview_shape) if values.ndim == 2 else None,
+        thumbnail=thumbnail,
+        thumbnail_box=box,
     )
+
+
+def _data_box(image: NDArray[Any]) -> tuple[int, int, int, int] | None:
+    """The smallest box holding every non-zero pixel (the whole image if none)."""
+    ny, nx = image.shape
+    if ny == 0 or nx == 0:
+        return None
+    filled = np.nan_to_num(np.asarray(image, dtype=np.float64)) != 0
+    rows = np.flatnonzero(filled.any(axis=1))
+    cols = np.flatnonzero(filled.any(axis=0))
+    if rows.size == 0:
+        return 1, nx, 1, ny
+    return int(cols[0]) + 1, int(cols[-1]) + 1, int(rows[0]) + 1, int(rows[-1]) + 1
 
 
 def preview(image: NDArray[Any], shape: tuple[int, int]) -> NDArray[np.float64]:
@@ -138,27 +159,35 @@ def preview(image: NDArray[Any], shape: tuple[int, int]) -> NDArray[np.float64]:
 
 def describe(text: str, base_dir: str | None = None) -> TableSummary | ImageSummary:
     """Read the virtual file ``text`` and summarise what it selects."""
+    import warnings
+
     import xdm
 
     vf = xdm.parse(text)
-    result = xdm.read(vf)
-    data = getattr(result, "data", None)
+    result = xdm.read(vf, base_dir=base_dir)
     if hasattr(result, "colnames"):
-        return summarise_table(
-            result, source=text, total_rows=_input_rows(vf, base_dir)
+        total_rows, units = _input_block(vf, base_dir)
+        summary = summarise_table(result, source=text, total_rows=total_rows)
+        columns = tuple(
+            replace(c, unit=c.unit or units.get(c.name.lower()))
+            for c in summary.columns
         )
+        return replace(summary, columns=columns)
     header = getattr(result, "header", None)
-    wcs = getattr(result, "wcs", None)
+    with warnings.catch_warnings():  # astropy's notes on fixing old date keywords
+        warnings.simplefilter("ignore")
+        wcs = getattr(result, "wcs", None)
     return summarise_image(
-        np.asarray(data if data is not None else result),
+        np.asarray(getattr(result, "data", result)),
         source=text,
         header=header,
         has_wcs=wcs is not None and bool(getattr(wcs, "has_celestial", False)),
+        block=getattr(result, "name", None) or None,
     )
 
 
-def _input_rows(vf: Any, base_dir: str | None) -> int | None:
-    """Rows of the input block, from its header only."""
+def _input_block(vf: Any, base_dir: str | None) -> tuple[int | None, dict[str, str]]:
+    """Rows of the input block and its column units, from the header only."""
     from xdm.fitsfile import open_block
 
     block = vf.block
@@ -169,9 +198,10 @@ def _input_rows(vf: Any, base_dir: str | None) -> int | None:
             block_number=block.number if block else None,
             base_dir=base_dir,
         ) as opened:
-            return opened.nrows if opened.is_table else None
+            units = {c.key: c.unit for c in opened.columns if c.unit}
+            return (opened.nrows if opened.is_table else None), units
     except Exception:  # the count is a nicety; read() already reported real errors
-        return None
+        return None, {}
 
 
 def _column_summary(column: Any) -> ColumnSummary:

@@ -47,13 +47,13 @@ def make_console(*, stderr: bool = False, **options: Any) -> Console:
     )
 
 
-def format_value(value: float | None) -> str:
-    """Short text for a number: integers whole, others to 10 significant digits."""
+def format_value(value: float | None, digits: int = 10) -> str:
+    """Short text for a number: integers whole, others to ``digits`` significant digits."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
-    return f"{value:.10g}"
+    return f"{value:.{digits}g}"
 
 
 def render_summary(
@@ -106,12 +106,13 @@ def _table(summary: TableSummary) -> RenderableType:
         columns.add_column(heading, justify=justify)  # type: ignore[arg-type]
     for col in summary.columns:
         kind = col.dtype if col.width == 1 else f"{col.dtype}[{col.width}]"
+        digits = 7 if col.dtype in ("float32", "float16") else 10
         columns.add_row(
             Text(col.name),
             Text(col.unit or ""),
             Text(kind, style="dim"),
-            format_value(col.lo),
-            format_value(col.hi),
+            format_value(col.lo, digits),
+            format_value(col.hi, digits),
         )
     return Group(_title(summary.source, summary.block, "block"), line, columns)
 
@@ -131,9 +132,12 @@ def _image(summary: ImageSummary, console: Console) -> RenderableType:
     )
     parts: list[Any] = [_title(summary.source, summary.block, "block"), line, stats]
     if summary.thumbnail is not None and summary.thumbnail.size:
-        parts.append(
-            render_preview(summary.thumbnail, colour=console.color_system is not None)
-        )
+        if summary.thumbnail_box is not None:
+            x0, x1, y0, y1 = summary.thumbnail_box
+            note = f"preview of pixels x {x0}:{x1}, y {y0}:{y1}"
+            parts.append(Text(note, style="dim"))
+        colour = console.color_system is not None
+        parts.append(render_preview(summary.thumbnail, colour=colour))
     return Group(*parts)
 
 
