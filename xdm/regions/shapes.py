@@ -217,12 +217,15 @@ class Ellipse(Shape):
 
     def inside_expr(self, x, y):
         xm, ym = f"({x} - {lit(self.xc)})", f"({y} - {lit(self.yc)})"
+        # numexpr turns "a / constant" into "a * (1/constant)", which rounds
+        # differently from CIAO's division; dividing by an array keeps it exact
+        rx, ry = f"({lit(self.rx)} + 0.0*{x})", f"({lit(self.ry)} + 0.0*{x})"
         if self.angle == 0:
-            xr, yr = f"({xm} / {lit(self.rx)})", f"({ym} / {lit(self.ry)})"
+            xr, yr = f"({xm} / {rx})", f"({ym} / {ry})"
         else:
             c, s = self._cs
-            xr = f"(({lit(c)}*{xm} + {lit(s)}*{ym}) / {lit(self.rx)})"
-            yr = f"(({lit(-s)}*{xm} + {lit(c)}*{ym}) / {lit(self.ry)})"
+            xr = f"(({lit(c)}*{xm} + {lit(s)}*{ym}) / {rx})"
+            yr = f"(({lit(-s)}*{xm} + {lit(c)}*{ym}) / {ry})"
         return f"(({xr}**2 + {yr}**2) <= 1.0)"
 
     def extent(self):
