@@ -55,6 +55,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'xdm' has no attribute {name!r}")
     mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) else getattr(mod, name)
+    # a module is the value only when it does not define the name (xdm.nodes)
+    value = getattr(mod, name, mod)
     globals()[name] = value
     return value
