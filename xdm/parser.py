@@ -264,11 +264,18 @@ def parse_region(text: str) -> RegionExpr:
     return _to_ast(text, "region_start")  # type: ignore[no-any-return]
 
 
+def _is_comment(line: str) -> bool:
+    return line.startswith("#") and not (
+        line[1:2].isdigit() or line[1:4].lower() == "row"
+    )
+
+
 def parse_filter(text: str) -> FilterExpr:
     """Parse filter text as written inside brackets (``@filter.lis`` files).
 
-    Lines are joined with ``,``; blank lines and ``#`` comment lines are skipped.
+    Lines are joined with ``,``; blank lines and ``#`` comment lines are skipped
+    (``#row=...`` and ``#1=...`` are filters, not comments).
     """
     lines = [ln.strip() for ln in text.splitlines()]
-    joined = ",".join(ln for ln in lines if ln and not ln.startswith("#"))
+    joined = ",".join(ln for ln in lines if ln and not _is_comment(ln))
     return _to_ast(joined, "filter_start")  # type: ignore[no-any-return]

@@ -436,7 +436,7 @@ class Transform:
             hint = f"did you mean '{close[0]}'?" if close else None
             known = ", ".join(_SHAPE_NAMES)
             raise XdmRegionSyntaxError(
-                f"unknown region shape '{word}'",
+                f"unknown region shape '{word.text}'",
                 source=self.source,
                 span=_tspan(word),
                 expected=_SHAPE_NAMES,

@@ -61,7 +61,11 @@ __all__ = ["unparse"]
 # a string value that can be written without quotes: it lexes as a string and
 # not as a number, boolean or bit pattern
 _BARE_STRING = re.compile(r"[A-Za-z_][^\s,\[\]()|&:<>=!\"]*\Z")
-_NOT_STRING = re.compile(r"(?i:true|false|t|f|[+-]?nan|[+-]?inf)\Z|[01]*[xX][01xX]*\Z")
+# ... and would lex as a boolean, bit pattern or nan/inf instead (same lookaheads
+# as BOOL, BITS and NUMBER in grammar/xdm.lark)
+_NOT_STRING = re.compile(
+    r"(?i:true|false|t|f)(?![\w\-])|[01]*[xX][01xX]*(?![\w\-])|(?i:nan|inf)(?!\w)"
+)
 
 
 def unparse(node: Any) -> str:
