@@ -215,9 +215,9 @@ def shape_from_values(
         case "rectangle" | "rotrectangle":
             shape = s.Rectangle(*v)
         case "polygon":
-            shape = s.Polygon.closed(tuple(v[0::2]), tuple(v[1::2]))
-            if len(shape.xs) < 4:
+            if len(v) < 6:
                 raise fail("a polygon needs at least 3 vertices")
+            shape = s.Polygon.closed(tuple(v[0::2]), tuple(v[1::2]))
         case "pie":
             radii(v[2], v[3])
             if v[3] < v[2]:
