@@ -1,41 +1,38 @@
-"""lark errors -> XdmSyntaxError in the user's words.
+"""Syntax errors in the user's words.
 
-Names the expected terminals as the user writes them (``']'``, ``a number``),
-puts the caret at the offending character (one past the end when the input ran
-out) and recognises common mistakes.
+Given where parsing stopped (offset, the token found, the terminals the parser
+would have accepted, the token before), build an ``XdmSyntaxError``: name the
+expected things as the user writes them (``']'``, ``a number``; never ``RSQB``),
+put the caret on the offending character (one past the end when the input ran
+out), and recognise common mistakes (``MISTAKES``) with their own message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from difflib import get_close_matches
 
 from xdm.errors import Span, XdmSyntaxError
 
-__all__ = ["TERMINAL_WORDS", "syntax_error"]
+__all__ = [
+    "MISTAKES",
+    "REGEX_WORDS",
+    "Stuck",
+    "describe_expected",
+    "from_lark",
+    "syntax_error",
+]
 
-# terminal name -> how the user would call it
-TERMINAL_WORDS: dict[str, str] = {
-    "LSQB": "'['",
-    "RSQB": "']'",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "COMMA": "','",
-    "COLON": "':'",
-    "SEMICOLON": "';'",
-    "EQUAL": "'='",
-    "SLASH": "'/'",
-    "STAR": "'*'",
-    "MINUS": "'-'",
-    "BANG": "'!'",
-    "AT": "'@'",
-    "STACK": "'@'",
-    "__ANON_0": "'||'",
-    "__ANON_1": "'&&'",
+# regex terminals of grammar/xdm.lark, named by hand; string terminals are
+# shown as themselves ("']'")
+REGEX_WORDS: dict[str, str] = {
     "PATH": "a file name",
     "NAME": "a name",
     "COLNAME": "a column name",
-    "AXISCOL": "an axis number like #1",
-    "AXISNUM": "an axis number like #1",
+    "AXISCOL": "an axis like #1",
+    "AXISNUM": "an axis like #1",
     "NBINS": "a bin count like #100",
     "SHAPE": "a region shape",
     "REGION_KW": "region(",
@@ -52,23 +49,74 @@ TERMINAL_WORDS: dict[str, str] = {
     "CMP_OP": "'<' or '>'",
     "REGION_OR": "'+'",
     "REGION_AND": "'*' or '-'",
-    "FILTER_KW": "'filter'",
-    "EXCLUDE_KW": "'exclude'",
-    "BIN_KW": "'bin'",
-    "COLS_KW": "'cols'",
-    "OPT_KW": "'opt'",
-    "SUBSPACE_KW": "'subspace'",
+    "FILTER_KW": "filter",
+    "EXCLUDE_KW": "exclude",
+    "BIN_KW": "bin",
+    "COLS_KW": "cols",
+    "OPT_KW": "opt",
+    "SUBSPACE_KW": "subspace",
     "$END": "the end",
 }
 
+# listed first, in this order; anything else follows alphabetically
+_ORDER = ("':'", "','", "'='", "']'", "')'", "'['", "'('", "a number", "a column name")
+# continuations that are always possible after a complete item; they only add
+# noise to a list that has other entries
+_NOISE = {"'||'", "'&&'", "'+'", "'*' or '-'", "'<' or '>'", "the end", "'['"}
 
-def _words(expected: set[str]) -> tuple[str, ...]:
-    seen: list[str] = []
-    for name in sorted(expected):
-        word = TERMINAL_WORDS.get(name, name.lower())
-        if word not in seen:
-            seen.append(word)
-    return tuple(seen)
+KEYWORDS = ("bin", "cols", "opt", "filter", "exclude", "subspace")
+# words people write for a keyword
+KEYWORD_TYPOS = {
+    "bins": "bin",
+    "binning": "bin",
+    "column": "cols",
+    "columns": "cols",
+    "option": "opt",
+    "options": "opt",
+    "opts": "opt",
+    "filters": "filter",
+    "excl": "exclude",
+    "subspaces": "subspace",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stuck:
+    """Where parsing stopped.
+
+    ``found`` is the text of the token that did not fit (``None`` at the end of
+    the input, or when no token could be read at ``pos``); ``next_char`` is the
+    character at ``pos``; ``previous`` is the token before it and
+    ``previous_kind`` its terminal name; ``before`` is the token before that one.
+    """
+
+    pos: int
+    found: str | None
+    found_kind: str | None
+    expected: frozenset[str]
+    previous: str | None = None
+    previous_kind: str | None = None
+    before: str | None = None
+    at_end: bool = False
+    next_char: str = ""
+
+
+def _terminal_words() -> dict[str, str]:
+    from xdm.parser import get_parser
+
+    words = dict(REGEX_WORDS)
+    for t in get_parser().terminals:
+        if t.pattern.type == "str" and t.name not in words:
+            words[t.name] = f"'{t.pattern.value}'"
+    return words
+
+
+def describe_expected(expected: Iterable[str]) -> tuple[str, ...]:
+    """Terminal names -> the user's words, de-duplicated, most useful first."""
+    words = _terminal_words()
+    seen = {words.get(name, name.lower()) for name in expected}
+    rank = {w: i for i, w in enumerate(_ORDER)}
+    return tuple(sorted(seen, key=lambda w: (rank.get(w, len(rank)), w)))
 
 
 def _join_or(words: tuple[str, ...]) -> str:
@@ -77,30 +125,257 @@ def _join_or(words: tuple[str, ...]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def syntax_error(text: str, exc: Any, start: str) -> XdmSyntaxError:
-    """Translate a lark ``UnexpectedInput`` for ``text`` into an XdmSyntaxError."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+# ---------------------------------------------------------------- mistakes
+# Each rule looks at the stuck point and returns (message, span, hint) or None.
 
-    expected: set[str] = set()
-    pos = len(text)
-    if isinstance(exc, UnexpectedToken):
-        expected = set(exc.expected)
-        if exc.token.type != "$END":
-            pos = exc.token.start_pos
-    elif isinstance(exc, UnexpectedCharacters):
-        expected = set(exc.allowed or ())
-        pos = exc.pos_in_stream
-    elif isinstance(exc, UnexpectedEOF):
-        expected = set(exc.expected)
-    words = _words(expected)
-    if pos >= len(text):
-        message = "input ended early"
-        if words:
-            message += f"; expected {_join_or(words)}"
+Rule = Callable[[str, Stuck], "tuple[str, Span, str | None] | None"]
+
+
+def _dash_range(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``energy=300-2000``: '-' where ':' makes a range."""
+    rest = text[s.pos :]
+    if (
+        "COLON" in s.expected
+        and s.previous_kind == "NUMBER"
+        and rest[:1] == "-"
+        and rest[1:2].isdigit()
+    ):
+        hi = rest[1:].split(",")[0].split("]")[0]
+        return (
+            f"use ':' for a range: '{s.previous}:{hi}', not '{s.previous}-{hi}'",
+            Span(s.pos, s.pos + 1),
+            None,
+        )
+    return None
+
+
+def _keyword_typo(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[bins x=::8]``: a near-miss of bin, cols, opt, ..."""
+    if s.previous_kind != "NAME" or s.before != "[" or s.at_end or s.next_char == "]":
+        return None
+    word = (s.previous or "").lower()
+    guess = KEYWORD_TYPOS.get(word) or next(
+        iter(get_close_matches(word, KEYWORDS, n=1, cutoff=0.75)), None
+    )
+    if guess is None:
+        return None
+    start = text.rfind(s.previous or "", 0, s.pos)
+    return (
+        f"unknown keyword '{s.previous}'; did you mean '{guess}'?",
+        Span(start, start + len(s.previous or "")),
+        None,
+    )
+
+
+def _empty_brackets(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``evt.fits[]``."""
+    if s.next_char == "]" and s.previous == "[":
+        return (
+            "empty brackets '[]'",
+            Span(s.pos - 1, s.pos + 1),
+            "write a block name, a filter like [energy=300:2000], or [bin ...], "
+            "[cols ...], [opt ...]",
+        )
+    return None
+
+
+def _missing_close(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """The input ended (or a new '[' began) while a bracket was still open."""
+    for kind, char in (("RPAR", ")"), ("RSQB", "]")):
+        if kind not in s.expected:
+            continue
+        if s.at_end:
+            return f"missing '{char}' at the end", Span(s.pos, s.pos + 1), None
+        if s.next_char == "[" and char == "]":
+            return "missing ']' before '['", Span(s.pos, s.pos + 1), None
+        if s.next_char == "]" and char == ")" and "RSQB" not in s.expected:
+            return "missing ')' before ']'", Span(s.pos, s.pos + 1), None
+    return None
+
+
+def _extra_close(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``evt.fits[a=1]]``: a closing bracket with nothing open."""
+    parens, brackets = _open_brackets(text, s.pos)
+    if (s.next_char == "]" and brackets <= 0) or (s.next_char == ")" and parens <= 0):
+        return f"unmatched '{s.next_char}'", Span(s.pos, s.pos + 1), None
+    return None
+
+
+def _subspace_dash(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[subspace time]``: subspace entries remove columns and need '-'."""
+    if s.previous and s.previous.lower() == "subspace" and s.expected == {"MINUS"}:
+        return (
+            "expected '-' before the column name after 'subspace'",
+            Span(s.pos, s.pos + 1),
+            "[subspace -time] removes a column from the data subspace",
+        )
+    return None
+
+
+def _unclosed_quote(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[object="3C 273]``."""
+    if s.found is None and s.next_char == '"' and '"' not in text[s.pos + 1 :]:
+        return "unclosed '\"'", Span(s.pos, s.pos + 1), None
+    return None
+
+
+def _in_bin(text: str, pos: int) -> bool:
+    """Is ``pos`` inside a ``[bin ...]`` bracket?"""
+    start = text.rfind("[", 0, pos)
+    return start >= 0 and text[start + 1 : start + 4].lower() == "bin"
+
+
+def _step_in_filter(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[energy=300:2000:10]``: a bin step written in a filter."""
+    if s.next_char != ":" or s.previous_kind != "NUMBER" or s.before != ":":
+        return None
+    if _in_bin(text, s.pos):
+        return (
+            "a bin spec is lo:hi:step; found one ':' too many",
+            Span(s.pos, s.pos + 1),
+            None,
+        )
+    return (
+        "a filter range is lo:hi and has no step",
+        Span(s.pos, s.pos + 1),
+        "a step belongs in a bin spec: [bin energy=300:2000:10]",
+    )
+
+
+def _missing_equals(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[energy 300:2000]``: a column name, a blank, then a value."""
+    nxt = s.next_char
+    if (
+        s.previous_kind in ("NAME", "STRING")
+        and "EQUAL" not in s.expected
+        and (nxt.isdigit() or (nxt and nxt in ":.+-"))
+    ):
+        return (
+            f"expected '=' after '{s.previous}'",
+            Span(s.pos, s.pos + 1),
+            f"a filter is name=value, e.g. [{s.previous}=300:2000]",
+        )
+    return None
+
+
+_CLAUSE_START = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*\s*(?:=|<|>|!=)|#row\s*=|#[0-9]+\s*="
+)
+
+
+def _missing_comma(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[ccd_id=7 energy=300:2000]``: two clauses without ',' between them."""
+    if "COMMA" in s.expected and _CLAUSE_START.match(text, s.pos):
+        return (
+            f"missing ',' before '{text[s.pos :].split('=')[0].strip()}'",
+            Span(s.pos, s.pos + 1),
+            "clauses in one bracket are separated by ','",
+        )
+    return None
+
+
+MISTAKES: tuple[tuple[str, Rule], ...] = (
+    ("empty brackets", _empty_brackets),
+    ("extra close", _extra_close),
+    ("subspace dash", _subspace_dash),
+    ("dash range", _dash_range),
+    ("keyword typo", _keyword_typo),
+    ("unclosed quote", _unclosed_quote),
+    ("step in filter", _step_in_filter),
+    ("missing close", _missing_close),
+    ("missing equals", _missing_equals),
+    ("missing comma", _missing_comma),
+)
+
+
+# When a state accepts many kinds of token, say what kind of thing comes next
+# instead of listing them: (terminals that identify the place, summary).
+SUMMARIES: tuple[tuple[frozenset[str], str], ...] = (
+    (
+        frozenset({"BIN_KW", "COLS_KW"}),
+        "a block name, a filter (name=value) or bin, cols, opt, exclude, subspace",
+    ),
+    (frozenset({"SHAPE", "NUMBER", "STRING"}), "a value, a range lo:hi or a region"),
+    (frozenset({"COLNAME", "NUMBER"}), "a value or a new clause name=value"),
+    (frozenset({"NUMBER", "STRING", "BOOL"}), "a value"),
+    (frozenset({"SHAPE", "REGION_KW"}), "a region shape, region(file) or mask(file)"),
+    (frozenset({"COLNAME", "ROWKW", "AXISCOL"}), "a filter clause like name=value"),
+)
+
+
+def _open_brackets(text: str, pos: int) -> tuple[int, int]:
+    """How many '(' and '[' are open before ``pos`` (quoted text skipped)."""
+    parens = brackets = 0
+    quoted = False
+    for char in text[:pos]:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted:
+            parens += (char == "(") - (char == ")")
+            brackets += (char == "[") - (char == "]")
+    return parens, brackets
+
+
+def syntax_error(text: str, stuck: Stuck, start: str = "start") -> XdmSyntaxError:
+    """The worded error for ``text`` stopped at ``stuck``."""
+    # LALR states are shared between contexts: drop closers with nothing open
+    parens, brackets = _open_brackets(text, stuck.pos)
+    expected = set(stuck.expected)
+    if parens <= 0:
+        expected.discard("RPAR")
+    if brackets <= 0:
+        expected.discard("RSQB")
+        if parens <= 0 and start == "start":  # outside brackets: only '[' or the end
+            expected &= {"LSQB", "$END", "PATH", "STACK"}
+    if "COLNAME" in expected:
+        expected.discard("NAME")
+    if not _in_bin(text, stuck.pos):
+        expected.discard("SEMICOLON")
+    stuck = replace(stuck, expected=frozenset(expected))
+    words = describe_expected(expected)
+    for _label, rule in MISTAKES:
+        found = rule(text, stuck)
+        if found is not None:
+            message, span, hint = found
+            return XdmSyntaxError(
+                message, source=text, span=span, expected=words, hint=hint
+            )
+    summary = next((text for keys, text in SUMMARIES if keys <= expected), None)
+    shown = tuple(w for w in words if w not in _NOISE) or words
+    wanted = summary or _join_or(shown)
+    after = f" after '{stuck.previous}'" if stuck.previous is not None else ""
+    if stuck.at_end:
+        message = f"input ended early; expected {wanted}{after}"
+        span = Span(len(text), len(text) + 1)
     else:
-        message = f"unexpected '{text[pos]}'"
-        if words:
-            message = f"expected {_join_or(words)}"
-    err = XdmSyntaxError(message, source=text, span=Span(pos, pos + 1), expected=words)
-    err.lark_error = exc  # type: ignore[attr-defined]
-    return err
+        message = f"expected {wanted}{after}"
+        span = Span(stuck.pos, stuck.pos + 1)
+    return XdmSyntaxError(message, source=text, span=span, expected=words)
+
+
+def from_lark(text: str, exc: object) -> Stuck:
+    """A lark ``UnexpectedInput`` as a ``Stuck`` (used by ``parse_tree``)."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        end = token.type == "$END"
+        return Stuck(
+            pos=len(text) if end else token.start_pos,
+            found=None if end else str(token),
+            found_kind=None if end else token.type,
+            expected=frozenset(exc.expected),
+            at_end=end,
+            next_char="" if end else text[token.start_pos : token.start_pos + 1],
+        )
+    if isinstance(exc, UnexpectedCharacters):
+        return Stuck(
+            pos=exc.pos_in_stream,
+            found=None,
+            found_kind=None,
+            expected=frozenset(exc.allowed or ()),
+            next_char=text[exc.pos_in_stream : exc.pos_in_stream + 1],
+        )
+    return Stuck(
+        pos=len(text), found=None, found_kind=None, expected=frozenset(), at_end=True
+    )

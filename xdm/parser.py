@@ -6,12 +6,13 @@
 message in the user's words; lark exceptions never escape this module.
 
 Speed: lark builds the grammar analysis and the LALR tables; a small driver
-(``_Machine``) runs those tables with lark's own per-state scanners and calls
-the rule methods of ``xdm.transform.Transform`` directly, without making a lark
-Tree. That is about 4x faster than ``Lark.parse`` plus a Transformer. The driver
-follows lark's tree-shaping rules exactly (tested against ``from_tree`` on every
-case); on any error it steps aside and lark parses again to produce the
-exception that ``xdm.friendly`` words for the user.
+(``_Machine``) runs those tables with the same per-state terminal alternations
+as lark's contextual lexer and calls the rule methods of
+``xdm.transform.Transform`` directly, without making a lark Tree: about 3x faster
+than ``Lark.parse`` plus a Transformer. The driver follows lark's tree-shaping
+rules exactly (tested against ``parse_slow`` on every case, spans included).
+Where it gets stuck it reports the offset, the token and the terminals the
+state accepts; ``xdm.friendly`` words that for the user.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def get_parser() -> Lark:
 _PASS, _SPLICE, _BUILD = 0, 1, 2
 
 
-class _Fallback(Exception):
-    """The fast driver met an error; lark will parse again to describe it."""
+class _StuckError(Exception):
+    """The driver could not go on; carries a ``friendly.Stuck``."""
 
 
 class _Machine:
@@ -143,6 +144,8 @@ class _Machine:
         values: list[Any] = []
         bounds: list[tuple[int, int]] = []  # (start, end) of each stack entry
         new_tok = tuple.__new__
+        last: Any = None  # the last two tokens shifted, for error messages
+        before: Any = None
         pos = 0
         n = len(text.rstrip(" \t\f\r\n"))
 
@@ -151,7 +154,9 @@ class _Machine:
             if pos < n:
                 m = patterns[states[-1]].match(text, pos, n)
                 if m is None:
-                    raise _Fallback
+                    raise _StuckError(
+                        self._stuck(text, pos, None, states[-1], last, before)
+                    )
                 kind = m.lastgroup
                 tok_start, pos = m.span(kind)
                 tok = new_tok(Tok, (kind, text[tok_start:pos], tok_start, pos))
@@ -162,11 +167,12 @@ class _Machine:
             # reduce as long as the table says so, then shift the token
             while True:
                 act = actions[states[-1]].get(kind)
-                if act is None:
-                    raise _Fallback
+                if act is None or (act[0] and tok is None):
+                    raise _StuckError(
+                        self._stuck(text, pos, tok, states[-1], last, before)
+                    )
                 if act[0]:
-                    if tok is None:
-                        raise _Fallback
+                    before, last = last, tok
                     states.append(act[1])
                     values.append(tok)
                     bounds.append((tok_start, pos))
@@ -200,6 +206,31 @@ class _Machine:
                 if tok is None and states[-1] == end_state:
                     return values[-1]
 
+    def _stuck(
+        self, text: str, pos: int, tok: Any, state: int, last: Any, before: Any
+    ) -> Any:
+        from xdm.friendly import Stuck
+
+        expected = frozenset(
+            k for k in self.actions[state] if k.isupper() or k == "$END"
+        )
+        if tok is not None:
+            pos = tok.start
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        rest = text[pos:].strip()
+        return Stuck(
+            pos=pos if rest else len(text),
+            found=None if tok is None else tok.text,
+            found_kind=None if tok is None else tok.type,
+            expected=expected,
+            previous=None if last is None else last.text,
+            previous_kind=None if last is None else last.type,
+            before=None if before is None else before.text,
+            at_end=not rest,
+            next_char=text[pos : pos + 1],
+        )
+
 
 @lru_cache(maxsize=1)
 def _machine() -> _Machine:
@@ -213,9 +244,11 @@ def parse_tree(text: str, start: str = "start") -> Tree[Any]:
     try:
         return get_parser().parse(text, start=start)
     except UnexpectedInput as exc:
-        from xdm.friendly import syntax_error
+        from xdm.friendly import from_lark, syntax_error
 
-        raise syntax_error(text, exc, start) from None
+        err = syntax_error(text, from_lark(text, exc), start)
+        err.lark_error = exc  # type: ignore[attr-defined]
+        raise err from None
 
 
 def _check_empty(text: str, start: str) -> None:
@@ -234,10 +267,10 @@ def _to_ast(text: str, start: str) -> Any:
     _check_empty(text, start)
     try:
         return _machine().run(text, start)
-    except _Fallback:
-        pass
-    parse_tree(text, start)  # raises the worded syntax error
-    return parse_slow(text, start)  # not reached unless the driver has a bug
+    except _StuckError as stuck:
+        from xdm.friendly import syntax_error
+
+        raise syntax_error(text, stuck.args[0], start) from None
 
 
 def parse_slow(text: str, start: str = "start") -> Any:

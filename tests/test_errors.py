@@ -1,0 +1,103 @@
+"""Syntax errors: exact messages for a table of bad inputs (tests/cases/errors.txt)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xdm.errors import Span, XdmRegionError, XdmSyntaxError
+from xdm.parser import parse, parse_filter, parse_region, parse_slow
+
+CASES = Path(__file__).parent / "cases" / "errors.txt"
+# lark's internal terminal names must never reach the user
+INTERNAL = re.compile(
+    r"\b(?:[A-Z]+_[A-Z_]+|RSQB|LSQB|LPAR|RPAR|COMMA|COLON|\$END|__ANON\w*)\b"
+)
+
+
+def read_cases(path: Path) -> list[Any]:
+    """``pytest.param(input, expected lines)``; cases are separated by blank lines."""
+    params = []
+    source: str | None = None
+    start = 0
+    expected: list[str] = []
+    lines = path.read_text().splitlines()
+    for number, line in enumerate([*lines, ""], start=1):
+        if line.startswith("!! "):
+            expected.append(line[3:])
+        elif not line.strip():
+            if source is not None:
+                params.append(pytest.param(source, expected, id=f"{start}:{source}"))
+            source, expected = None, []
+        elif not line.startswith("#"):
+            source, start = line, number
+    return params
+
+
+def test_table_is_large_enough() -> None:
+    assert len(read_cases(CASES)) >= 40
+
+
+@pytest.mark.parametrize(("source", "expected"), read_cases(CASES))
+def test_error_message(source: str, expected: list[str]) -> None:
+    with pytest.raises(XdmSyntaxError) as info:
+        parse(source)
+    rendered = info.value.render()
+    assert rendered.splitlines() == expected
+    assert not INTERNAL.search(rendered)
+    assert info.value.source == source and info.value.span is not None
+
+
+@pytest.mark.parametrize(("source", "expected"), read_cases(CASES))
+def test_reference_path_rejects_too(source: str, expected: list[str]) -> None:
+    with pytest.raises(XdmSyntaxError) as info:
+        parse_slow(source)
+    assert not INTERNAL.search(info.value.render())
+
+
+def test_caret_one_past_the_end() -> None:
+    text = "evt.fits[energy=300:2000"
+    with pytest.raises(XdmSyntaxError) as info:
+        parse(text)
+    assert info.value.span == Span(len(text), len(text) + 1)
+    assert info.value.render().splitlines()[-1] == "  " + " " * len(text) + "^"
+
+
+def test_region_errors_are_both_kinds() -> None:
+    with pytest.raises(XdmRegionError):
+        parse_region("circle(1,2)")
+    with pytest.raises(XdmSyntaxError):
+        parse_region("circle(1,2)")
+
+
+@pytest.mark.parametrize(
+    ("function", "text", "message"),
+    [
+        (parse, "", "error: empty input; expected a file name"),
+        (parse_region, "  ", "error: empty input; expected a region"),
+        (parse_filter, "# only a comment\n", "error: empty input; expected a filter"),
+        (
+            parse_region,
+            "circle(1,2,3)-",
+            "error: input ended early; expected a region shape, region(file) or mask(file) after '-'",
+        ),
+        (
+            parse_filter,
+            "energy=300-2000",
+            "error: use ':' for a range: '300:2000', not '300-2000'",
+        ),
+    ],
+)
+def test_other_entry_points(function: Any, text: str, message: str) -> None:
+    with pytest.raises(XdmSyntaxError) as info:
+        function(text)
+    assert info.value.render().splitlines()[0] == message
+
+
+def test_expected_is_in_user_words() -> None:
+    with pytest.raises(XdmSyntaxError) as info:
+        parse("evt.fits[energy=300 2000]")
+    assert info.value.expected[:3] == ("':'", "','", "']'")
