@@ -283,3 +283,24 @@ def test_image_blocks_go_to_the_image_engine(tmp_path: Path) -> None:
     cut = read(f"{img}[#1=500:520,#2=490:530]")
     assert cut.data.shape == (41, 21)
     assert np.array_equal(cut.data, fits.getdata(img)[489:530, 499:520])
+
+
+def test_world_coordinate_region_uses_the_column_wcs(
+    syn: fits.FITS_rec, synthetic_events: Path
+) -> None:
+    from astropy.wcs import WCS
+
+    ev = fits.getheader(synthetic_events, 1)
+    w = WCS(naxis=2)
+    w.wcs.ctype = [ev["TCTYP11"], ev["TCTYP12"]]
+    w.wcs.crval = [ev["TCRVL11"], ev["TCRVL12"]]
+    w.wcs.crpix = [ev["TCRPX11"], ev["TCRPX12"]]
+    w.wcs.cdelt = [ev["TCDLT11"], ev["TCDLT12"]]
+    x, y = syn["x"].astype(float), syn["y"].astype(float)
+    cx, cy = 4100.0, 4090.0  # near the tangent point: a circle stays a circle
+    ra, dec = (float(v) for v in w.all_pix2world(cx, cy, 1))
+    r_pix = 20.0 / (abs(ev["TCDLT11"]) * 3600.0)  # 20 arcsec in sky pixels
+    got = rows(synthetic_events, f'[sky=circle({ra!r}d,{dec!r}d,20")]')
+    d = np.hypot(x - cx, y - cy)
+    clear = np.abs(d - r_pix) > 0.01
+    assert np.array_equal(got[clear], (d <= r_pix)[clear]) and got.sum() > 10

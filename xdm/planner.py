@@ -512,7 +512,7 @@ def _default_range(
     block: Block, col: ColumnMeta, compiled: CompiledFilter, *, full: bool
 ) -> tuple[float, float, str]:
     half = 0.5 if col.kind == "int" else 0.0
-    extent = None if full else compiled.extents.get(col.name)
+    extent, extent_origin = (None, "") if full else _extent(block, col, compiled)
     if col.tlmin is not None and col.tlmax is not None:
         lo, hi, origin = col.tlmin - half, col.tlmax + half, "TLMIN/TLMAX"
     elif (
@@ -534,8 +534,31 @@ def _default_range(
             f_lo = col.tlmin + math.floor(f_lo - col.tlmin)
         new_lo, new_hi = max(lo, f_lo), min(hi, f_hi)
         if new_hi > new_lo:
-            return new_lo, new_hi, "filter"
+            return new_lo, new_hi, extent_origin
     return lo, hi, origin
+
+
+def _extent(
+    block: Block, col: ColumnMeta, compiled: CompiledFilter
+) -> tuple[tuple[float, float] | None, str]:
+    """The column's filtered extent and where it came from: this file's filters
+    within the input's subspace (dm-syntax 11.5: default bin ranges come from the
+    data subspace)."""
+    from xdm.subspace import Subspace
+
+    extent = compiled.extents.get(col.name)
+    recorded = Subspace.from_header(block.header).range_of(col.name)
+    if recorded is None:
+        return extent, "filter"
+    lo, hi = recorded
+    if extent is None:
+        if lo is None or hi is None:
+            return None, ""
+        return (lo, hi), "subspace"
+    return (
+        extent[0] if lo is None else max(extent[0], lo),
+        extent[1] if hi is None else min(extent[1], hi),
+    ), "filter"
 
 
 def _data_range(block: Block, col: ColumnMeta) -> tuple[float, float, str]:
