@@ -410,24 +410,27 @@ class Polygon(Shape):
         return out
 
     def _inside_exact(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """CIAO's winding number with on-edge points inside, edge by edge.
+
+        Only points within an edge's y-range can touch or wind around it, so
+        each edge works on that subset.
+        """
         wn = np.zeros(x.shape, dtype=np.int32)
         on_edge = np.zeros(x.shape, dtype=bool)
         for (x1, y1), (x2, y2) in itertools.pairwise(zip(self.xs, self.ys)):
-            is_left = (x2 - x1) * (y - y1) - (x - x1) * (y2 - y1)
-            zero = np.flatnonzero(is_left == 0)
-            if zero.size:  # collinear: on the edge if inside the segment's box
-                xz, yz = x[zero], y[zero]
-                on_edge[zero] |= (
-                    (min(x1, x2) <= xz)
-                    & (xz <= max(x1, x2))
-                    & (min(y1, y2) <= yz)
-                    & (yz <= max(y1, y2))
-                )
+            idx = np.flatnonzero((y >= min(y1, y2)) & (y <= max(y1, y2)))
+            if idx.size == 0:
+                continue
+            xs, ys = x[idx], y[idx]
+            is_left = (x2 - x1) * (ys - y1) - (xs - x1) * (y2 - y1)
+            zero = is_left == 0
+            if zero.any():  # collinear: on the edge if inside the segment's box
+                on_edge[idx[zero & (min(x1, x2) <= xs) & (xs <= max(x1, x2))]] = True
             # an upward edge counts where y1 <= y < y2, a downward one where y2 <= y < y1
             if y1 < y2:
-                wn += (y1 <= y) & (y2 > y) & (is_left > 0)
+                wn[idx[(ys < y2) & (is_left > 0)]] += 1
             elif y1 > y2:
-                wn -= (y1 > y) & (y2 <= y) & (is_left < 0)
+                wn[idx[(ys < y1) & (is_left < 0)]] -= 1
         return on_edge | (wn != 0)
 
     def extent(self):
