@@ -256,7 +256,7 @@ def test_ds9_galactic_and_icrs_systems_match_fk5(events):
 
     frame = _frame("sample_fits01.header")
     fk5 = (
-        "fk5\ncircle(171.10096,-59.250612,18.510811\")\n"
+        'fk5\ncircle(171.10096,-59.250612,18.510811")\n'
         "polygon(171.1239,-59.26881,171.09051,-59.262088,171.0985,-59.285735,"
         "171.1239,-59.27698)\n"
     )
@@ -264,7 +264,7 @@ def test_ds9_galactic_and_icrs_systems_match_fk5(events):
     decs = [-59.250612, -59.26881, -59.262088, -59.285735, -59.27698]
     gal = SkyCoord(ras * u.deg, decs * u.deg, frame="icrs").galactic
     lb = [f"{a:.10f},{b:.10f}" for a, b in zip(gal.l.deg, gal.b.deg)]
-    galactic = f"galactic\ncircle({lb[0]},18.510811\")\npolygon({','.join(lb[1:])})\n"
+    galactic = f'galactic\ncircle({lb[0]},18.510811")\npolygon({",".join(lb[1:])})\n'
     icrs = fk5.replace("fk5", "icrs")
     x, y = events
     want = read_text_regions(fk5, frame).contains(x, y)
@@ -273,3 +273,20 @@ def test_ds9_galactic_and_icrs_systems_match_fk5(events):
         got = read_text_regions(text, frame).contains(x, y)
         near = _near_boundary(read_text_regions(fk5, frame), x, y, 0.01)
         assert not np.any((got != want) & ~near)
+
+
+def test_virtual_mask_made_by_the_engine():
+    """mask(evt[bin sky=16]): every event lies on a non-zero pixel of its own image."""
+    evt = DATA / "events" / "chandra_test.fits"
+    with fits.open(evt) as hdul:
+        x = np.asarray(hdul[1].data["x"], float)
+        y = np.asarray(hdul[1].data["y"], float)
+    r = xdm.region(f"mask({evt}[bin sky=16])")
+    assert r.contains(x, y).all()
+    assert not r.contains([100.0, 8000.0], [100.0, 8000.0]).any()
+    # 16 x 16 physical pixels per image pixel
+    assert r.area() % 256 == 0 and 0 < r.area() < (4768.5 - 3904.5) * (4304.5 - 3520.5)
+    minus = xdm.region(f"mask({evt}[bin sky=16])-circle(4200,4000,50)")
+    assert minus.contains(x, y).sum() == r.contains(x, y).sum() - np.count_nonzero(
+        (x - 4200) ** 2 + (y - 4000) ** 2 <= 2500
+    )

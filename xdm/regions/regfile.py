@@ -526,15 +526,22 @@ class Mask(s.Shape):
 
 
 def read_mask(path: Path, vf: n.VirtualFile, frame: Frame) -> Mask:
-    """``mask(file)``: a 2-D image whose non-zero pixels form the region."""
+    """``mask(file)``: a 2-D image whose non-zero pixels form the region.
+
+    A virtual mask (``mask(evt2.fits[bin sky=4])``) is made by the engine.
+    """
     from astropy.io import fits
 
-    for q in vf.qualifiers:
-        if not isinstance(q, n.BlockRef):
+    if any(not isinstance(q, n.BlockRef) for q in vf.qualifiers):
+        from xdm.api import Image, read
+
+        image = read(vf, base_dir=frame.base_dir)
+        if not isinstance(image, Image) or image.data.ndim != 2:
             raise XdmRegionError(
-                f"mask({vf.path}): only a block name is supported in a mask file",
-                hint="make the mask image first (e.g. xdm copy ...[bin sky=4]) and use that",
+                f"mask({vf.path}): the virtual file is not a 2-D image"
             )
+        lmap = logical_map_from_header(image.header)
+        return Mask(np.asarray(image.data), lmap, _mask_label(vf))
     try:
         hdul = fits.open(path, memmap=False)
     except OSError as exc:
@@ -544,5 +551,11 @@ def read_mask(path: Path, vf: n.VirtualFile, frame: Frame) -> Mask:
         if hdu.data is None or hdu.data.ndim != 2:
             raise XdmRegionError(f"mask({vf.path}): the block is not a 2-D image")
         return Mask(
-            np.array(hdu.data), logical_map_from_header(hdu.header), str(vf.path)
+            np.array(hdu.data), logical_map_from_header(hdu.header), _mask_label(vf)
         )
+
+
+def _mask_label(vf: n.VirtualFile) -> str:
+    from xdm.unparse import unparse
+
+    return unparse(vf)
