@@ -349,3 +349,20 @@ def test_update_no_leaves_the_subspace(tmp_path: Path) -> None:
         for k, v in fits.getheader(out, 1).items()
         if k.startswith("DSTYP")
     ]
+
+
+def test_subspace_records_regions_and_excluded_shapes(tmp_path: Path) -> None:
+    out = tmp_path / "a.fits"
+    copy(
+        f"{M82}[exclude sky=circle(4096,4096,10)][sky=box(4096,4096,200,200)][pi=10:500]",
+        out,
+    )
+    h = fits.getheader(out, 1)
+    dss = {
+        str(h[k]).lower(): h[k.replace("TYP", "VAL")]
+        for k in h
+        if k.startswith("DSTYP")
+    }
+    assert dss["sky"] == "Box(4096,4096,200,200)*!Circle(4096,4096,10)"
+    assert dss["pi"] == "10:500"
+    assert dss["ccd_id"] == "7:7"  # the input's own entries survive

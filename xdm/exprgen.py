@@ -121,7 +121,7 @@ def compile_filters(
         operands=tuple(gen.operands.values()),
         tests=tuple(gen.tests),
         time_selections=tuple(gen.time_selections),
-        subspace=tuple(gen.subspace),
+        subspace=(*gen.subspace, *gen.excluded),
         extents=gen.extents,
     )
 
@@ -146,6 +146,7 @@ class _Generator:
         self.tests: list[VectorTest] = []
         self.time_selections: list[Intervals] = []
         self.subspace: list[SubspaceEntry] = []
+        self.excluded: list[SubspaceEntry] = []
         self.extents: dict[str, tuple[float, float]] = {}
         self._names: set[str] = set()
 
@@ -219,6 +220,9 @@ class _Generator:
 
     # ------------------------------------------------------------ qualifiers
     def qualifier(self, q: n.FilterQualifier) -> str:
+        if q.exclude and isinstance(q.expr, n.RegionFilter):
+            inner = self.region_filter(q.expr, top=False, excluded=True)
+            return f"~({inner})"
         if q.exclude:
             inner = self.expr(q.expr, top=False)
             return "False" if inner == "True" else f"~({inner})"
@@ -511,7 +515,11 @@ class _Generator:
         return f"~{var}" if negate else var
 
     # ------------------------------------------------------------ regions
-    def region_filter(self, node: n.RegionFilter, *, top: bool) -> str:
+    def region_filter(
+        self, node: n.RegionFilter, *, top: bool, excluded: bool = False
+    ) -> str:
+        """``sky=shape``; an excluded single shape is recorded as ``!shape``
+        (dm-syntax 10.2, unconfirmed form)."""
         xcol, ycol, label = self.region_columns(node.column)
         wcs = _column_wcs(xcol, ycol)
         region = _make_region(node.region, wcs, self.base_dir, self.source, node)
@@ -526,6 +534,14 @@ class _Generator:
             if bbox is not None:
                 self.narrow_extent(xcol.name, bbox[0], bbox[1])
                 self.narrow_extent(ycol.name, bbox[2], bbox[3])
+        if excluded:
+            canonical = region.canonical()
+            if not any(op in canonical for op in "+*!"):
+                # after the included shapes: CIAO's region library rejects a
+                # region whose first term is an exclusion
+                self.excluded.append(
+                    SubspaceEntry(column=label, ranges="!" + canonical, is_region=True)
+                )
         if text is not None:
             return f"({text})"
         prefilter = None
