@@ -290,3 +290,18 @@ def test_virtual_mask_made_by_the_engine():
     assert minus.contains(x, y).sum() == r.contains(x, y).sum() - np.count_nonzero(
         (x - 4200) ** 2 + (y - 4000) ** 2 <= 2500
     )
+
+
+def test_ds9_fk5_sexagesimal_with_plus_sign_and_colour_properties():
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [202.469479, 47.195839]  # 13:29:52.675 +47:11:45.02
+    w.wcs.crpix = [4096.5, 4096.5]
+    w.wcs.cdelt = [-0.492 / 3600, 0.492 / 3600]
+    r = read_text_regions((ASTROPY / "ds9.color.reg").read_text(), Frame(wcs=w))
+    assert len(r.components) == 7
+    (big,) = r.components[-1]
+    assert big.xc == pytest.approx(4096.5, abs=0.01)
+    assert big.yc == pytest.approx(4096.5, abs=0.01)
+    assert big.r == pytest.approx(7 / 0.492, rel=1e-6)
+    assert r.area() == pytest.approx(math.pi * (7 / 0.492) ** 2, rel=1e-3)

@@ -170,11 +170,10 @@ class Region:
         """Area in physical pixels squared, optionally clipped to ``field``
         (a region such as the field of view, or a box ``(xmin, xmax, ymin, ymax)``).
 
-        Components are counted one after another, each minus the ones before.
-        A single included shape not overlapping earlier components counts its
-        exact area; anything else is counted on a midpoint grid of
-        ``AREA_GRID``² cells over the component's bounding box (relative
-        error well under 0.1%). Unbounded regions have infinite area.
+        Components are grouped by overlapping bounding boxes. A group that is
+        one included shape counts its exact area; any other group is counted
+        on a midpoint grid of ``AREA_GRID``² cells over the group's bounding
+        box (relative error well under 0.1%). Unbounded regions are infinite.
         """
         if isinstance(field, tuple):
             field = Region.of(Rectangle(field[0], field[2], field[1], field[3]))
@@ -182,27 +181,44 @@ class Region:
         total = region.bbox
         if total is None:
             return INF
-        done: list[Component] = []
         area = 0.0
-        for comp in region.components:
-            real = tuple(s for s in comp if not (isinstance(s, Field) and s.include))
-            box = _component_bounds(comp)
-            box = (
-                max(box[0], total[0]),
-                min(box[1], total[1]),
-                max(box[2], total[2]),
-                min(box[3], total[3]),
-            )
-            if (
-                len(real) == 1
-                and real[0].include
-                and not any(_overlap(box, _component_bounds(c)) for c in done)
-            ):
+        for group, box in _clusters(region.components, total):
+            real = [s for s in group[0] if not (isinstance(s, Field) and s.include)]
+            if len(group) == 1 and len(real) == 1 and real[0].include:
                 area += real[0].area()
             elif box[1] > box[0] and box[3] > box[2]:
-                area += _grid_area(Region((comp,)), Region(tuple(done)), box)
-            done.append(comp)
+                area += _grid_area(Region(tuple(group)), box)
         return area
+
+
+def _clusters(
+    components: tuple[Component, ...], total: Extent
+) -> list[tuple[list[Component], Extent]]:
+    """Components grouped so that bounding boxes of different groups are disjoint."""
+    groups: list[tuple[list[Component], Extent]] = []
+    for comp in components:
+        b = _component_bounds(comp)
+        box = (
+            max(b[0], total[0]),
+            min(b[1], total[1]),
+            max(b[2], total[2]),
+            min(b[3], total[3]),
+        )
+        members = [comp]
+        keep = []
+        for g, gbox in groups:
+            if _overlap(box, gbox):
+                members = g + members
+                box = (
+                    min(box[0], gbox[0]),
+                    max(box[1], gbox[1]),
+                    min(box[2], gbox[2]),
+                    max(box[3], gbox[3]),
+                )
+            else:
+                keep.append((g, gbox))
+        groups = [*keep, (members, box)]
+    return groups
 
 
 def _overlap(a: Extent, b: Extent) -> bool:
@@ -224,8 +240,8 @@ def _bounds_mask(x: np.ndarray, y: np.ndarray, b: Extent) -> np.ndarray | None:
     return mask
 
 
-def _grid_area(region: Region, before: Region, box: Extent) -> float:
-    """Area of ``region`` minus ``before`` on a midpoint grid over ``box``."""
+def _grid_area(region: Region, box: Extent) -> float:
+    """Area of ``region`` on a midpoint grid of ``AREA_GRID``² cells over ``box``."""
     xlo, xhi, ylo, yhi = box
     n = AREA_GRID
     dx, dy = (xhi - xlo) / n, (yhi - ylo) / n
@@ -235,8 +251,5 @@ def _grid_area(region: Region, before: Region, box: Extent) -> float:
     for start in range(0, n, rows):
         ys = ylo + (np.arange(start, min(n, start + rows)) + 0.5) * dy
         gx, gy = np.meshgrid(xs, ys)
-        hit = region.contains(gx, gy)
-        if before.components:
-            hit &= ~before.contains(gx, gy)
-        count += int(np.count_nonzero(hit))
+        count += int(np.count_nonzero(region.contains(gx, gy)))
     return count * dx * dy
