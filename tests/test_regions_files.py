@@ -305,3 +305,9 @@ def test_ds9_fk5_sexagesimal_with_plus_sign_and_colour_properties():
     assert big.yc == pytest.approx(4096.5, abs=0.01)
     assert big.r == pytest.approx(7 / 0.492, rel=1e-6)
     assert r.area() == pytest.approx(math.pi * (7 / 0.492) ** 2, rel=1e-3)
+
+
+def test_ds9_panda_is_a_pie_and_semicolon_statements():
+    text = "physical;panda(100,100,0,90,3,10,20,2) # color=red\nimage; circle(5,5,1)\n"
+    r = read_text_regions(text, Frame(logical=LogicalMap(ltm1=0.5, ltm2=0.5)))
+    assert r.canonical() == "Pie(100,100,10,20,0,90)|Circle(10,10,2)"

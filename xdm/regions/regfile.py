@@ -188,7 +188,8 @@ def _ds9_node(body: str) -> n.RegionExpr:
     """Parse one shape; ds9's multi-radius forms become CIAO algebra first.
 
     ``annulus(x,y,r1,r2,r3)`` -> annuli r1-r2 and r2-r3; elliptical and box
-    annuli ``ellipse(x,y,a1,b1,a2,b2,angle)`` -> ``ellipse(a2,b2)-ellipse(a1,b1)``.
+    annuli ``ellipse(x,y,a1,b1,a2,b2,angle)`` -> ``ellipse(a2,b2)-ellipse(a1,b1)``;
+    ``panda(x,y,a1,a2,na,r1,r2,nr)`` -> ``pie(x,y,r1,r2,a1,a2)``.
     """
     from xdm.parser import parse_region
 
@@ -211,6 +212,10 @@ def _ds9_node(body: str) -> n.RegionExpr:
             )
             for i, o in itertools.pairwise(pairs)
         ]
+    elif name == "panda" and len(args) == 8:
+        # panda(x,y,a1,a2,n_angles,r_in,r_out,n_radii): its area is one pie
+        x, y, a1, a2, _, r0, r1, _ = args
+        pieces = [(f"pie({x},{y},{r0},{r1},{a1},{a2})", None)]
     if not pieces:
         return parse_region(body)
     parts: list[n.RegionExpr] = []
