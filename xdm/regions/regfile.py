@@ -500,7 +500,7 @@ class Mask(s.Shape):
     def negated(self) -> Mask:
         return Mask(self.data, self.lmap, self.label_text, include=not self.include)
 
-    def inside(self, x, y):
+    def inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         lx, ly = self.lmap.to_logical(
             np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         )
@@ -512,7 +512,7 @@ class Mask(s.Shape):
         out[ok] = self.data[j[ok].astype(np.intp), i[ok].astype(np.intp)]
         return out
 
-    def extent(self):
+    def extent(self) -> s.Extent:
         rows, cols = np.nonzero(self.data)
         if rows.size == 0:
             return (0.0, 0.0, 0.0, 0.0)
@@ -520,10 +520,10 @@ class Mask(s.Shape):
         x1, y1 = self.lmap.to_physical(cols.max() + 1.5, rows.max() + 1.5)
         return (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
 
-    def area(self):
+    def area(self) -> float:
         return float(np.count_nonzero(self.data)) * self.lmap.scale**2
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return ()
 
     def canonical(self) -> str:

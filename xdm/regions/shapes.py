@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ __all__ = [
     "Shape",
 ]
 
+Array = np.ndarray
 Extent = tuple[float, float, float, float]
 """``(xmin, xmax, ymin, ymax)``; CIAO's "field" is ``±inf``."""
 
@@ -133,19 +134,19 @@ class Circle(Shape):
     r: float
     name: ClassVar[str] = "Circle"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         return _dist(x, y, self.xc, self.yc) <= self.r
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         return f"({_dist_expr(x, y, self.xc, self.yc)} <= {lit(self.r)})"
 
-    def extent(self):
+    def extent(self) -> Extent:
         return (self.xc - self.r, self.xc + self.r, self.yc - self.r, self.yc + self.r)
 
-    def area(self):
+    def area(self) -> float:
         return math.pi * self.r * self.r
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return (self.xc, self.yc, self.r)
 
 
@@ -157,22 +158,22 @@ class Annulus(Shape):
     r1: float
     name: ClassVar[str] = "Annulus"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         d = _dist(x, y, self.xc, self.yc)
         return (d <= self.r1) & (d >= self.r0)
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         d = _dist_expr(x, y, self.xc, self.yc)
         return f"(({d} <= {lit(self.r1)}) & ({d} >= {lit(self.r0)}))"
 
-    def extent(self):
+    def extent(self) -> Extent:
         r = self.r1
         return (self.xc - r, self.xc + r, self.yc - r, self.yc + r)
 
-    def area(self):
+    def area(self) -> float:
         return math.pi * (self.r1 * self.r1 - self.r0 * self.r0)
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return (self.xc, self.yc, self.r0, self.r1)
 
 
@@ -203,7 +204,7 @@ class Ellipse(Shape):
         theta = self.angle * math.pi / 180.0
         return math.cos(theta), math.sin(theta)
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         if self.angle == 0:
             xr = (x - self.xc) / self.rx
             yr = (y - self.yc) / self.ry
@@ -215,7 +216,7 @@ class Ellipse(Shape):
             yr = (-s * xm + c * ym) / self.ry
         return (xr * xr + yr * yr) <= 1.0
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         xm, ym = f"({x} - {lit(self.xc)})", f"({y} - {lit(self.yc)})"
         # numexpr turns "a / constant" into "a * (1/constant)", which rounds
         # differently from CIAO's division; dividing by an array keeps it exact
@@ -228,14 +229,14 @@ class Ellipse(Shape):
             yr = f"(({lit(-s)}*{xm} + {lit(c)}*{ym}) / {ry})"
         return f"(({xr}**2 + {yr}**2) <= 1.0)"
 
-    def extent(self):
+    def extent(self) -> Extent:
         c, s = self._cs
         return _rotated_corners(self.xc, self.yc, self.rx, self.ry, c, s, self.angle)
 
-    def area(self):
+    def area(self) -> float:
         return math.pi * self.rx * self.ry
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return (self.xc, self.yc, self.rx, self.ry, self.angle)
 
 
@@ -255,10 +256,10 @@ class Box(Shape):
         theta = self.angle * math.pi / 180.0
         return math.cos(theta), math.sin(theta)
 
-    def label(self):
+    def label(self) -> str:
         return "Box" if self.angle == 0.0 else "RotBox"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         dx = self.width / 2.0
         dy = self.height / 2.0
         if self.angle != 0.0:
@@ -275,7 +276,7 @@ class Box(Shape):
             & (y <= self.yc + dy)
         )
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         dx = self.width / 2.0
         dy = self.height / 2.0
         if self.angle != 0.0:
@@ -289,16 +290,16 @@ class Box(Shape):
             f" & ({y} >= {lit(self.yc - dy)}) & ({y} <= {lit(self.yc + dy)}))"
         )
 
-    def extent(self):
+    def extent(self) -> Extent:
         c, s = self._cs
         return _rotated_corners(
             self.xc, self.yc, self.width / 2.0, self.height / 2.0, c, s, self.angle
         )
 
-    def area(self):
+    def area(self) -> float:
         return self.width * self.height
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         base = (self.xc, self.yc, self.width, self.height)
         return base if self.angle == 0.0 else (*base, self.angle)
 
@@ -314,10 +315,10 @@ class Rectangle(Shape):
     angle: float = 0.0
     name: ClassVar[str] = "Rectangle"
 
-    def label(self):
+    def label(self) -> str:
         return "Rectangle" if self.angle == 0.0 else "RotRectangle"
 
-    def _rot(self, px, py):
+    def _rot(self, px: Any, py: Any) -> tuple[Any, Any]:
         """CIAO ``reg_rotated_coords`` about the centre (rotation by -angle, negated)."""
         theta = self.angle * math.pi / 180.0
         ct, st = -math.cos(theta), -math.sin(theta)
@@ -325,7 +326,7 @@ class Rectangle(Shape):
         ycen = (self.y1 + self.y0) / 2.0
         return ct * (px - xcen) - st * (py - ycen), st * (px - xcen) + ct * (py - ycen)
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         if self.angle == 0.0:
             return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
         xp, yp = self._rot(x, y)
@@ -333,7 +334,7 @@ class Rectangle(Shape):
         xr1, yr1 = self._rot(self.x1, self.y1)
         return (xp >= xr0) & (xp <= xr1) & (yp >= yr0) & (yp <= yr1)
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         if self.angle != 0.0:
             return None
         return (
@@ -341,7 +342,7 @@ class Rectangle(Shape):
             f" & ({y} >= {lit(self.y0)}) & ({y} <= {lit(self.y1)}))"
         )
 
-    def extent(self):
+    def extent(self) -> Extent:
         if self.angle == 0.0:
             xs = (self.x0, self.x1, self.x0, self.x1)
             ys = (self.y0, self.y1, self.y1, self.y0)
@@ -365,13 +366,13 @@ class Rectangle(Shape):
             )
         return (min(xs), max(xs), min(ys), max(ys))
 
-    def area(self):
+    def area(self) -> float:
         if self.angle == 0.0:
             return (self.x1 - self.x0) * (self.y1 - self.y0)
         xr, yr = self._rot(self.x0, self.y0)
         return abs(4.0 * xr * yr)
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         base = (self.x0, self.y0, self.x1, self.y1)
         return base if self.angle == 0.0 else (*base, self.angle)
 
@@ -395,7 +396,7 @@ class Polygon(Shape):
             xs, ys = (*xs, xs[0]), (*ys, ys[0])
         return Polygon(xs, ys, include=include)
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         xlo, xhi, ylo, yhi = self.extent()
@@ -433,19 +434,19 @@ class Polygon(Shape):
                 wn[idx[(ys < y1) & (is_left < 0)]] -= 1
         return on_edge | (wn != 0)
 
-    def extent(self):
+    def extent(self) -> Extent:
         return (min(self.xs), max(self.xs), min(self.ys), max(self.ys))
 
-    def area(self):
+    def area(self) -> float:
         xs, ys = self.xs, self.ys
         s = sum(xs[i] * ys[i + 1] - xs[i + 1] * ys[i] for i in range(len(xs) - 1))
         return abs(s) / 2.0
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return tuple(v for pair in zip(self.xs, self.ys) for v in pair)
 
 
-def _angle_test(angat, a1: float, a2: float):
+def _angle_test(angat: Array, a1: float, a2: float) -> Array:
     if a1 < a2:
         return (angat >= a1) & (angat <= a2)
     return (angat >= a1) | (angat <= a2)
@@ -463,7 +464,7 @@ class Pie(Shape):
     a2: float
     name: ClassVar[str] = "Pie"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         angat = _mod_angle(np.arctan2(y - self.yc, x - self.xc) * 180.0 / math.pi)
         ok = _angle_test(angat, _mod_angle(self.a1), _mod_angle(self.a2))
         d = _dist(x, y, self.xc, self.yc)
@@ -472,16 +473,16 @@ class Pie(Shape):
             ok |= (x == self.xc) & (y == self.yc)
         return ok
 
-    def extent(self):
+    def extent(self) -> Extent:
         dx0, dx1, dy0, dy1 = _pie_bounds(self.a1, self.a2, self.r0, self.r1)
         return (dx0 + self.xc, dx1 + self.xc, dy0 + self.yc, dy1 + self.yc)
 
-    def area(self):
+    def area(self) -> float:
         a1, a2 = _mod_angle(self.a1), _mod_angle(self.a2)
         theta = a2 - a1 if a1 < a2 else 360.0 - (a1 - a2)
         return math.pi * (theta / 360.0) * (self.r1 * self.r1 - self.r0 * self.r0)
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return (self.xc, self.yc, self.r0, self.r1, self.a1, self.a2)
 
 
@@ -495,14 +496,14 @@ class Sector(Shape):
     a2: float
     name: ClassVar[str] = "Sector"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         angat = _mod_angle(np.arctan2(y - self.yc, x - self.xc) * 180.0 / math.pi)
         return _angle_test(angat, _mod_angle(self.a1), _mod_angle(self.a2))
 
-    def area(self):
+    def area(self) -> float:
         return INF
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return (self.xc, self.yc, self.a1, self.a2)
 
 
@@ -514,19 +515,19 @@ class Point(Shape):
     yc: float
     name: ClassVar[str] = "Point"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         return (x == self.xc) & (y == self.yc)
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         return f"(({x} == {lit(self.xc)}) & ({y} == {lit(self.yc)}))"
 
-    def extent(self):
+    def extent(self) -> Extent:
         return (self.xc, self.xc, self.yc, self.yc)
 
-    def area(self):
+    def area(self) -> float:
         return 0.0
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return (self.xc, self.yc)
 
 
@@ -536,16 +537,16 @@ class Field(Shape):
 
     name: ClassVar[str] = "Field"
 
-    def inside(self, x, y):
+    def inside(self, x: Array, y: Array) -> Array:
         return np.ones(np.broadcast(x, y).shape, dtype=bool)
 
-    def inside_expr(self, x, y):
+    def inside_expr(self, x: str, y: str) -> str | None:
         return f"({x} == {x}) | ({x} != {x})"
 
-    def area(self):
+    def area(self) -> float:
         return INF
 
-    def args(self):
+    def args(self) -> tuple[float, ...]:
         return ()
 
 
