@@ -11,6 +11,8 @@ Heavy modules are imported on first use so ``import xdm`` stays light.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from xdm.errors import (
@@ -59,3 +61,19 @@ def __getattr__(name: str) -> Any:
     value = getattr(mod, name, mod)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """Keeps ``xdm.unparse`` the function after ``import xdm.unparse``.
+
+    Importing a submodule sets it as an attribute of its package, which would
+    shadow the function of the same name that the facade promises.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType) and name != "nodes":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

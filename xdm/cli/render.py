@@ -72,7 +72,7 @@ def print_summary(text: str, console: Console | None = None) -> None:
     from xdm.summary import describe
 
     console = console or make_console()
-    console.print(render_summary(describe(text), console))
+    console.print(render_summary(describe(text), console), soft_wrap=True)
 
 
 def _title(source: str, block: str | None, kind: str) -> Any:
