@@ -304,3 +304,23 @@ def test_world_coordinate_region_uses_the_column_wcs(
     d = np.hypot(x - cx, y - cy)
     clear = np.abs(d - r_pix) > 0.01
     assert np.array_equal(got[clear], (d <= r_pix)[clear]) and got.sum() > 10
+
+
+def test_variable_length_columns_keep_their_heap(tmp_path: Path) -> None:
+    from xdm.api import copy
+
+    path = tmp_path / "rsp.fits"
+    rows_in = [np.arange(k + 1, dtype="f4") * (k + 1) for k in range(6)]
+    cols = [
+        fits.Column("ENERG_LO", "E", array=np.arange(6, dtype="f4")),
+        fits.Column("MATRIX", "PE()", array=np.array(rows_in, dtype=object)),
+    ]
+    fits.BinTableHDU.from_columns(cols, name="MATRIX").writeto(path)
+    t = read(f"{path}[ENERG_LO=1:4]")
+    assert [list(r) for r in t["MATRIX"]] == [list(r) for r in rows_in[1:4]]
+    out = tmp_path / "out.fits"
+    copy(f"{path}[ENERG_LO=2:][cols m=MATRIX]", out)
+    got = fits.getdata(out, 1)
+    assert got.names == ["m"] and [list(r) for r in got["m"]] == [
+        list(r) for r in rows_in[2:]
+    ]

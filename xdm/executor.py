@@ -105,6 +105,11 @@ def evaluate(plan: Plan) -> TableResult | ImageResult:
                 data=data, header=header, name=plan.find(WriteImage).name
             )
         header, dtype, columns = _table_layout(plan, block, gti_hdus, history=None)
+        if _has_heap(block):
+            hdu = _heap_table(plan, block, header, columns)
+            return TableResult(
+                records=hdu.data, header=hdu.header, name=plan.find(WriteEvents).name
+            )
         parts = [
             _pick(records, mask, dtype, columns)
             for _, records, mask in _filtered_chunks(plan, block)
@@ -149,7 +154,10 @@ def write(
         def run() -> None:
             with open(tmp, "wb") as fh:
                 for i, hdu in enumerate(block.hdul):
-                    if i == block.index:
+                    if i == block.index and _has_heap(block):
+                        table = _heap_table(plan, block, header, columns)
+                        fh.write(_hdu_bytes(table, primary=False))
+                    elif i == block.index:
                         writer = EventWriter(fh, header, dtype)
                         for _, records, mask in _filtered_chunks(plan, block):
                             writer.append(_pick(records, mask, dtype, columns))
@@ -378,6 +386,49 @@ def _table_layout(
     )
     dtype = np.dtype([(new, raw_dtype.fields[old][0]) for old, new in sel.columns])
     return header, dtype, sel.columns
+
+
+def _has_heap(block: Block) -> bool:
+    """Variable-length columns (``PE()``, ``QD()``) keep their values in a heap."""
+    return int(block.header.get("PCOUNT", 0)) > 0 or any(
+        c.tform.lstrip("0123456789")[:1].upper() in ("P", "Q") for c in block.columns
+    )
+
+
+def _heap_table(
+    plan: Plan,
+    block: Block,
+    header: Header,
+    columns: tuple[tuple[str, str], ...] | None,
+) -> Any:
+    """The selected rows of a table with a heap, through astropy (which rebuilds
+    the heap); such tables (responses, region lists) are small, so this path
+    holds them in memory."""
+    from astropy.io import fits
+
+    mask = np.concatenate(
+        [m for _, _, m in _filtered_chunks(plan, block)] or [np.zeros(0, bool)]
+    )
+    # a fresh astropy read; every column is materialised before the file closes
+    with fits.open(block.path, memmap=False) as hdul:
+        data = hdul[block.index].data  # columns first: a row slice loses the heap
+        pairs = columns or tuple((c.name, c.name) for c in data.columns)
+        cols = []
+        for old, new in pairs:
+            c = data.columns[old]
+            array = data[old][mask]
+            if "P" in c.format.upper() or "Q" in c.format.upper():
+                array = np.array(list(array), dtype=object)
+            cols.append(
+                fits.Column(
+                    name=new, format=c.format, unit=c.unit, dim=c.dim, array=array
+                )
+            )
+    table = fits.BinTableHDU.from_columns(cols)
+    for card in header.cards:
+        if card.keyword not in table.header and card.keyword not in ("", "COMMENT"):
+            table.header.append(card)
+    return table
 
 
 def _pick(
