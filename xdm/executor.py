@@ -26,8 +26,10 @@ from xdm.fitsfile import (
     atomic_output,
     bit_values,
     column_values,
+    hdu_bytes,
     open_block,
     retarget_column_keywords,
+    write_hdulist,
 )
 from xdm.progress import progress
 from xdm.steps import (
@@ -146,7 +148,9 @@ def write(
             data, header = _image(plan, block, gti_hdus, history=history)
             primary = fits.PrimaryHDU(data=data, header=header)
             _step(
-                plan, WriteImage, lambda: _write_all(tmp, [primary, *gti_hdus.values()])
+                plan,
+                WriteImage,
+                lambda: write_hdulist(tmp, [primary, *gti_hdus.values()]),
             )
             return Path(out)
         header, dtype, columns = _table_layout(plan, block, gti_hdus, history=history)
@@ -156,14 +160,14 @@ def write(
                 for i, hdu in enumerate(block.hdul):
                     if i == block.index and _has_heap(block):
                         table = _heap_table(plan, block, header, columns)
-                        fh.write(_hdu_bytes(table, primary=False))
+                        fh.write(hdu_bytes(table, primary=False))
                     elif i == block.index:
                         writer = EventWriter(fh, header, dtype)
                         for _, records, mask in _filtered_chunks(plan, block):
                             writer.append(_pick(records, mask, dtype, columns))
                         writer.close()
                     else:
-                        fh.write(_hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
+                        fh.write(hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
 
         _step(plan, WriteEvents, run)
     return Path(out)
@@ -506,25 +510,6 @@ def _image_header(
 
 
 # ---------------------------------------------------------------- output helpers
-
-
-def _write_all(path: Path, hdus: list[Any]) -> None:
-    from astropy.io import fits
-
-    fits.HDUList(hdus).writeto(path, overwrite=True, output_verify="silentfix")
-
-
-def _hdu_bytes(hdu: Any, *, primary: bool) -> bytes:
-    import io
-
-    from astropy.io import fits
-
-    stream = io.BytesIO()
-    if primary:
-        fits.HDUList([hdu]).writeto(stream, output_verify="silentfix")
-        return stream.getvalue()
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(stream, output_verify="silentfix")
-    return stream.getvalue()[2880:]
 
 
 def _step(plan: Plan, kind: type[Any], fn: Any) -> Any:

@@ -36,8 +36,10 @@ __all__ = [
     "atomic_output",
     "bit_values",
     "column_values",
+    "hdu_bytes",
     "open_block",
     "resolve_path",
+    "write_hdulist",
 ]
 
 DEFAULT_CHUNK_ROWS = 2_000_000
@@ -579,41 +581,25 @@ def _gzip_in_place(path: Path) -> None:
         raise
 
 
-def write_hdus(path: Path, hdus: Sequence[Any], *, mode: str = "wb") -> None:
-    """Write (or append) complete HDUs to an open-or-new file."""
+def write_hdulist(path: Path, hdus: Sequence[Any]) -> None:
+    """Write complete HDUs (the first one primary) to ``path``."""
     from astropy.io import fits
 
-    if not hdus:
-        return
-    if mode == "wb":
-        fits.HDUList(list(hdus)).writeto(
-            path, overwrite=True, output_verify="silentfix"
-        )
-        return
-    with open(path, "ab") as fh:
-        for hdu in hdus:
-            _write_extension(fh, hdu)
+    fits.HDUList(list(hdus)).writeto(path, overwrite=True, output_verify="silentfix")
 
 
-def _write_extension(fh: BinaryIO, hdu: Any) -> None:
-    """Append one extension HDU (header + padded data) to an open binary file."""
-    from astropy.io import fits
-
-    if isinstance(hdu, fits.PrimaryHDU):
-        hdu = fits.ImageHDU(data=hdu.data, header=hdu.header)
-    buf = _hdu_bytes(hdu)
-    fh.write(buf)
-
-
-def _hdu_bytes(hdu: Any) -> bytes:
+def hdu_bytes(hdu: Any, *, primary: bool) -> bytes:
+    """One HDU serialised as FITS bytes (header + padded data), to append to a file."""
     import io
 
     from astropy.io import fits
 
     stream = io.BytesIO()
+    if primary:
+        fits.HDUList([hdu]).writeto(stream, output_verify="silentfix")
+        return stream.getvalue()
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(stream, output_verify="silentfix")
-    data = stream.getvalue()
-    return data[2880:]  # drop the dummy primary (one empty 2880-byte header)
+    return stream.getvalue()[2880:]  # drop the empty primary: one 2880-byte header
 
 
 class EventWriter:
