@@ -311,3 +311,40 @@ def test_ds9_panda_is_a_pie_and_semicolon_statements():
     text = "physical;panda(100,100,0,90,3,10,20,2) # color=red\nimage; circle(5,5,1)\n"
     r = read_text_regions(text, Frame(logical=LogicalMap(ltm1=0.5, ltm2=0.5)))
     assert r.canonical() == "Pie(100,100,10,20,0,90)|Circle(10,10,2)"
+
+
+def test_field_of_view_file_filtered_by_ccd(tmp_path):
+    """fov1.fits-like table: one polygon per CCD, X/Y vectors padded with NaN."""
+    nan = np.nan
+    xs = np.array(
+        [
+            [0, 10, 10, 0, nan, nan],
+            [20, 30, 30, 20, nan, nan],
+            [40, 50, 45, nan, nan, nan],
+        ]
+    )
+    ys = np.array(
+        [[0, 0, 10, 10, nan, nan], [0, 0, 10, 10, nan, nan], [0, 0, 9, nan, nan, nan]]
+    )
+    cols = [
+        fits.Column(name="SHAPE", format="16A", array=np.array(["Polygon"] * 3)),
+        fits.Column(name="X", format="6D", array=xs),
+        fits.Column(name="Y", format="6D", array=ys),
+        fits.Column(name="CCD_ID", format="I", array=np.array([0, 3, 7])),
+        fits.Column(name="COMPONENT", format="I", array=np.array([1, 2, 3])),
+    ]
+    fits.BinTableHDU.from_columns(cols, name="FOV").writeto(tmp_path / "fov1.fits")
+    every = xdm.region("region(fov1.fits)", base_dir=tmp_path)
+    assert every.area() == pytest.approx(100 + 100 + 45)
+    aci = xdm.region("region(fov1.fits[ccd_id=0:3])", base_dir=tmp_path)
+    assert aci.canonical() == (
+        "Polygon(0,0,10,0,10,10,0,10,0,0)|Polygon(20,0,30,0,30,10,20,10,20,0)"
+    )
+    src = xdm.region("circle(9,5,3)", base_dir=tmp_path)
+    # the source area clipped to the field of view (spec 0.3, srcflux)
+    assert src.area(field=aci) == pytest.approx(math.pi * 9 - _segment(3, 1), rel=1e-3)
+
+
+def _segment(r: float, d: float) -> float:
+    """Area of a circle of radius r beyond a chord at distance d from the centre."""
+    return r * r * math.acos(d / r) - d * math.sqrt(r * r - d * d)
