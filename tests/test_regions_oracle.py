@@ -77,3 +77,32 @@ def test_canonical_round_trips(oracle, regions):
         again = xdm.region(r.canonical())
         got = again.contains(oracle["x"][i], oracle["y"][i])
         assert np.array_equal(got, oracle["inside"][i]), oracle["expr"][i]
+
+
+def test_oracle_exercises_exact_boundaries(oracle, regions):
+    """Many oracle points sit exactly on rims, edges, vertices and centres, so the
+    equality above pins CIAO's boundary rules (rims and edges are inside)."""
+    from xdm.regions import shapes as s
+
+    on = 0
+    for i, r in enumerate(regions):
+        x, y = oracle["x"][i], oracle["y"][i]
+        for comp in r.components:
+            for sh in comp:
+                if isinstance(sh, s.Circle):
+                    on += np.count_nonzero(np.hypot(x - sh.xc, y - sh.yc) == sh.r)
+                elif isinstance(sh, s.Annulus):
+                    d = np.hypot(x - sh.xc, y - sh.yc)
+                    on += np.count_nonzero((d == sh.r0) | (d == sh.r1))
+                elif isinstance(sh, s.Rectangle):
+                    on += np.count_nonzero(
+                        ((x == sh.x0) | (x == sh.x1)) & (y >= sh.y0) & (y <= sh.y1)
+                    )
+                elif isinstance(sh, s.Polygon):
+                    on += sum(
+                        np.count_nonzero((x == a) & (y == b))
+                        for a, b in zip(sh.xs, sh.ys)
+                    )
+                elif isinstance(sh, s.Pie | s.Sector | s.Point):
+                    on += np.count_nonzero((x == sh.xc) & (y == sh.yc))
+    assert on >= 150
