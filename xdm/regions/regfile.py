@@ -352,12 +352,8 @@ def _row_shape(
         case "box" | "rotbox":
             shape = one("box", [x0, y0, r[0], r[1], ang[0]])
         case "rectangle" | "rotrectangle":
-            shape = one(
-                name,
-                [xs[0], ys[0], xs[1], ys[1]] + ([ang[0]] if name[0] == "r" else []),
-            )
-            if name == "rotrectangle":
-                shape = s.Rectangle(xs[0], ys[0], xs[1], ys[1], ang[0])
+            angle = [ang[0]] if name == "rotrectangle" else []
+            shape = one(name, [xs[0], ys[0], xs[1], ys[1], *angle])
         case "polygon":
             px, py = [], []
             for a, b in zip(xs, ys):

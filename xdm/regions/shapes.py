@@ -541,7 +541,7 @@ class Field(Shape):
         return np.ones(np.broadcast(x, y).shape, dtype=bool)
 
     def inside_expr(self, x: str, y: str) -> str | None:
-        return f"({x} == {x}) | ({x} != {x})"
+        return f"(({x} == {x}) | ({x} != {x}))"  # true, NaN included
 
     def area(self) -> float:
         return INF
