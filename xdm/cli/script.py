@@ -364,7 +364,7 @@ class ScriptError(XdmError):
 
     def render(self) -> str:
         prefix = f"{self.location}: " if self.statement.file else ""
-        if not self.relocated and self.cause.source is not None:
+        if not self.relocated:
             return f"{prefix}{self.cause.render()}"
         lines = [f"{prefix}error: {self.message}"]
         assert self.source is not None and self.span is not None
@@ -384,8 +384,27 @@ def _anchor(exc: XdmError, statement: Statement, words: list[Word]) -> ScriptErr
                 return ScriptError(
                     exc, statement, word.source_span(inner), relocated=True
                 )
-    at = words[0].span if words else Span(0, 1)
-    return ScriptError(exc, statement, at, relocated=exc.source is None)
+    at = _mentioned(exc.message, words) or (words[0].span if words else Span(0, 1))
+    has_caret = exc.source is not None and exc.span is not None
+    return ScriptError(exc, statement, at, relocated=not has_caret)
+
+
+FILE_LIKE = re.compile(r"[\w./~$+-]*[./][\w./~$+-]*\w")
+
+
+def _mentioned(message: str, words: list[Word]) -> Span | None:
+    """The argument an error message names (``output file o.fits exists``), or
+    the file name it mentions inside an argument (``bad.reg:1: ...``)."""
+    arguments = words[1:]
+    for word in arguments:
+        if len(word.text) > 1 and word.text in message:
+            return word.span
+    for token in FILE_LIKE.findall(message):
+        for word in arguments:
+            at = word.text.find(token)
+            if at >= 0:
+                return word.source_span(Span(at, at + len(token)))
+    return None
 
 
 def _find_source(word: str, source: str) -> int | None:
