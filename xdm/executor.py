@@ -290,7 +290,8 @@ def _image(
 ) -> tuple[NDArray[Any], Header]:
     hist: Histogram = plan.find(Histogram)
     weighted = hist.weight is not None
-    counts = np.zeros(hist.size, dtype=np.float64 if weighted else np.int64)
+    # one extra slot at the end collects the rows that are not kept
+    counts = np.zeros(hist.size + 1, dtype=hist.accumulator)
 
     def run() -> None:
         for _, _, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
@@ -303,6 +304,7 @@ def _image(
             kernels.accumulate(counts, flat, weights)
 
     _step(plan, Histogram, run)
+    counts = counts[: hist.size]
     dtype = hist.dtype
     if dtype in _INT_LIMITS:
         lo, hi = _INT_LIMITS[dtype]

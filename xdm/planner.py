@@ -65,8 +65,9 @@ IMAGE_TYPES = {"i2": "int16", "i4": "int32", "r4": "float32", "r8": "float64"}
 
 DEFAULT_MEM_MB = 1024
 """The virtual-image memory guard (dm-syntax 7.5; CIAO's own limit is not
-documented): the 8-byte-per-bin accumulator may not exceed this many megabytes
-unless ``[opt mem=N]`` raises it. ``[bin sky=1]`` on ACIS (8192 x 8192) needs 512."""
+documented): the histogram accumulator (``accumulator_bytes`` per bin) may not
+exceed this many megabytes unless ``[opt mem=N]`` raises it. ``[bin sky=1]`` on
+ACIS (8192 x 8192) needs 256."""
 
 SNAP_TO_TLMIN_GRID = True
 """dm-syntax 7.4 (observed): a default bin range shrunk to a filter starts at
@@ -219,7 +220,7 @@ def _plan_block(
             _grid(block, col, spec, compiled, full=full, source=source)
             for col, spec in axis_columns
         )
-        hist = _histogram(grids, weight, compiled, opts, source, binq)
+        hist = _histogram(grids, weight, compiled, opts, source, binq, block.nrows)
         steps.append(hist)
     elif vf.cols:
         steps.append(SelectColumns(columns=_select_columns(block, vf.cols, source)))
@@ -591,6 +592,7 @@ def _histogram(
     opts: dict[str, str | None],
     source: str | None,
     binq: n.BinQualifier,
+    nrows: int,
 ) -> Histogram:
     explicit = opts.get("type")
     dtype = explicit or (
@@ -600,7 +602,7 @@ def _histogram(
     for g in grids:
         size *= g.nbins
     limit_mb = float(opts.get("mem") or DEFAULT_MEM_MB)
-    need_mb = size * 8 / 2**20
+    need_mb = size * accumulator_bytes(nrows, weighted=weight is not None) / 2**20
     if need_mb > limit_mb:
         shape = " x ".join(str(g.nbins) for g in grids)
         raise XdmSemanticError(
@@ -616,7 +618,20 @@ def _histogram(
         weight_var=compiled.variable(weight.name) if weight is not None else None,
         dtype=dtype,
         dtype_explicit=explicit is not None,
+        accumulator=(
+            "float64"
+            if weight is not None
+            else "int64"
+            if nrows >= 2**31 - 1
+            else "int32"
+        ),
     )
+
+
+def accumulator_bytes(nrows: int, *, weighted: bool) -> int:
+    """Bytes per bin of the histogram accumulator: int32 counts while no bin can
+    exceed 2**31 - 1 rows, else int64; float64 sums for weights."""
+    return 8 if weighted or nrows >= 2**31 - 1 else 4
 
 
 def histogram_expression(predicate: str, grids: Sequence[BinGrid]) -> str:

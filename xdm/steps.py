@@ -119,6 +119,7 @@ class Histogram:
     weight_var: str | None = None
     dtype: str = "i2"
     dtype_explicit: bool = False
+    accumulator: Literal["int32", "int64", "float64"] = "int64"
 
     @property
     def shape(self) -> tuple[int, ...]:
