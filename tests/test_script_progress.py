@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,58 @@ def test_verbosity_is_scoped_and_notes_follow_it(
     note("hidden", level=2)
     assert get_verbosity() == 1
     assert capsys.readouterr().err == "detail\n"
+
+
+def test_a_long_single_step_shows_the_bar_without_an_advance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(progress_mod, "DELAY_S", 0.05)
+    with progress(None, "reading header") as bar:
+        deadline = time.monotonic() + 5
+        while not bar.is_shown and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert bar.is_shown
+    assert "reading header" in term.getvalue()
+
+
+RUNNER = "import sys, xdm.progress as p; p.DELAY_S = 0.0; from xdm.cli.main import main; sys.exit(main(sys.argv[1:]))"
+
+
+def test_the_engine_draws_the_bar_on_a_terminal_and_nothing_in_a_pipe(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    pexpect = pytest.importorskip("pexpect")
+    events = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
+    args = ["copy", f"{events}[energy=300:2000][bin sky=8]", str(tmp_path / "i.fits")]
+    child = pexpect.spawn(
+        sys.executable,
+        ["-c", RUNNER, *args],
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(24, 100),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "filtering" in child.before and "4612/4612" in child.before
+    piped = subprocess.run(
+        [sys.executable, "-c", RUNNER, *args, "clobber=yes"],
+        capture_output=True,
+        text=True,
+    )
+    assert piped.returncode == 0
+    assert piped.stderr == "" and piped.stdout == ""
+    quiet = pexpect.spawn(
+        sys.executable,
+        ["-c", RUNNER, *args, "clobber=yes", "verbose=0"],
+        encoding="utf-8",
+        timeout=60,
+    )
+    quiet.expect(pexpect.EOF)
+    assert "filtering" not in quiet.before

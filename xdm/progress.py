@@ -12,6 +12,7 @@ set per command with ``verbosity(level)``; ``--quiet`` means ``verbose=0``.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,7 +68,9 @@ def _stderr_is_terminal() -> bool:
 class Progress:
     """Counts work done; shows a rich bar once the work has lasted ``DELAY_S``.
 
-    ``total`` is the amount of work (rows, chunks); ``None`` when unknown.
+    ``total`` is the amount of work (rows, chunks); ``None`` when unknown. When
+    enabled, a timer thread shows the bar even if no ``advance`` comes after the
+    delay (one long chunk); ``advance`` checks the clock too.
     """
 
     def __init__(self, total: int | None, description: str, *, enabled: bool) -> None:
@@ -75,42 +78,54 @@ class Progress:
         self.description = description
         self.done = 0
         self._enabled = enabled
+        self._closed = False
         self._start = time.monotonic()
         self._bar: Any = None
         self._task: Any = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if enabled:
+            self._timer = threading.Timer(DELAY_S, self._show)
+            self._timer.daemon = True
+            self._timer.start()
 
     def advance(self, n: int = 1) -> None:
         """Record ``n`` more units of work done."""
         self.done += n
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done)
+        bar = self._bar
+        if bar is not None:
+            bar.update(self._task, completed=self.done)
         elif self._enabled and time.monotonic() - self._start >= DELAY_S:
             self._show()
 
     def _show(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
+        with self._lock:
+            if self._closed or self._bar is not None:
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
 
-        self._bar = RichProgress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(file=sys.stderr),
-            transient=True,
-        )
-        self._bar.start()
-        self._task = self._bar.add_task(
-            self.description, total=self.total, completed=self.done
-        )
+            bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                transient=True,
+            )
+            bar.start()
+            self._task = bar.add_task(
+                self.description, total=self.total, completed=self.done
+            )
+            self._bar = bar
 
     @property
     def is_shown(self) -> bool:
@@ -119,9 +134,13 @@ class Progress:
 
     def close(self) -> None:
         """Remove the bar (it is transient) and stop refreshing."""
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            self._closed = True
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None
 
 
 @contextmanager
