@@ -169,3 +169,25 @@ def test_lexer_needs_no_keyword_callbacks() -> None:
     for basic in set(lexer.lexers.values()):
         assert basic.scanner is not None
         assert not basic.callback
+
+
+def test_fast_constructors_build_the_same_nodes() -> None:
+    """transform.F builds nodes by filling slots; they must equal cls(...)."""
+    import dataclasses
+
+    from xdm import nodes
+    from xdm.transform import F
+
+    span = Span(1, 2)
+    for name in nodes.__all__:
+        cls = getattr(nodes, name)
+        kwargs = {f.name: f"v_{f.name}" for f in dataclasses.fields(cls)}
+        kwargs["span"] = span
+        made = getattr(F, name)(**kwargs)
+        assert type(made) is cls
+        assert made == cls(**kwargs) and repr(made) == repr(cls(**kwargs))
+        assert made.span is span
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.span = None  # type: ignore[misc]
+    assert F.Span(3, 4) == Span(3, 4)
+    assert F.BlockRef(name="x") == BlockRef(name="x")  # defaults filled

@@ -181,7 +181,7 @@ class _Machine:
         }
 
     def run(self, text: str, start: str) -> Any:
-        from xdm.transform import Tok, Transform
+        from xdm.transform import F, Tok, Transform
 
         rules_obj = Transform(text)
         tables = self.tables
@@ -191,6 +191,7 @@ class _Machine:
         values: list[Any] = []
         bounds: list[tuple[int, int]] = []  # (start, end) of each stack entry
         new_tok = tuple.__new__
+        new_span = F.Span
         blank = _BLANK.match
         last: Any = None  # the last token shifted, for error messages
         pos = 0
@@ -244,7 +245,7 @@ class _Machine:
                         value = method(
                             rules_obj,
                             taken if pick is None else pick(taken),
-                            Span(span_start, span_end),
+                            new_span(span_start, span_end),
                         )
                     state = tables[states[-1]][1][origin][1]
                     states.append(state)
