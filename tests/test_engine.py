@@ -324,3 +324,19 @@ def test_variable_length_columns_keep_their_heap(tmp_path: Path) -> None:
     assert got.names == ["m"] and [list(r) for r in got["m"]] == [
         list(r) for r in rows_in[2:]
     ]
+
+
+def test_long_range_lists_and_many_clauses(m82: fits.FITS_rec) -> None:
+    pi, e = m82["pi"], m82["energy"]
+    values = list(range(1, 1000, 3))
+    text = ",".join(map(str, values))
+    assert np.array_equal(rows(M82, f"[pi={text}]"), np.isin(pi, values))
+    assert np.array_equal(rows(M82, f"[exclude pi={text}]"), ~np.isin(pi, values))
+    bands = [(a, a + 50) for a in range(0, 10000, 100)]
+    text = ",".join(f"{a}:{b}" for a, b in bands) + ",12345.5"
+    want = np.logical_or.reduce([(e >= a) & (e < b) for a, b in bands])
+    assert np.array_equal(rows(M82, f"[energy={text}]"), want)
+    # 300 brackets exceed numexpr's 255 registers: evaluated clause by clause
+    many = "".join(f"[energy>{k}]" for k in range(300))
+    assert np.array_equal(rows(M82, many), e > 299)
+    assert int(read(f"{M82}{many}[bin pi]").data.sum()) == int((e > 299).sum())

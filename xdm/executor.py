@@ -233,10 +233,23 @@ def _filtered_chunks(
 def _mask(filt: FilterRows, env: dict[str, Any], n: int) -> NDArray[np.bool_]:
     if filt.predicate == "True":
         return np.ones(n, dtype=bool)
-    result = kernels.evaluate(filt.predicate, env)
-    if np.ndim(result) == 0:
-        return np.full(n, bool(result))
-    return result
+    try:
+        result = kernels.evaluate(filt.predicate, env)
+    except kernels.TooComplexError:
+        # beyond numexpr's 255 registers: one numexpr call per top-level conjunct
+        result = np.ones(n, dtype=bool)
+        for term in filt.terms:
+            result &= _full(kernels.evaluate(term, env), n)
+    return _full(result, n)
+
+
+def n_rows(env: dict[str, Any]) -> int:
+    """The chunk length (every operand has it)."""
+    return len(next(v for v in env.values() if np.ndim(v)))
+
+
+def _full(result: NDArray[Any], n: int) -> NDArray[Any]:
+    return np.full(n, bool(result)) if np.ndim(result) == 0 else result
 
 
 def _values(records: NDArray[Any], col: Any) -> NDArray[Any]:
@@ -278,6 +291,15 @@ def _test(
                 times, iv[:, 0].copy(), iv[:, 1].copy()
             )
         return out
+    if test.kind == "ranges":
+        intervals, singles = test.payload
+        values = np.asarray(_values(records, cols[test.columns[0]]), dtype=np.float64)
+        out = kernels.in_intervals(
+            values, intervals[:, 0].copy(), intervals[:, 1].copy()
+        )
+        if len(singles):
+            out |= np.isin(values, singles)
+        return out
     wanted, fold = test.payload
     return kernels.strings_equal(records[test.columns[0]], wanted, fold=fold)
 
@@ -289,13 +311,18 @@ def _image(
     plan: Plan, block: Block, gti_hdus: dict[int, Any], *, history: str | None
 ) -> tuple[NDArray[Any], Header]:
     hist: Histogram = plan.find(Histogram)
+    filt: FilterRows = plan.find(FilterRows)
     weighted = hist.weight is not None
     # one extra slot at the end collects the rows that are not kept
     counts = np.zeros(hist.size + 1, dtype=hist.accumulator)
 
     def run() -> None:
         for _, _, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
-            flat = kernels.evaluate(hist.index_expression, env)
+            try:
+                flat = kernels.evaluate(hist.index_expression, env)
+            except kernels.TooComplexError:
+                env["_keep"] = _mask(filt, env, n_rows(env))
+                flat = kernels.evaluate(hist.index_of_kept, env)
             if np.ndim(flat) == 0:
                 flat = np.full(len(next(iter(env.values()))), flat)
             weights = None

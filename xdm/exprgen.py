@@ -33,6 +33,7 @@ __all__ = [
     "BIT_PATTERN_ALIGN_RIGHT",
     "GTI_INLINE_MAX",
     "NULL_NEVER_MATCHES",
+    "RANGE_LIST_INLINE_MAX",
     "REAL_SINGLE_VALUE_EQUALS",
     "REAL_UPPER_BOUND_INCLUSIVE",
     "STRING_CASE_SENSITIVE",
@@ -57,6 +58,10 @@ trimming trailing blanks; the ``shape`` column of REGION tables always folds cas
 BIT_PATTERN_ALIGN_RIGHT = True
 """dm-syntax 3.7 (unconfirmed): a short pattern is aligned on bit 0 and padded with
 ``x``; extra leading characters must be ``x``."""
+
+RANGE_LIST_INLINE_MAX = 16
+"""Range lists up to this many items are inlined in the numexpr predicate; longer
+ones become a ``np.searchsorted`` test (numexpr holds at most 255 constants)."""
 
 GTI_INLINE_MAX = 8
 """Time intervals up to this many are inlined in the numexpr predicate; longer lists
@@ -83,6 +88,7 @@ class CompiledFilter:
     """The fused predicate and what the top-level (AND'ed) filters imply."""
 
     predicate: str
+    terms: tuple[str, ...]
     operands: tuple[Operand, ...]
     tests: tuple[VectorTest, ...]
     time_selections: tuple[Intervals, ...] = ()
@@ -118,6 +124,7 @@ def compile_filters(
     predicate = " & ".join(terms) if terms else "True"
     return CompiledFilter(
         predicate=predicate,
+        terms=tuple(terms),
         operands=tuple(gen.operands.values()),
         tests=tuple(gen.tests),
         time_selections=tuple(gen.time_selections),
@@ -274,6 +281,8 @@ class _Generator:
             items.append(self.range_item(v, col, r, lo, hi))
         if "True" in items:
             clause = "True"
+        elif len(items) > RANGE_LIST_INLINE_MAX:
+            clause = self.range_list_test(col, node, bounds)
         else:
             clause = items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
         if (
@@ -287,6 +296,52 @@ class _Generator:
         if top:
             self.note_ranges(col, node, bounds)
         return clause
+
+    def range_list_test(
+        self,
+        col: ColumnMeta,
+        node: n.RangeFilter,
+        bounds: list[tuple[float | None, float | None, bool]],
+    ) -> str:
+        """A long range list (``pi=1,4,7,...``) as sorted intervals searched with
+        ``np.searchsorted``: numexpr programs hold at most 255 constants.
+
+        Same meaning as the inline form: integer columns use ``[lo-0.5, hi+0.5)``;
+        real columns ``[lo, hi)`` (or closed, per ``REAL_UPPER_BOUND_INCLUSIVE``)
+        and single values exactly.
+        """
+        import numpy as np
+
+        rows: list[tuple[float, float]] = []
+        singles: list[float] = []
+        for lo, hi, single in bounds:
+            if col.kind == "int":
+                # a single value holds its value in both bounds
+                a = -np.inf if lo is None else lo - 0.5
+                b = np.inf if hi is None else hi + 0.5
+                rows.append((a, b))
+            elif single and REAL_SINGLE_VALUE_EQUALS:
+                singles.append(lo)  # type: ignore[arg-type]
+            else:
+                b = np.inf if hi is None else hi
+                if REAL_UPPER_BOUND_INCLUSIVE and hi is not None:
+                    b = float(np.nextafter(hi, np.inf))
+                rows.append((-np.inf if lo is None else lo, b))
+        from xdm.gti import normalise
+
+        intervals = normalise(np.array(rows, dtype=float).reshape(-1, 2))
+        var = self.test_var()
+        self.var(col)
+        self.tests.append(
+            VectorTest(
+                var=var,
+                kind="ranges",
+                columns=(col.name,),
+                describe=f"{col.name} in {len(bounds)} ranges",
+                payload=(intervals, np.array(sorted(singles), dtype=float)),
+            )
+        )
+        return var
 
     def number(self, value: Any, col: ColumnMeta) -> float | None:
         if value is None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "TooComplexError",
     "accumulate",
     "evaluate",
     "in_intervals",
@@ -26,13 +27,23 @@ __all__ = [
 ne.set_num_threads(max(1, min(ne.detect_number_of_cores(), 8)))
 
 
+class TooComplexError(Exception):
+    """The expression needs more registers or constants than numexpr has (255)."""
+
+
 def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]:
     """Evaluate generated numexpr text over same-length operand arrays.
 
     Operands may be big-endian, strided views straight from the memory map:
-    numexpr converts them block by block without a full copy.
+    numexpr converts them block by block without a full copy. Raises
+    ``TooComplexError`` when the text needs more than numexpr's 255 registers.
     """
-    return ne.evaluate(expression, local_dict=operands, global_dict={})
+    try:
+        return ne.evaluate(expression, local_dict=operands, global_dict={})
+    except ValueError as exc:
+        if "range(0, 256)" in str(exc):
+            raise TooComplexError(str(exc)) from None
+        raise
 
 
 def accumulate(

@@ -212,6 +212,7 @@ def _plan_block(
             predicate=compiled.predicate,
             operands=compiled.operands,
             tests=compiled.tests,
+            terms=compiled.terms,
         )
     )
     if binq is not None:
@@ -614,6 +615,7 @@ def _histogram(
     return Histogram(
         axes=grids,
         index_expression=histogram_expression(compiled.predicate, grids),
+        index_of_kept=histogram_expression("_keep", grids),
         weight=weight.name if weight is not None else None,
         weight_var=compiled.variable(weight.name) if weight is not None else None,
         dtype=dtype,

@@ -47,12 +47,13 @@ class VectorTest:
     ``kind`` is ``region`` (``Region.contains`` on ``columns`` behind the numexpr
     ``prefilter``, the region's bounding box), ``gti`` (sorted START/STOP intervals
     searched with ``np.searchsorted``, per chip when ``chip_column`` is set) or
-    ``string`` (trimmed string equality). ``payload`` holds the region object, the
+    ``string`` (trimmed string equality) or ``ranges`` (a long range list as sorted
+    intervals plus exact values). ``payload`` holds the region object, the
     intervals or the strings; it is ignored by equality.
     """
 
     var: str
-    kind: Literal["region", "gti", "string"]
+    kind: Literal["region", "gti", "string", "ranges"]
     columns: tuple[str, ...]
     describe: str
     prefilter: str | None = None
@@ -86,6 +87,9 @@ class FilterRows:
     predicate: str
     operands: tuple[Operand, ...]
     tests: tuple[VectorTest, ...] = ()
+    terms: tuple[str, ...] = ()
+    """The top-level conjuncts of ``predicate``, evaluated one by one when the
+    fused text exceeds what numexpr can compile (255 registers/constants)."""
 
 
 @dataclass(**_STEP)
@@ -115,6 +119,8 @@ class Histogram:
 
     axes: tuple[BinGrid, ...]
     index_expression: str
+    index_of_kept: str = ""
+    """The index expression over a precomputed ``_keep`` mask (split fallback)."""
     weight: str | None = None
     weight_var: str | None = None
     dtype: str = "i2"
