@@ -261,13 +261,18 @@ def filters(files: Any) -> Any:
 # ---------------------------------------------------------------- qualifiers
 
 
+steps = st.builds(
+    Number, text=st.sampled_from(["8", "0.5", "1", "2.0e-5", ".0001", "259.28", "+4"])
+)
+
+
 @st.composite
 def bin_ranges(draw: Any) -> BinRange:
     lo = draw(st.none() | numbers)
     hi = draw(st.none() | numbers)
     kind = draw(st.sampled_from(["none", "step", "nbins"]))
     if kind == "step":
-        return BinRange(lo=lo, hi=hi, step=draw(numbers))
+        return BinRange(lo=lo, hi=hi, step=draw(steps))
     if kind == "nbins":
         return BinRange(
             lo=lo, hi=hi, nbins=draw(st.integers(min_value=1, max_value=9999))
@@ -331,7 +336,7 @@ def virtual_files(files: Any, *, nested: bool = False) -> Any:
     """Files whose nested references (region(), mask(), @file) are drawn from ``files``."""
     blocks = st.one_of(
         st.builds(BlockRef, name=names),
-        st.builds(BlockRef, number=st.integers(min_value=0, max_value=20)),
+        st.builds(BlockRef, number=st.integers(min_value=1, max_value=20)),
     )
     product = products(files)
     middle = st.one_of(

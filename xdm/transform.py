@@ -224,6 +224,20 @@ class Transform:
     def _error(self, message: str, span: Span | None, hint: str | None = None) -> None:
         raise XdmSyntaxError(message, source=self.source, span=span, hint=hint)
 
+    def _target(self, t: Any) -> ColumnName | AxisNumber | ColumnPair:
+        if not isinstance(t, Tok):
+            return t  # type: ignore[no-any-return]
+        if t.text.startswith("#"):
+            return F.AxisNumber(number=self._count(t, "axis"), span=_tspan(t))
+        return F.ColumnName(name=t.text, span=_tspan(t))
+
+    def _count(self, t: Tok, what: str) -> int:
+        """The number of ``#n`` (axis, column or bin count); it must be 1 or more."""
+        number = int(t.text[1:])
+        if number < 1:
+            self._error(f"{what} numbers start at 1, not {t.text}", _tspan(t))
+        return number
+
     # ------------------------------------------------------------ files
 
     def virtual_file(self, children: list[Any], span: Span) -> VirtualFile:
@@ -286,6 +300,13 @@ class Transform:
         if len(children) == 1:
             r = children[0]
             if r.is_single and isinstance(r.lo, Number) and r.lo.text.isdigit():
+                if int(r.lo.text) < 1:
+                    self._error(
+                        f"block numbers start at 1, not {r.lo.text}",
+                        span,
+                        "CIAO counts the primary HDU as block 1: [1] is the primary, "
+                        "[2] the first extension",
+                    )
                 return F.BlockRef(number=int(r.lo.text), span=span)
             self._error(
                 "a bare range needs an axis",
@@ -373,17 +394,17 @@ class Transform:
 
     def range_filter(self, children: list[Any], span: Span) -> RangeFilter:
         return F.RangeFilter(
-            column=_target(children[0]), ranges=(children[1],), span=span
+            column=self._target(children[0]), ranges=(children[1],), span=span
         )
 
     def region_filter(self, children: list[Any], span: Span) -> RegionFilter:
         return F.RegionFilter(
-            column=_target(children[0]), region=children[1], span=span
+            column=self._target(children[0]), region=children[1], span=span
         )
 
     def comparison_filter(self, children: list[Any], span: Span) -> ComparisonFilter:
         return F.ComparisonFilter(
-            column=_target(children[0]),
+            column=self._target(children[0]),
             op=children[1].text,  # type: ignore[arg-type]
             value=children[2],
             span=span,
@@ -396,7 +417,7 @@ class Transform:
         return F.FileFilter(file=children[0], span=span)
 
     def pair(self, children: list[Tok], span: Span) -> ColumnPair:
-        first, second = (_target(c) for c in children)
+        first, second = (self._target(c) for c in children)
         return F.ColumnPair(first=first, second=second, span=span)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ values, ranges
@@ -530,10 +551,10 @@ class Transform:
         return F.BinAxis(target=children[0], spec=spec, span=span)
 
     def column(self, children: list[Tok], span: Span) -> ColumnName:
-        return _target(children[0])  # type: ignore[return-value]
+        return self._target(children[0])  # type: ignore[return-value]
 
     def axis(self, children: list[Tok], span: Span) -> AxisNumber:
-        return _target(children[0])  # type: ignore[return-value]
+        return self._target(children[0])  # type: ignore[return-value]
 
     def stack_ref(self, children: list[Tok], span: Span) -> StackRef:
         return F.StackRef(path=children[0].text, span=span)
@@ -547,15 +568,27 @@ class Transform:
                 parts[-1].append(t)
         nums = [(p[0] if p else None) for p in parts]
         if len(nums) == 1:  # `sky=8`: step only
-            return F.BinRange(step=_num(nums[0]), span=span)
+            return F.BinRange(step=self._step(nums[0]), span=span)
         lo, hi = _num(nums[0]), _num(nums[1])
         step = nbins = None
         if len(nums) == 3 and nums[2] is not None:
             if nums[2].type == "NBINS":
                 nbins = int(nums[2].text[1:])
+                if nbins < 1:
+                    self._error("the number of bins must be 1 or more", _tspan(nums[2]))
             else:
-                step = _num(nums[2])
+                step = self._step(nums[2])
         return F.BinRange(lo=lo, hi=hi, step=step, nbins=nbins, span=span)
+
+    def _step(self, t: Tok | None) -> Number | None:
+        step = _num(t)
+        if step is not None and not step.value > 0:  # also catches NaN
+            self._error(
+                f"a bin step must be positive, not {step.text}",
+                _tspan(t),  # type: ignore[arg-type]
+                "write lo:hi:step with step > 0, or lo:hi:#n for n bins",
+            )
+        return step
 
     # ------------------------------------------------------------ cols, opt, subspace
 
@@ -574,7 +607,7 @@ class Transform:
 
     def col_number(self, children: list[Tok], span: Span) -> ColumnNumber:
         t = children[0]
-        return F.ColumnNumber(number=int(t.text[1:]), span=span)
+        return F.ColumnNumber(number=self._count(t, "column"), span=span)
 
     def opt_item(self, children: list[Tok], span: Span) -> OptItem:
         value = children[1].text if len(children) > 1 else None
@@ -591,14 +624,6 @@ def _join(a: Span | None, b: Span | None) -> Span | None:
     if a is None or b is None:
         return a or b
     return F.Span(a.start, b.end)
-
-
-def _target(t: Any) -> ColumnName | AxisNumber | ColumnPair:
-    if not isinstance(t, Tok):
-        return t  # type: ignore[no-any-return]
-    if t.text.startswith("#"):
-        return F.AxisNumber(number=int(t.text[1:]), span=_tspan(t))
-    return F.ColumnName(name=t.text, span=_tspan(t))
 
 
 def _num(t: Tok | None) -> Number | None:
