@@ -340,3 +340,12 @@ def test_long_range_lists_and_many_clauses(m82: fits.FITS_rec) -> None:
     many = "".join(f"[energy>{k}]" for k in range(300))
     assert np.array_equal(rows(M82, many), e > 299)
     assert int(read(f"{M82}{many}[bin pi]").data.sum()) == int((e > 299).sum())
+
+
+def test_region_of_many_shapes(tmp_path: Path, m82: fits.FITS_rec) -> None:
+    x, y = m82["x"].astype(float), m82["y"].astype(float)
+    centres = [(float(x[i]) + 0.25, float(y[i]) + 0.25) for i in range(0, 4600, 50)]
+    reg = tmp_path / "many.reg"
+    reg.write_text("\n".join(f"circle({a},{b},3)" for a, b in centres) + "\n")
+    want = np.logical_or.reduce([np.hypot(x - a, y - b) <= 3 for a, b in centres])
+    assert np.array_equal(rows(M82, f"[sky=region({reg})]"), want) and want.sum() >= 92

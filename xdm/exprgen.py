@@ -34,6 +34,7 @@ __all__ = [
     "GTI_INLINE_MAX",
     "NULL_NEVER_MATCHES",
     "RANGE_LIST_INLINE_MAX",
+    "REGION_INLINE_MAX_CONSTANTS",
     "REAL_SINGLE_VALUE_EQUALS",
     "REAL_UPPER_BOUND_INCLUSIVE",
     "STRING_CASE_SENSITIVE",
@@ -63,6 +64,10 @@ RANGE_LIST_INLINE_MAX = 16
 """Range lists up to this many items are inlined in the numexpr predicate; longer
 ones become a ``np.searchsorted`` test (numexpr holds at most 255 constants)."""
 
+REGION_INLINE_MAX_CONSTANTS = 96
+"""A region whose numexpr text holds more numbers than this (a region file of many
+shapes) is tested with ``Region.contains`` instead (numexpr's 255-constant limit)."""
+
 GTI_INLINE_MAX = 8
 """Time intervals up to this many are inlined in the numexpr predicate; longer lists
 become a ``np.searchsorted`` test (numexpr's compile time grows with the text)."""
@@ -79,6 +84,7 @@ _NUMEXPR_NAMES = frozenset(
     }
 )  # fmt: skip
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_NUMBER = re.compile(r"(?<![A-Za-z_])\d+\.?\d*(?:[eE][-+]?\d+)?")
 
 Intervals = dict[int | None, "NDArray[np.float64]"]
 
@@ -580,6 +586,11 @@ class _Generator:
         region = _make_region(node.region, wcs, self.base_dir, self.source, node)
         xv, yv = self.var(xcol), self.var(ycol)
         text = region.to_numexpr(xv, yv)
+        if (
+            text is not None
+            and len(_NUMBER.findall(text)) > REGION_INLINE_MAX_CONSTANTS
+        ):
+            text = None  # many shapes: the vectorised test, behind the bbox
         bbox = region.bbox
         if top:
             canonical = region.canonical()
