@@ -366,3 +366,13 @@ def test_subspace_records_regions_and_excluded_shapes(tmp_path: Path) -> None:
     assert dss["sky"] == "Box(4096,4096,200,200)*!Circle(4096,4096,10)"
     assert dss["pi"] == "10:500"
     assert dss["ccd_id"] == "7:7"  # the input's own entries survive
+
+
+def test_time_comparison_also_cuts_the_gti(tmp_path: Path) -> None:
+    old = _gti(M82, 2)
+    cut = float(old[0, 0]) + 250.0
+    out = tmp_path / "late.fits"
+    copy(f"{M82}[time>{cut!r}]", out)
+    new = _gti(out, 2)
+    assert new[0, 0] == pytest.approx(cut) and new[-1, 1] == old[-1, 1]
+    assert fits.getheader(out, 1)["ONTIME"] == pytest.approx(float(old[-1, 1]) - cut)

@@ -463,6 +463,8 @@ class _Generator:
                 self.narrow_extent(col.name, lo, col.tlmax)
             if hi is not None and col.tlmin is not None:
                 self.narrow_extent(col.name, col.tlmin, hi)
+            if col.key == "time" and col.kind == "real":
+                self.time_selections.append({None: _comparison_interval(op, value)})
         return clause
 
     # ------------------------------------------------------------ bits, logicals, strings
@@ -776,6 +778,20 @@ class _Generator:
 
 
 # ---------------------------------------------------------------- module helpers
+
+
+def _comparison_interval(op: str, value: float) -> Any:
+    """``time<t`` etc. as one half-open ``[start, stop)`` interval."""
+    import numpy as np
+
+    after = float(np.nextafter(value, np.inf))
+    lo, hi = {
+        "<": (-np.inf, value),
+        "<=": (-np.inf, after),
+        ">": (after, np.inf),
+        ">=": (value, np.inf),
+    }[op]
+    return np.array([[lo, hi]], dtype=float)
 
 
 def _int_in(value: int, lo: float | None, hi: float | None, single: bool) -> bool:
