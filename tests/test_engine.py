@@ -349,3 +349,9 @@ def test_region_of_many_shapes(tmp_path: Path, m82: fits.FITS_rec) -> None:
     reg.write_text("\n".join(f"circle({a},{b},3)" for a, b in centres) + "\n")
     want = np.logical_or.reduce([np.hypot(x - a, y - b) <= 3 for a, b in centres])
     assert np.array_equal(rows(M82, f"[sky=region({reg})]"), want) and want.sum() >= 92
+
+
+def test_column_numbers_count_a_vector_once() -> None:
+    # chandra_test: time, ccd_id, (x, y) = sky, pha, energy, pi, grade
+    assert read(f"{M82}[cols #1,#3]").colnames == ["time", "x", "y"]
+    assert read(f"{M82}[cols #4]").colnames == ["pha"]

@@ -360,13 +360,14 @@ def _select_columns(
                         )
                     picked = [(old[0][0], item.new)]
                 case n.ColumnNumber():
-                    if not 1 <= item.number <= len(current):
+                    groups = _dm_columns(block, current)
+                    if not 1 <= item.number <= len(groups):
                         raise XdmSemanticError(
-                            f"no column #{item.number} (there are {len(current)})",
+                            f"no column #{item.number} (there are {len(groups)})",
                             source=source,
                             span=item.span,
                         )
-                    picked = [current[item.number - 1]]
+                    picked = groups[item.number - 1]
                 case n.ColumnStar():
                     taken = {p[0] for p in out}
                     picked = [p for p in current if p[0] not in taken]
@@ -381,6 +382,31 @@ def _select_columns(
             "[cols] leaves no columns", source=source, span=quals[-1].span
         )
     return tuple(current)
+
+
+def _dm_columns(
+    block: Block, current: list[tuple[str, str]]
+) -> list[list[tuple[str, str]]]:
+    """Columns as the DM counts them for ``#n``: a vector (adjacent components
+    named by the header's MTYPE/MFORM) is one column (dm-syntax 6)."""
+    pairs = {}
+    for key in block.header:
+        if key.startswith("MTYPE") and key[5:].isdigit():
+            parts = str(block.header.get("MFORM" + key[5:], "")).lower().split(",")
+            if len(parts) == 2:
+                pairs[parts[0].strip()] = parts[1].strip()
+    groups: list[list[tuple[str, str]]] = []
+    i = 0
+    while i < len(current):
+        here = current[i]
+        after = current[i + 1] if i + 1 < len(current) else None
+        if after is not None and pairs.get(here[1].lower()) == after[1].lower():
+            groups.append([here, after])
+            i += 2
+        else:
+            groups.append([here])
+            i += 1
+    return groups
 
 
 # ---------------------------------------------------------------- binning
