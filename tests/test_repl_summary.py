@@ -18,6 +18,7 @@ from xdm.summary import (
     describe,
     preview,
     summarise_image,
+    summarise_records,
     summarise_table,
 )
 
@@ -169,3 +170,19 @@ def test_describe_image_against_numpy_histogram() -> None:
         rows.max() + 1,
     )
     assert summary.thumbnail.sum() == oracle.sum()
+
+
+def test_raw_records_are_scaled_like_astropy_reads_them(tmp_path: Path) -> None:
+    values = np.array([0, 40000, 65535], dtype=np.uint16)
+    column = fits.Column("pha", "I", bzero=32768, array=values, unit="adu")
+    fits.BinTableHDU.from_columns([column], name="EVENTS").writeto(tmp_path / "u.fits")
+    with fits.open(tmp_path / "u.fits") as hdul:
+        raw = hdul[1].data.view(np.ndarray)  # stored int16 values
+        scaled = np.asarray(hdul[1].data["pha"])  # what astropy reads: the oracle
+        summary = summarise_records(raw, hdul[1].header, source="u.fits", total_rows=3)
+    (pha,) = summary.columns
+    assert (
+        (pha.lo, pha.hi) == (float(scaled.min()), float(scaled.max())) == (0.0, 65535.0)
+    )
+    assert pha.unit == "adu" and summary.block == "EVENTS"
+    assert summary.rows_text == "3 of 3 rows"

@@ -22,6 +22,7 @@ __all__ = [
     "describe",
     "preview",
     "summarise_image",
+    "summarise_records",
     "summarise_table",
 ]
 
@@ -85,7 +86,10 @@ def summarise_table(
     block: str | None = None,
 ) -> TableSummary:
     """Summarise an astropy ``Table``: row count, column ranges, good time from its meta."""
-    columns = tuple(_column_summary(table[name]) for name in table.colnames)
+    columns = tuple(
+        _column_summary(name, table[name], getattr(table[name], "unit", None))
+        for name in table.colnames
+    )
     return TableSummary(
         source=source,
         block=block or _meta_text(table.meta, "EXTNAME"),
@@ -157,65 +161,92 @@ def preview(image: NDArray[Any], shape: tuple[int, int]) -> NDArray[np.float64]:
     return padded.reshape(my, f, mx, f).sum(axis=(1, 3))
 
 
-def describe(text: str, base_dir: str | None = None) -> TableSummary | ImageSummary:
-    """Read the virtual file ``text`` and summarise what it selects."""
-    import warnings
+def summarise_records(
+    records: NDArray[Any],
+    header: Any,
+    *,
+    source: str,
+    total_rows: int | None = None,
+) -> TableSummary:
+    """Summarise raw FITS table records with their header.
 
-    import xdm
-
-    vf = xdm.parse(text)
-    result = xdm.read(vf, base_dir=base_dir)
-    if hasattr(result, "colnames"):
-        total_rows, units = _input_block(vf, base_dir)
-        summary = summarise_table(result, source=text, total_rows=total_rows)
-        columns = tuple(
-            replace(c, unit=c.unit or units.get(c.name.lower()))
-            for c in summary.columns
-        )
-        return replace(summary, columns=columns)
-    header = getattr(result, "header", None)
-    with warnings.catch_warnings():  # astropy's notes on fixing old date keywords
-        warnings.simplefilter("ignore")
-        wcs = getattr(result, "wcs", None)
-    return summarise_image(
-        np.asarray(getattr(result, "data", result)),
-        source=text,
-        header=header,
-        has_wcs=wcs is not None and bool(getattr(wcs, "has_celestial", False)),
-        block=getattr(result, "name", None) or None,
+    Ranges are taken on the stored values, then scaled by TSCALn/TZEROn; units
+    come from TUNITn. No astropy table is built.
+    """
+    columns = []
+    for n, name in enumerate(records.dtype.names or (), start=1):
+        col = _column_summary(name, records[name], header.get(f"TUNIT{n}"))
+        scale = float(header.get(f"TSCAL{n}", 1.0))
+        zero = float(header.get(f"TZERO{n}", 0.0))
+        if (scale, zero) != (1.0, 0.0) and col.lo is not None and col.hi is not None:
+            ends = sorted((col.lo * scale + zero, col.hi * scale + zero))
+            col = replace(col, lo=ends[0], hi=ends[1])
+        columns.append(col)
+    return TableSummary(
+        source=source,
+        block=_meta_text(header, "EXTNAME"),
+        rows=len(records),
+        total_rows=total_rows,
+        columns=tuple(columns),
+        good_time_s=_good_time(header),
     )
 
 
-def _input_block(vf: Any, base_dir: str | None) -> tuple[int | None, dict[str, str]]:
-    """Rows of the input block and its column units, from the header only."""
-    from xdm.fitsfile import open_block
+def describe(text: str, base_dir: str | None = None) -> TableSummary | ImageSummary:
+    """Evaluate the virtual file ``text`` in memory and summarise what it selects.
 
-    block = vf.block
-    try:
-        with open_block(
-            vf.path,
-            block_name=block.name if block else None,
-            block_number=block.number if block else None,
-            base_dir=base_dir,
-        ) as opened:
-            units = {c.key: c.unit for c in opened.columns if c.unit}
-            return (opened.nrows if opened.is_table else None), units
-    except Exception:  # the count is a nicety; read() already reported real errors
-        return None, {}
+    Table rows stay raw FITS records (no astropy Table is built), so a summary
+    costs one pass and the kept rows' memory.
+    """
+    import xdm
+    from xdm.executor import ImageResult, evaluate
+    from xdm.steps import OpenBlock
+
+    vf = xdm.parse(text)
+    plan = xdm.plan(vf, base_dir=base_dir)
+    opened = plan.find(OpenBlock)
+    if opened is not None and opened.kind == "image":
+        image = xdm.read(vf, base_dir=base_dir)
+        return _image(text, image.data, image.header, image.name)
+    result = evaluate(plan)
+    if isinstance(result, ImageResult):
+        return _image(text, result.data, result.header, result.name)
+    total = opened.nrows if opened is not None else None
+    return summarise_records(
+        result.records, result.header, source=text, total_rows=total
+    )
 
 
-def _column_summary(column: Any) -> ColumnSummary:
+def _image(text: str, data: NDArray[Any], header: Any, name: str) -> ImageSummary:
+    import warnings
+
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():  # astropy's notes on fixing old date keywords
+        warnings.simplefilter("ignore")
+        has_wcs = bool(WCS(header).has_celestial)
+    return summarise_image(
+        np.asarray(data),
+        source=text,
+        header=header,
+        has_wcs=has_wcs,
+        block=name or None,
+    )
+
+
+def _column_summary(name: str, column: Any, unit: Any = None) -> ColumnSummary:
     values = np.asarray(column)
-    unit = getattr(column, "unit", None)
     width = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
     lo = hi = None
     if values.dtype.kind in "biuf" and values.size:
-        flat = values.astype(np.float64).ravel()
-        flat = flat[np.isfinite(flat)]
-        if flat.size:
-            lo, hi = float(flat.min()), float(flat.max())
+        if values.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+            lo, hi = (None, None) if np.isnan(lo) else (lo, hi)
+        else:
+            lo, hi = float(values.min()), float(values.max())
     return ColumnSummary(
-        name=column.name,
+        name=name,
         dtype=values.dtype.base.name if values.dtype.kind != "V" else "record",
         unit=str(unit) if unit is not None and str(unit) else None,
         lo=lo,

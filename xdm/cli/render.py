@@ -106,7 +106,7 @@ def _table(summary: TableSummary) -> RenderableType:
         columns.add_column(heading, justify=justify)  # type: ignore[arg-type]
     for col in summary.columns:
         kind = col.dtype if col.width == 1 else f"{col.dtype}[{col.width}]"
-        digits = 7 if col.dtype in ("float32", "float16") else 10
+        digits = 8 if col.dtype in ("float32", "float16") else 10
         columns.add_row(
             Text(col.name),
             Text(col.unit or ""),
