@@ -516,7 +516,11 @@ def bit_values(records: NDArray[Any], col: ColumnMeta) -> NDArray[Any]:
             f"bit column {col.name} wider than 64 bits is not supported"
         )
     if col.width == nbytes * 8 and nbytes in (1, 2, 4, 8):
-        packed = np.ascontiguousarray(raw).view(f">i{nbytes}").ravel()
+        field = raw.reshape(len(raw), nbytes)
+        if field.strides[1] == 1:  # a strided view on the records: no copy
+            packed = field.view(f">i{nbytes}")[:, 0]
+        else:
+            packed = np.ascontiguousarray(field).view(f">i{nbytes}").ravel()
         return packed if nbytes >= 4 else packed.astype(np.int32)
     padded = np.zeros((len(raw), 8), dtype=np.uint8)
     padded[:, 8 - nbytes :] = raw.reshape(len(raw), nbytes)
