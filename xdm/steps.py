@@ -242,6 +242,11 @@ def _num(v: float) -> str:
 def _describe(step: Step) -> list[str]:
     match step:
         case OpenBlock():
+            if step.kind == "image":
+                return [
+                    f"{step.path} block {step.number} {step.name} (image)",
+                    "filters, [bin] and [opt] on pixels are evaluated by xdm.images",
+                ]
             return [f"{step.path} block {step.number} {step.name} ({step.nrows} rows)"]
         case ReadColumns():
             cols = ", ".join(step.columns) if step.columns else "(none)"
