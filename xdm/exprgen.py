@@ -712,10 +712,13 @@ class _Generator:
         from xdm.parser import parse_filter
 
         expr = parse_filter(text)
-        sub = _Generator(self.block, source=text, base_dir=str(path.parent))
+        # names inside the file resolve like the virtual file's own (CIAO: the
+        # current directory), and the generators share operands and tests
+        sub = _Generator(self.block, source=text, base_dir=self.base_dir)
         sub._names = self._names
         sub.operands = self.operands
         sub.tests = self.tests
+        sub.excluded = self.excluded
         clause = sub.expr(expr, top=top)
         self.time_selections.extend(sub.time_selections)
         self.subspace.extend(sub.subspace)
