@@ -243,13 +243,9 @@ def _mask(filt: FilterRows, env: dict[str, Any], n: int) -> NDArray[np.bool_]:
     return _full(result, n)
 
 
-def n_rows(env: dict[str, Any]) -> int:
-    """The chunk length (every operand has it)."""
-    return len(next(v for v in env.values() if np.ndim(v)))
-
-
-def _full(result: NDArray[Any], n: int) -> NDArray[Any]:
-    return np.full(n, bool(result)) if np.ndim(result) == 0 else result
+def _full(result: Any, n: int) -> NDArray[Any]:
+    """numexpr gives a scalar for a constant expression (``True``): broadcast it."""
+    return np.full(n, result) if np.ndim(result) == 0 else result
 
 
 def _values(records: NDArray[Any], col: Any) -> NDArray[Any]:
@@ -317,14 +313,13 @@ def _image(
     counts = np.zeros(hist.size + 1, dtype=hist.accumulator)
 
     def run() -> None:
-        for _, _, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
+        for _, records, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
             try:
                 flat = kernels.evaluate(hist.index_expression, env)
             except kernels.TooComplexError:
-                env["_keep"] = _mask(filt, env, n_rows(env))
+                env["_keep"] = _mask(filt, env, len(records))
                 flat = kernels.evaluate(hist.index_of_kept, env)
-            if np.ndim(flat) == 0:
-                flat = np.full(len(next(iter(env.values()))), flat)
+            flat = _full(flat, len(records))
             weights = None
             if weighted:
                 weights = np.asarray(env[hist.weight_var], dtype=np.float64)
