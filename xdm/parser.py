@@ -92,6 +92,74 @@ def _picker(
     return pick
 
 
+def _may_start_with(pattern: str, char: str) -> bool:
+    """Can a match of regex ``pattern`` begin with ``char``? (True when unsure.)"""
+    from re import _constants as c
+    from re import _parser
+
+    def sequence(items: Any, icase: bool) -> tuple[bool, bool]:  # (hit, may be empty)
+        for op, arg in items:
+            hit, empty = item(op, arg, icase)
+            if hit:
+                return True, False
+            if not empty:
+                return False, False
+        return False, True
+
+    def same(code: int, icase: bool) -> bool:
+        return chr(code) == char or (icase and chr(code).lower() == char.lower())
+
+    def member(items: Any, icase: bool) -> bool:
+        negate = False
+        found = False
+        for op, arg in items:
+            if op is c.NEGATE:
+                negate = True
+            elif op is c.LITERAL:
+                found = found or same(arg, icase)
+            elif op is c.RANGE:
+                found = (
+                    found
+                    or arg[0] <= ord(char) <= arg[1]
+                    or (icase and arg[0] <= ord(char.swapcase()) <= arg[1])
+                )
+            elif op is c.CATEGORY:
+                test = {
+                    c.CATEGORY_SPACE: str.isspace,
+                    c.CATEGORY_DIGIT: str.isdigit,
+                    c.CATEGORY_WORD: lambda ch: ch.isalnum() or ch == "_",
+                }.get(arg)
+                if test is None:
+                    return True
+                found = found or test(char)
+            else:
+                return True
+        return found != negate
+
+    def item(op: Any, arg: Any, icase: bool) -> tuple[bool, bool]:
+        if op is c.LITERAL:
+            return same(arg, icase), False
+        if op is c.IN:
+            return member(arg, icase), False
+        if op is c.SUBPATTERN:
+            _group, add, remove, items = arg
+            icase = bool((icase or add & re.IGNORECASE) and not remove & re.IGNORECASE)
+            return sequence(items, icase)
+        if op is c.BRANCH:
+            results = [sequence(branch, icase) for branch in arg[1]]
+            return any(r[0] for r in results), any(r[1] for r in results)
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            low, _high, items = arg
+            hit, empty = sequence(items, icase)
+            return hit, low == 0 or empty
+        if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
+            return False, True  # zero width: look at what follows (a superset)
+        return True, True  # anything else: assume it can
+
+    parsed = _parser.parse(pattern)
+    return sequence(parsed.data, bool(parsed.state.flags & re.IGNORECASE))[0]
+
+
 def _char_before(text: str, pos: int) -> str | None:
     """The last non-blank character before ``pos`` (the token before, if one char)."""
     head = text[:pos].rstrip()
@@ -157,6 +225,7 @@ class _Machine:
         if ignored != [_BLANK.pattern]:
             raise RuntimeError("grammar ignores other than blanks; fast driver off")
         patterns: dict[int, re.Pattern[str]] = {}
+        singles: dict[int, dict[str, str]] = {}
         # (lark would also add keyword callbacks for a string terminal that a
         # regex terminal of equal priority matches; this grammar has none, which
         # tests/test_parse.py checks)
@@ -167,24 +236,53 @@ class _Machine:
                 if t.name not in basic.ignore_types
             )
             patterns[state] = re.compile(alternatives, lark.options.g_regex_flags)
+            # one-character punctuation that no other terminal of this state can
+            # begin with is read without the regex
+            accepted = [t for t in basic.terminals if t.name not in basic.ignore_types]
+            singles[state] = {
+                t.pattern.value: t.name
+                for t in accepted
+                if t.pattern.type == "str"
+                and len(t.pattern.value) == 1
+                and not any(
+                    _may_start_with(o.pattern.to_regexp(), t.pattern.value)
+                    for o in accepted
+                    if o is not t
+                )
+            }
 
-        # state -> (pattern, {terminal or rule name: (is_shift, state or rule)})
-        self.tables: dict[int, tuple[re.Pattern[str], dict[str, tuple[bool, Any]]]] = {
-            state: (
-                patterns[state],
-                {
-                    str(term): (True, arg) if action is Shift else (False, rules[arg])
-                    for term, (action, arg) in acts.items()
-                },
-            )
-            for state, acts in table.states.items()
-        }
+        # Per state (states are 0..N-1): the lexer pattern, the shifts
+        # {terminal: next state}, the reductions {terminal: rule} and the gotos
+        # {rule name: next state}.
+        count = max(table.states) + 1
+        self.patterns: list[re.Pattern[str] | None] = [None] * count
+        self.singles: list[dict[str, str]] = [{} for _ in range(count)]
+        self.shifts: list[dict[str, int]] = [{} for _ in range(count)]
+        self.reduces: list[dict[str, tuple[Any, ...]]] = [{} for _ in range(count)]
+        self.gotos: list[dict[str, int]] = [{} for _ in range(count)]
+        for state, acts in table.states.items():
+            self.patterns[state] = patterns.get(state)
+            self.singles[state] = singles.get(state, {})
+            for term, (action, arg) in acts.items():
+                name = str(term)
+                if action is not Shift:
+                    self.reduces[state][name] = rules[arg]
+                elif name.isupper():
+                    self.shifts[state][name] = arg
+                else:
+                    self.gotos[state][name] = arg
 
     def run(self, text: str, start: str) -> Any:
         from xdm.transform import F, Tok, Transform
 
         rules_obj = Transform(text)
-        tables = self.tables
+        patterns, singles, shifts, reduces, gotos = (
+            self.patterns,
+            self.singles,
+            self.shifts,
+            self.reduces,
+            self.gotos,
+        )
         end_state = self.end_states[start]
         state = self.start_states[start]
         states = [state]
@@ -199,68 +297,72 @@ class _Machine:
 
         while True:
             # next token, lexed in the context of the current state
-            pattern, actions = tables[state]
             if pos < n:
-                if text[pos] in " \t\f\r\n":
+                char = text[pos]
+                if char in " \t\f\r\n":
                     pos = blank(text, pos).end()  # type: ignore[union-attr]
-                m = pattern.match(text, pos, n)
-                if m is None:
-                    raise _StuckError(self._stuck(text, pos, None, state, last))
-                kind = m.lastgroup
+                    char = text[pos]
                 tok_start = pos
-                pos = m.end()
-                tok = new_tok(Tok, (kind, text[tok_start:pos], tok_start, pos))
+                kind = singles[state].get(char)
+                if kind is not None:
+                    pos += 1
+                    tok = new_tok(Tok, (kind, char, tok_start, pos))
+                else:
+                    m = patterns[state].match(text, pos, n)  # type: ignore[union-attr]
+                    if m is None:
+                        raise _StuckError(self._stuck(text, pos, None, state, last))
+                    kind = m.lastgroup
+                    pos = m.end()
+                    tok = new_tok(Tok, (kind, text[tok_start:pos], tok_start, pos))
             else:
                 kind = "$END"
                 tok = None
 
             # reduce as long as the table says so, then shift the token
             while True:
-                act = actions.get(kind)
-                if act is None or (act[0] and tok is None):
-                    raise _StuckError(self._stuck(text, pos, tok, state, last))
-                if act[0]:
+                target = shifts[state].get(kind)  # type: ignore[arg-type]
+                if target is not None:
                     last = tok
-                    state = act[1]
+                    state = target
                     states.append(state)
                     values.append(tok)
                     bounds.append((tok_start, pos))
                     break
-                how, size, origin, pick, method = act[1]
+                rule = reduces[state].get(kind)  # type: ignore[arg-type]
+                if rule is None:
+                    raise _StuckError(self._stuck(text, pos, tok, state, last))
+                how, size, origin, pick, method = rule
                 if how == _PASS and size == 1:
-                    state = tables[states[-2]][1][origin][1]
+                    state = gotos[states[-2]][origin]
                     states[-1] = state
                     if tok is None and state == end_state:
                         return values[-1]
+                    continue
+                taken = values[-size:]
+                span_start = bounds[-size][0]
+                span_end = bounds[-1][1]
+                del states[-size:], values[-size:], bounds[-size:]
+                if how == _PASS:
+                    value: Any = taken[pick]
+                elif how == _SPLICE:
+                    value = pick(taken)
                 else:
-                    taken = values[-size:]
-                    span_start = bounds[-size][0]
-                    span_end = bounds[-1][1]
-                    del states[-size:], values[-size:], bounds[-size:]
-                    if how == _PASS:
-                        value: Any = taken[pick]
-                    elif how == _SPLICE:
-                        value = pick(taken)
-                    else:
-                        value = method(
-                            rules_obj,
-                            taken if pick is None else pick(taken),
-                            new_span(span_start, span_end),
-                        )
-                    state = tables[states[-1]][1][origin][1]
-                    states.append(state)
-                    values.append(value)
-                    bounds.append((span_start, span_end))
-                    if tok is None and state == end_state:
-                        return value
-                actions = tables[state][1]
+                    value = method(
+                        rules_obj,
+                        taken if pick is None else pick(taken),
+                        new_span(span_start, span_end),
+                    )
+                state = gotos[states[-1]][origin]
+                states.append(state)
+                values.append(value)
+                bounds.append((span_start, span_end))
+                if tok is None and state == end_state:
+                    return value
 
     def _stuck(self, text: str, pos: int, tok: Any, state: int, last: Any) -> Any:
         from xdm.friendly import Stuck
 
-        expected = frozenset(
-            k for k in self.tables[state][1] if k.isupper() or k == "$END"
-        )
+        expected = frozenset(self.shifts[state]) | frozenset(self.reduces[state])
         if tok is not None:
             pos = tok.start
         while pos < len(text) and text[pos].isspace():
