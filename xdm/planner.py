@@ -9,11 +9,13 @@ nothing. For example ``xdm explain "chandra_test.fits[energy=500:7000][bin sky=8
       1. OpenBlock      chandra_test.fits block 2 EVENTS (4612 rows)
       2. ReadColumns    energy, x, y  [chunks of 2000000 rows, memory-mapped]
       3. FilterRows     numexpr: ((energy >= 500) & (energy < 7000))
-      ...
       4. Histogram      np.bincount over 1024 x 1024 bins -> i2
+                        index: where(((energy >= 500) & (energy < 7000)) & (x >= 0.5)
+                          & ..., minimum(floor((x - 0.5) / 8), 1023) + 1024 * ..., 1048576)
                         x: 0.5:8192.5:8 (1024 bins, range from TLMIN/TLMAX)
                         y: 0.5:8192.5:8 (1024 bins, range from TLMIN/TLMAX)
-      ...
+      5. UpdateSubspace energy = 500:7000
+      6. WriteImage     primary image EVENTS_IMAGE (i2), GTI blocks copied
 """
 
 from __future__ import annotations
