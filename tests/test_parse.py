@@ -191,3 +191,28 @@ def test_fast_constructors_build_the_same_nodes() -> None:
             made.span = None  # type: ignore[misc]
     assert F.Span(3, 4) == Span(3, 4)
     assert F.BlockRef(name="x") == BlockRef(name="x")  # defaults filled
+
+
+@pytest.mark.parametrize(
+    ("pattern", "char", "may"),
+    [
+        (r"[A-Za-z_][A-Za-z0-9_]*(?=\s*=)", "_", True),
+        (r"[A-Za-z_][A-Za-z0-9_]*(?=\s*=)", "=", False),
+        (r"[+-]?(?:[0-9]+|\.[0-9]+)", "-", True),
+        (r"[+-]?(?:[0-9]+|\.[0-9]+)", ".", True),
+        (r"[+-]?(?:[0-9]+|\.[0-9]+)", ":", False),
+        (r"(?:\+|\|)", "|", True),
+        (r"(?i:true|false)(?!\w)", "T", True),
+        (r"(?i:true|false)(?!\w)", ",", False),
+        (r"[^\s\[\]()@,|&;][^\s]*", "[", False),
+        (r"[^\s\[\]()@,|&;][^\s]*", "=", True),
+        (r"\|\|", "|", True),
+        (r"(?:a|)b", "b", True),
+    ],
+)
+def test_first_character_analysis(pattern: str, char: str, may: bool) -> None:
+    """The driver reads punctuation without its regex only where this says no
+    other terminal can start with that character."""
+    from xdm.parser import _may_start_with
+
+    assert _may_start_with(pattern, char) is may
