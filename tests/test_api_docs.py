@@ -55,3 +55,24 @@ def test_the_numbers_on_the_api_page_match_the_file() -> None:
     assert f"((1024, 1024), {kept}, 'count')" in page
     assert f"(({total},), {kept})" in page
     assert f"({total} rows)" in page
+
+
+def test_read_keeps_units_and_scaling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    import xdm
+
+    values = np.array([0, 40000, 65535], dtype=np.uint16)
+    column = fits.Column("pha", "I", bzero=32768, array=values, unit="adu")
+    energy = fits.Column(
+        "energy", "E", array=np.array([100.0, 300.0, 500.0]), unit="eV"
+    )
+    fits.BinTableHDU.from_columns([column, energy], name="EVENTS").writeto(
+        tmp_path / "u.fits"
+    )
+    table = xdm.read(f"{tmp_path / 'u.fits'}[energy=200:]")
+    assert table["pha"].tolist() == [40000, 65535]  # astropy's reading, the oracle
+    assert str(table["pha"].unit) == "adu" and str(table["energy"].unit) == "eV"
+    events = xdm.read("tests/data/events/chandra_test.fits[energy=300:2000]")
+    assert str(events["energy"].unit) == "eV"

@@ -125,11 +125,23 @@ def copy(
 
 
 def _to_table(records: NDArray[Any], header: Header) -> Table:
+    import numpy as np
     from astropy.io import fits
     from astropy.table import Table
 
-    hdu = fits.BinTableHDU(data=records, header=header)
-    return Table.read(hdu)
+    if isinstance(records, fits.FITS_rec):  # already carries its column definitions
+        return Table.read(fits.BinTableHDU(data=records, header=header))
+    # Raw records: let astropy read them with the header's TUNIT/TSCAL/TZERO, which
+    # BinTableHDU(data=ndarray) would drop (units lost, unsigned columns unscaled).
+    header = header.copy()
+    header["NAXIS1"] = records.dtype.itemsize
+    header["NAXIS2"] = len(records)
+    big_endian = np.asarray(records, dtype=records.dtype.newbyteorder(">"))
+    body = np.ascontiguousarray(big_endian).tobytes()
+    body += b"\0" * (-len(body) % 2880)
+    return Table.read(
+        fits.BinTableHDU.fromstring(header.tostring().encode("ascii") + body)
+    )
 
 
 # Image blocks are evaluated by xdm.images (another module's job); one place each.
