@@ -376,3 +376,24 @@ def test_time_comparison_also_cuts_the_gti(tmp_path: Path) -> None:
     new = _gti(out, 2)
     assert new[0, 0] == pytest.approx(cut) and new[-1, 1] == old[-1, 1]
     assert fits.getheader(out, 1)["ONTIME"] == pytest.approx(float(old[-1, 1]) - cut)
+
+
+def test_exclude_records_the_complement(tmp_path: Path) -> None:
+    old = _gti(M82, 2)
+    a, b = float(old[0, 0]) + 100.0, float(old[0, 0]) + 200.0
+    out = tmp_path / "holes.fits"
+    copy(
+        f"{M82}[exclude ccd_id=0:4,6,8:9][exclude energy=:500,7000:][exclude time={a!r}:{b!r}]",
+        out,
+    )
+    h = fits.getheader(out, 1)
+    dss = {
+        str(h[k]).lower(): h[k.replace("TYP", "VAL")]
+        for k in h
+        if k.startswith("DSTYP")
+    }
+    assert dss["energy"] == "500:7000"
+    assert dss["ccd_id"] == "7:7"  # 5:5,7:7 intersected with the input's 7:7
+    new = _gti(out, 2)
+    assert np.allclose(new, [[old[0, 0], a], [b, old[0, 1]]])
+    assert h["ONTIME"] == pytest.approx(float(np.diff(old).sum()) - 100.0)

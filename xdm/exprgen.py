@@ -236,6 +236,10 @@ class _Generator:
         if q.exclude and isinstance(q.expr, n.RegionFilter):
             inner = self.region_filter(q.expr, top=False, excluded=True)
             return f"~({inner})"
+        if q.exclude and isinstance(q.expr, n.RangeFilter):
+            inner = self.expr(q.expr, top=False)
+            self.note_complement(q.expr)
+            return "False" if inner == "True" else f"~({inner})"
         if q.exclude:
             inner = self.expr(q.expr, top=False)
             return "False" if inner == "True" else f"~({inner})"
@@ -427,6 +431,60 @@ class _Generator:
         if all(x is not None for x in los) and all(x is not None for x in his):
             lo_env, hi_env = min(los), max(his)  # type: ignore[type-var]
             self.narrow_extent(col.name, lo_env, hi_env)  # type: ignore[arg-type]
+
+    def note_complement(self, node: n.RangeFilter) -> None:
+        """``[exclude col=ranges]`` narrows the subspace (or the GTIs, for time) to
+        the complement of the ranges within TLMIN/TLMAX (dm-syntax 10.2)."""
+        import numpy as np
+
+        from xdm.gti import normalise, subtract
+
+        col = self.column(node.column)
+        if col.kind not in ("int", "real"):
+            return
+        half = 0.5 if col.kind == "int" else 0.0
+        rows = []
+        for r in node.ranges:
+            lo, hi = self.number(r.lo, col), self.number(r.hi, col)
+            if r.is_single and col.kind == "real":
+                return  # "all but one value" has no range form
+            rows.append(
+                (
+                    -np.inf if lo is None else lo - half,
+                    np.inf if hi is None else hi + half,
+                )
+            )
+        is_time = col.key == "time" and col.kind == "real"
+        lo_d = -np.inf if is_time or col.tlmin is None else col.tlmin - half
+        hi_d = np.inf if is_time or col.tlmax is None else col.tlmax + half
+        keep = subtract(
+            np.array([[lo_d, hi_d]]), normalise(np.array(rows, dtype=float))
+        )
+        if is_time:
+            self.time_selections.append({None: keep})
+            return
+        parts = []
+        for a, b in keep:
+            if col.kind == "int":
+                first, last = math.ceil(a), math.ceil(b) - 1
+                if last < first:
+                    continue
+                parts.append(
+                    f"{'' if math.isinf(a) else first}:{'' if math.isinf(b) else last}"
+                )
+            else:
+                parts.append(
+                    f"{'' if math.isinf(a) else _number_text(a)}:"
+                    f"{'' if math.isinf(b) else _number_text(b)}"
+                )
+        self.subspace.append(
+            SubspaceEntry(
+                column=col.name,
+                ranges=",".join(parts) if parts else "0:-1",
+                unit=col.unit,
+                form=_form(col),
+            )
+        )
 
     def narrow_extent(self, column: str, lo: float, hi: float) -> None:
         old = self.extents.get(column)
@@ -781,6 +839,10 @@ class _Generator:
 
 
 # ---------------------------------------------------------------- module helpers
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _comparison_interval(op: str, value: float) -> Any:
