@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,7 @@ def _picker(
     return pick
 
 
+@cache
 def _may_start_with(pattern: str, char: str) -> bool:
     """Can a match of regex ``pattern`` begin with ``char``? (True when unsure.)"""
     from re import _constants as c
@@ -160,6 +161,28 @@ def _may_start_with(pattern: str, char: str) -> bool:
     return sequence(parsed.data, bool(parsed.state.flags & re.IGNORECASE))[0]
 
 
+def _state_lexer(basic: Any, flags: int) -> tuple[re.Pattern[str], dict[str, str]]:
+    """The terminal alternation of one lark state lexer, in lark's priority
+    order, and its one-character punctuation that no other terminal of the
+    state can begin with (read without the regex)."""
+    accepted = [t for t in basic.terminals if t.name not in basic.ignore_types]
+    pattern = re.compile(
+        "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in accepted), flags
+    )
+    singles = {
+        t.pattern.value: t.name
+        for t in accepted
+        if t.pattern.type == "str"
+        and len(t.pattern.value) == 1
+        and not any(
+            _may_start_with(o.pattern.to_regexp(), t.pattern.value)
+            for o in accepted
+            if o is not t
+        )
+    }
+    return pattern, singles
+
+
 def _char_before(text: str, pos: int) -> str | None:
     """The last non-blank character before ``pos`` (the token before, if one char)."""
     head = text[:pos].rstrip()
@@ -215,7 +238,6 @@ class _Machine:
 
         # the same alternation of terminals lark's contextual lexer tries in each
         # state, in lark's priority order; blanks are skipped before matching
-        import re
 
         ignored = [
             t.pattern.to_regexp()
@@ -229,27 +251,11 @@ class _Machine:
         # (lark would also add keyword callbacks for a string terminal that a
         # regex terminal of equal priority matches; this grammar has none, which
         # tests/test_parse.py checks)
+        by_lexer: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
         for state, basic in contextual.lexers.items():
-            alternatives = "|".join(
-                f"(?P<{t.name}>{t.pattern.to_regexp()})"
-                for t in basic.terminals
-                if t.name not in basic.ignore_types
-            )
-            patterns[state] = re.compile(alternatives, lark.options.g_regex_flags)
-            # one-character punctuation that no other terminal of this state can
-            # begin with is read without the regex
-            accepted = [t for t in basic.terminals if t.name not in basic.ignore_types]
-            singles[state] = {
-                t.pattern.value: t.name
-                for t in accepted
-                if t.pattern.type == "str"
-                and len(t.pattern.value) == 1
-                and not any(
-                    _may_start_with(o.pattern.to_regexp(), t.pattern.value)
-                    for o in accepted
-                    if o is not t
-                )
-            }
+            if id(basic) not in by_lexer:  # lark shares one lexer among states
+                by_lexer[id(basic)] = _state_lexer(basic, lark.options.g_regex_flags)
+            patterns[state], singles[state] = by_lexer[id(basic)]
 
         # Per state (states are 0..N-1): the lexer pattern, the shifts
         # {terminal: next state}, the reductions {terminal: rule} and the gotos
