@@ -237,3 +237,20 @@ def test_pty_summary_of_a_table_and_an_image(here: Path, tmp_path: Path) -> None
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_copy_at_the_prompt_writes_and_says_so(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repl = Repl()
+    repl.execute("set band = 300:2000")
+    repl.execute("dmcopy infile=evt2.fits[energy=$band] outfile=soft.fits")
+    repl.execute("explain evt2.fits[energy=$band][bin sky=8]")
+    out, err = capsys.readouterr()
+    assert err == "" and repl.errors == 0
+    assert "wrote soft.fits" in out
+    assert "plan for evt2.fits[energy=300:2000][bin sky=8]" in out
+    energy = fits.getdata(EVENTS, "EVENTS")["energy"]
+    expected = int(((energy >= 300) & (energy < 2000)).sum())
+    assert fits.getheader(here / "soft.fits", "EVENTS")["NAXIS2"] == expected
+    assert repl.session.current_file == "evt2.fits"

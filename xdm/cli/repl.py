@@ -385,8 +385,24 @@ class Repl:
         self.done = False
         self.session = Session(
             summarise=self._summarise,
+            run_command=self._run_command,
             builtins={"help": self._help, "quit": self._quit, "exit": self._quit},
         )
+
+    def _run_command(self, name: str, argv: list[str]) -> int:
+        """Run a subcommand; after a copy, say what was written (dmcopy is silent)."""
+        from xdm.cli.script import run_command
+
+        status = run_command(name, argv)
+        if status == 0 and name in ("copy", "dmcopy"):
+            from rich.text import Text
+
+            from xdm.cli.cmd_copy import parse_args
+
+            outfile = parse_args(argv).get("outfile")
+            if outfile:
+                self.console.print(Text(f"wrote {outfile}", style="dim"))
+        return status
 
     def _summarise(self, text: str) -> None:
         from xdm.cli.render import print_summary

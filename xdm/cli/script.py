@@ -36,6 +36,7 @@ __all__ = [
     "is_complete",
     "lex",
     "read_statements",
+    "run_command",
     "run_script",
 ]
 
@@ -422,7 +423,8 @@ def _find_source(word: str, source: str) -> int | None:
 # ---------------------------------------------------------------- running
 
 
-def _run_command(name: str, argv: list[str]) -> int:
+def run_command(name: str, argv: list[str]) -> int:
+    """Run the ``xdm`` subcommand ``name`` exactly as the command line does."""
     from xdm.cli.main import COMMANDS
 
     module = importlib.import_module(COMMANDS[name])
@@ -442,7 +444,7 @@ class Session:
     pinned: frozenset[str] = frozenset()
     current_file: str | None = None
     summarise: Callable[[str], None] | None = None
-    run_command: Callable[[str, list[str]], int] = _run_command
+    run_command: Callable[[str, list[str]], int] = run_command
     builtins: dict[str, Callable[[Session, list[Word], Statement], None]] = field(
         default_factory=dict
     )
