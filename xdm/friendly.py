@@ -258,6 +258,32 @@ def _missing_equals(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
     return None
 
 
+def _block_and_filter(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[events,energy=500:7000]``: ds9 style, block and filter in one bracket."""
+    if s.previous_kind == "NAME" and s.before == "[" and s.next_char == ",":
+        rest = text[s.pos + 1 :].split("]")[0].strip()
+        return (
+            "a block name and a filter go in separate brackets",
+            Span(s.pos, s.pos + 1),
+            f"write [{s.previous}][{rest}]",
+        )
+    return None
+
+
+def _computed_column(text: str, s: Stuck) -> tuple[str, Span, str | None] | None:
+    """``[cols rate=counts/exposure]``: arithmetic in a column list."""
+    start = text.rfind("[", 0, s.pos)
+    in_cols = text[start + 1 : start + 4].lower() == "col"
+    if in_cols and s.before == "=" and s.next_char and s.next_char in "*+-/()":
+        return (
+            "[cols] renames columns (new=old) but cannot compute new ones",
+            Span(s.pos, s.pos + 1),
+            "the DM syntax has no column arithmetic; [cols] selects, drops (-name) "
+            "and renames (new=old)",
+        )
+    return None
+
+
 _CLAUSE_START = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*\s*(?:=|<|>|!=)|#row\s*=|#[0-9]+\s*="
 )
@@ -280,6 +306,8 @@ MISTAKES: tuple[tuple[str, Rule], ...] = (
     ("subspace dash", _subspace_dash),
     ("dash range", _dash_range),
     ("keyword typo", _keyword_typo),
+    ("block and filter", _block_and_filter),
+    ("computed column", _computed_column),
     ("unclosed quote", _unclosed_quote),
     ("step in filter", _step_in_filter),
     ("missing close", _missing_close),
