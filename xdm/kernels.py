@@ -7,6 +7,7 @@ plans. Every function works on one chunk of rows and loops over no rows.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numexpr as ne
@@ -24,7 +25,8 @@ __all__ = [
     "strings_equal",
 ]
 
-ne.set_num_threads(max(1, min(ne.detect_number_of_cores(), 8)))
+if "NUMEXPR_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
+    ne.set_num_threads(max(1, min(ne.detect_number_of_cores(), 8)))
 
 
 class TooComplexError(Exception):
