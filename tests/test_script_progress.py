@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
 
 import xdm.progress as progress_mod
 from xdm.progress import get_verbosity, note, progress, verbosity
@@ -125,3 +126,41 @@ def test_the_engine_draws_the_bar_on_a_terminal_and_nothing_in_a_pipe(
     )
     quiet.expect(pexpect.EOF)
     assert "filtering" not in quiet.before
+
+
+def test_quiet_script_keeps_its_copies_quiet(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    events = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
+    script = tmp_path / "job.xdm"
+    script.write_text(
+        f'dmcopy "{events}[bin sky=8]" {tmp_path / "a.fits"} clobber=yes\n'
+    )
+    runs = {
+        "script --quiet": ["run", str(script), "--quiet"],
+        "script verbose=0": ["run", str(script), "verbose=0"],
+        "copy --quiet": [
+            "copy",
+            f"{events}[bin sky=8]",
+            str(tmp_path / "b.fits"),
+            "--quiet",
+        ],
+        "script": ["run", str(script)],
+    }
+    shown = {}
+    for label, args in runs.items():
+        child = pexpect.spawn(
+            sys.executable, ["-c", RUNNER, *args], encoding="utf-8", timeout=60
+        )
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, (label, child.before)
+        shown[label] = "filtering" in child.before
+    assert shown == {
+        "script --quiet": False,
+        "script verbose=0": False,
+        "copy --quiet": False,
+        "script": True,
+    }
+    assert fits.getdata(tmp_path / "b.fits").sum() == len(
+        fits.getdata(events, "EVENTS")
+    )

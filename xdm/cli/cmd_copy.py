@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from xdm.errors import XdmSemanticError
 
-USAGE = 'usage: xdm copy "IN[...]" OUT [clobber=yes] [verbose=N]'
+USAGE = 'usage: xdm copy "IN[...]" OUT [clobber=yes] [verbose=N | --quiet]'
 KEYS = ("infile", "outfile", "clobber", "verbose", "option", "mode")
 TRUE = ("yes", "y", "true", "t", "1")
 FALSE = ("no", "n", "false", "f", "0")
@@ -49,16 +49,16 @@ def _flag(values: dict[str, str], key: str, default: bool) -> bool:
 
 
 def run(argv: list[str]) -> int:
+    from xdm.progress import get_verbosity, verbosity_from_args
+
+    argv, level = verbosity_from_args(argv)  # verbose=N, --quiet, -v
     values = parse_args(argv)
     if "help" in values:
         print(USAGE)
         return 0
     if "infile" not in values or "outfile" not in values:
         raise XdmSemanticError("copy needs an input and an output file", hint=USAGE)
-    try:
-        verbose = int(values.get("verbose", "1"))
-    except ValueError:
-        raise XdmSemanticError("verbose= takes an integer 0..5", hint=USAGE) from None
+    verbose = get_verbosity() if level is None else level  # a script's --quiet holds
     clobber = _flag(values, "clobber", False)
     from xdm.api import copy
     from xdm.progress import verbosity
