@@ -76,3 +76,38 @@ def test_read_keeps_units_and_scaling(
     assert str(table["pha"].unit) == "adu" and str(table["energy"].unit) == "eV"
     events = xdm.read("tests/data/events/chandra_test.fits[energy=300:2000]")
     assert str(events["energy"].unit) == "eV"
+
+
+def test_getting_started_runs_as_written(
+    synthetic_events: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every prompt line and shell command of the guide, on the demo data."""
+    import shlex
+    import shutil
+
+    from xdm.cli.main import main
+    from xdm.cli.repl import Repl
+
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    shutil.copy(synthetic_events, tmp_path / "evt2.fits")
+    monkeypatch.chdir(tmp_path)
+    repl = Repl()
+    typed = [line[5:] for line in page.splitlines() if line.startswith("xdm> ")]
+    assert len(typed) >= 10
+    for line in typed:
+        repl.execute(line)
+    out, err = capsys.readouterr()
+    assert repl.errors == 1  # the deliberate mistake, shown as on the page
+    assert "error: expected ':', ',' or ']' after '300'" in err
+    assert "plan for evt2.fits[energy=300:2000][bin sky=4]" in out
+    commands = [
+        line[2:] for line in page.splitlines() if line.startswith("$ xdm dmcopy")
+    ]
+    assert len(commands) == 5
+    for command in commands:
+        assert main(shlex.split(command)[1:]) == 0, command
+        name = shlex.split(command)[-1]
+        assert fits.getdata(tmp_path / name).sum() > 0
