@@ -397,3 +397,22 @@ def test_exclude_records_the_complement(tmp_path: Path) -> None:
     new = _gti(out, 2)
     assert np.allclose(new, [[old[0, 0], a], [b, old[0, 1]]])
     assert h["ONTIME"] == pytest.approx(float(np.diff(old).sum()) - 100.0)
+
+
+@pytest.mark.parametrize(
+    "vf",
+    [
+        "chandra_test.fits[energy=500:2000][cols time,sky,pi]",
+        "chandra_test.fits[bin sky=16]",
+        "xte_test.evt.gz[time>442846000][Event=xxxxxxxxxxxxxxx1]",
+        "chandra_time.fits[status=0][bin x=::64,y=::64,pi=1:1024:#4]",
+    ],
+)
+def test_products_pass_fits_verification(tmp_path: Path, vf: str) -> None:
+    out = tmp_path / "p.fits"
+    copy(f"{EVENTS}/{vf}", out)
+    with fits.open(out) as h:
+        h.verify("exception")
+        # rewritten blocks drop CHECKSUM/DATASUM rather than carry stale ones
+        product = [hdu for hdu in h if hdu.name in ("EVENTS", "XTE_SE", "EVENTS_IMAGE")]
+        assert len(product) == 1 and "CHECKSUM" not in product[0].header
