@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xdm.errors import Span, XdmRegionError, XdmSyntaxError
 from xdm.parser import parse, parse_filter, parse_region, parse_slow
@@ -101,3 +103,51 @@ def test_expected_is_in_user_words() -> None:
     with pytest.raises(XdmSyntaxError) as info:
         parse("evt.fits[energy=300 2000]")
     assert info.value.expected[:3] == ("':'", "','", "']'")
+
+
+PIECES = [
+    *"[](),:=;*+-|&!@#<>/\"' .x01tf",
+    "energy",
+    "sky",
+    "bin ",
+    "cols ",
+    "opt ",
+    "circle(",
+    "region(",
+    "#row",
+    "evt.fits",
+    "300",
+    "2000",
+    "::8",
+    "||",
+    "&&",
+    "exclude ",
+    "filter ",
+    "subspace -",
+    "field()",
+    "12:26:51",
+    "#1",
+    "T",
+    "nan",
+    "  ",
+    "é",
+    "\n",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+def test_bad_input_never_hurts(tail: str) -> None:
+    """Any text: a tree or an XdmSyntaxError, never another exception; the fast
+    driver accepts exactly what lark accepts, with the same tree."""
+    text = "evt.fits" + tail
+    try:
+        fast: Any = parse(text, cached=False)
+    except XdmSyntaxError as exc:
+        assert exc.span is not None and not INTERNAL.search(exc.render())
+        fast = None
+    try:
+        slow: Any = parse_slow(text)
+    except XdmSyntaxError:
+        slow = None
+    assert fast == slow
