@@ -314,3 +314,15 @@ def test_typed_input_continues_open_brackets_and_quotes() -> None:
     )
     # scripts stay line by line
     assert len(list(read_statements(typed))) == 3
+
+
+def test_verbose_2_traces_each_statement_after_expansion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = write(tmp_path, 'set b = 1:2\necho "e.fits[energy=$b]"\n')
+    assert main(["run", str(script), "verbose=2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "+ echo 'e.fits[energy=1:2]'\n"
+    assert captured.out == "e.fits[energy=1:2]\n"
+    assert main(["run", str(script)]) == 0
+    assert capsys.readouterr().err == ""

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shlex
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from xdm.errors import (
     XdmSyntaxError,
     render_caret,
 )
+from xdm.progress import get_verbosity
 
 __all__ = [
     "ScriptError",
@@ -491,6 +494,8 @@ class Session:
             words = words[1:]
         name = words[0].text
         argv = [w.text for w in words[1:]]
+        if get_verbosity() >= 2:  # a trace of what runs, like sh -x
+            print("+ " + shlex.join([name, *argv]), file=sys.stderr)
         if name in self.builtins:
             self.builtins[name](self, words, statement)
         elif name == "echo":
