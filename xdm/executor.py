@@ -526,6 +526,13 @@ def _image_header(
     header["EXTNAME"] = (name, "name of this block")
     header["HDUNAME"] = (name, "ASCDM block name")
     header["BUNIT"] = "count" if hist.weight is None else f"sum of {hist.weight}"
+    # OGIP image classes instead of the event list's (dm-syntax 7.5: unconfirmed)
+    if "HDUCLASS" in header:
+        header["HDUCLAS1"] = "IMAGE"
+        header["HDUCLAS2"] = "TOTAL"
+        header.remove("HDUCLAS3", ignore_missing=True)
+    if "CONTENT" in header:
+        header["CONTENT"] = "IMAGE"
     if dtype != hist.dtype:
         header.add_comment(
             f"xdm: counts above the {hist.dtype} range; written as {dtype}"
