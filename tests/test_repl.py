@@ -254,3 +254,14 @@ def test_copy_at_the_prompt_writes_and_says_so(
     expected = int(((energy >= 300) & (energy < 2000)).sum())
     assert fits.getheader(here / "soft.fits", "EVENTS")["NAXIS2"] == expected
     assert repl.session.current_file == "evt2.fits"
+
+
+def test_repl_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from xdm.cli.main import main
+
+    assert main(["repl", "--help"]) == 0
+    assert "XDM_HISTORY" in capsys.readouterr().out
+    assert main(["repl", "stray"]) == 2
+    assert "unexpected argument 'stray'" in capsys.readouterr().err
+    assert main(["repl", "verbose=7"]) == 2
+    assert "verbose must be an integer from 0 to 5" in capsys.readouterr().err
