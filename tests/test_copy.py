@@ -416,3 +416,12 @@ def test_products_pass_fits_verification(tmp_path: Path, vf: str) -> None:
         # rewritten blocks drop CHECKSUM/DATASUM rather than carry stale ones
         product = [hdu for hdu in h if hdu.name in ("EVENTS", "XTE_SE", "EVENTS_IMAGE")]
         assert len(product) == 1 and "CHECKSUM" not in product[0].header
+
+
+def test_output_may_replace_its_own_input(tmp_path: Path) -> None:
+    work = tmp_path / "evt.fits"
+    shutil.copy(M82, work)
+    copy(f"{work}[energy=500:2000]", work, clobber=True)
+    e = fits.getdata(M82, 1)["energy"]
+    assert len(fits.getdata(work, 1)) == int(((e >= 500) & (e < 2000)).sum())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evt.fits"]
