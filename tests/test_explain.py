@@ -33,7 +33,7 @@ plan for chandra_test.fits[EVENTS][ccd_id=7][time=339469200:339469800][cols time
   5. UpdateGti      intersect GTI blocks with 1 interval(s) for all chips, recompute exposure keys
   6. UpdateSubspace ccd_id = 7:7
                     pi = 21:1024
-  7. WriteEvents    table block EVENTS, other blocks copied""",
+  7. WriteEvents    table block EVENTS (kept rows copied as raw records), other blocks copied""",
     "chandra_time.fits[status=xxxxxxxxxxxxxxxx0xxxxxxxxxxxxx1x,#row=1][bin pi=1:1024:#256]": """\
 plan for chandra_time.fits[status=xxxxxxxxxxxxxxxx0xxxxxxxxxxxxx1x,#row=1][bin pi=1:1024:#256]
   1. OpenBlock      chandra_time.fits block 2 EVENTS (2 rows)

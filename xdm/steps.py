@@ -249,7 +249,7 @@ def _describe(step: Step) -> list[str]:
                 ]
             return [f"{step.path} block {step.number} {step.name} ({step.nrows} rows)"]
         case ReadColumns():
-            cols = ", ".join(step.columns) if step.columns else "(none)"
+            cols = ", ".join(step.columns) if step.columns else "(no columns to test)"
             return [f"{cols}  [chunks of {step.chunk_rows} rows, memory-mapped]"]
         case FilterRows():
             out = [f"numexpr: {step.predicate}"]
@@ -289,7 +289,9 @@ def _describe(step: Step) -> list[str]:
             out.extend(f"remove {name}" for name in step.removed)
             return out or ["(unchanged)"]
         case WriteEvents():
-            return [f"table block {step.name}, other blocks copied"]
+            return [
+                f"table block {step.name} (kept rows copied as raw records), other blocks copied"
+            ]
         case WriteImage():
             return [f"primary image {step.name} ({step.dtype}), GTI blocks copied"]
     return [repr(step)]
