@@ -397,12 +397,13 @@ def from_lark(text: str, exc: object) -> Stuck:
             next_char="" if end else text[token.start_pos : token.start_pos + 1],
         )
     if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream or 0
         return Stuck(
-            pos=exc.pos_in_stream,
+            pos=pos,
             found=None,
             found_kind=None,
             expected=frozenset(exc.allowed or ()),
-            next_char=text[exc.pos_in_stream : exc.pos_in_stream + 1],
+            next_char=text[pos : pos + 1],
         )
     return Stuck(
         pos=len(text), found=None, found_kind=None, expected=frozenset(), at_end=True

@@ -125,11 +125,12 @@ def _may_start_with(pattern: str, char: str) -> bool:
                     or (icase and arg[0] <= ord(char.swapcase()) <= arg[1])
                 )
             elif op is c.CATEGORY:
-                test = {
+                tests: dict[Any, Callable[[str], bool]] = {
                     c.CATEGORY_SPACE: str.isspace,
                     c.CATEGORY_DIGIT: str.isdigit,
                     c.CATEGORY_WORD: lambda ch: ch.isalnum() or ch == "_",
-                }.get(arg)
+                }
+                test = tests.get(arg)
                 if test is None:
                     return True
                 found = found or test(char)
@@ -202,8 +203,8 @@ class _Machine:
         from xdm.transform import Transform
 
         frontend = lark.parser
-        table = frontend.parser.parser.parse_table  # type: ignore[attr-defined]
-        contextual = frontend.lexer  # type: ignore[attr-defined]
+        table = frontend.parser.parser.parse_table
+        contextual = frontend.lexer
         self.start_states: dict[str, int] = dict(table.start_states)
         self.end_states: dict[str, int] = dict(table.end_states)
 
@@ -219,13 +220,13 @@ class _Machine:
             include = tuple(
                 (i, not sym.is_term and sym.name.startswith("_"))
                 for i, sym in enumerate(rule.expansion)
-                if keep_all or not (sym.is_term and sym.filter_out)
+                if keep_all or not (sym.is_term and sym.filter_out)  # type: ignore[attr-defined]
             )
             name = str(rule.alias or rule.origin.name)
             origin = str(rule.origin.name)
             expand1 = bool(rule.options.expand1 and not rule.alias)
             method = getattr(Transform, name, None)
-            pick = _picker(include, len(rule.expansion))
+            pick: Any = _picker(include, len(rule.expansion))
             if origin.startswith("_"):
                 kind, pick = _SPLICE, pick or list
             elif expand1 and len(include) == 1 and not include[0][1]:
