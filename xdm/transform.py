@@ -1,9 +1,11 @@
-"""Turns a lark parse tree into xdm nodes (xdm/nodes.py); one method per grammar rule.
+"""Builds xdm nodes (xdm/nodes.py) from what the grammar matched; one method per rule.
 
-Knows the rule names of grammar/xdm.lark and the region shape table, nothing
-about FITS. Besides building nodes it settles what the grammar leaves open:
-range items after ',' join the clause before them, a bare name is a block or an
-output name by position, shape names are expanded and their arguments counted.
+The parser's driver calls the ``Transform`` methods as it reduces; ``from_tree``
+calls the same methods over a lark Tree (the reference path). Knows the rule
+names of grammar/xdm.lark and the region shape table, nothing about FITS.
+Besides building nodes it settles what the grammar leaves open: range items
+after ',' join the clause before them, a bare name is a block or an output name
+by position, shape names are expanded and their arguments counted.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ __all__ = [
     "lookup_shape",
 ]
 
-# `!!a` is kept as F.RegionNot(F.RegionNot(a)) so that printing gives back what was
+# `!!a` is kept as RegionNot(RegionNot(a)) so that printing gives back what was
 # written; set to True to fold it to `a` while building the tree.
 SIMPLIFY_DOUBLE_NOT = False
 
