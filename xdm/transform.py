@@ -366,13 +366,20 @@ class Transform:
                 "use [#1=lo:hi,#2=lo:hi,#3=lo:hi] for more axes",
             )
         terms = tuple(
-            F.RangeFilter(column=F.AxisNumber(number=i + 1), ranges=(r,), span=r.span)
+            F.RangeFilter(
+                column=F.AxisNumber(number=i + 1, span=r.span), ranges=(r,), span=r.span
+            )
             for i, r in enumerate(children)
         )
         return F.FilterQualifier(expr=F.AndFilter(terms=terms, span=span), span=span)
 
     def bare_region_q(self, children: list[Any], span: Span) -> FilterQualifier:
-        pair = F.ColumnPair(first=F.AxisNumber(number=1), second=F.AxisNumber(number=2))
+        # the sugar's axes have no text of their own: they point at the bracket
+        pair = F.ColumnPair(
+            first=F.AxisNumber(number=1, span=span),
+            second=F.AxisNumber(number=2, span=span),
+            span=span,
+        )
         expr = F.RegionFilter(column=pair, region=children[0], span=span)
         return F.FilterQualifier(expr=expr, span=span)
 
