@@ -355,3 +355,28 @@ def test_column_numbers_count_a_vector_once() -> None:
     # chandra_test: time, ccd_id, (x, y) = sky, pha, energy, pi, grade
     assert read(f"{M82}[cols #1,#3]").colnames == ["time", "x", "y"]
     assert read(f"{M82}[cols #4]").colnames == ["pha"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[energy=500:7000,grade=0,2:4,6][#row=100:3000,4000:]",
+        "[sky=polygon(3900,3900,4300,3950,4100,4400)][bin sky=16]",
+        "[pi=1:500][bin pi=1:1024:8,time=::1000]",
+    ],
+)
+def test_chunk_boundaries_do_not_change_results(text: str, tmp_path: Path) -> None:
+    from xdm import executor
+    from xdm.planner import plan
+
+    small, whole = plan(f"{M82}{text}", chunk_rows=333), plan(f"{M82}{text}")
+    a, b = executor.evaluate(small), executor.evaluate(whole)
+    if isinstance(a, executor.ImageResult):
+        assert np.array_equal(a.data, b.data) and a.data.sum() > 0
+    else:
+        assert np.array_equal(a.records, b.records) and len(a.records) > 0
+        executor.write(small, tmp_path / "s.fits")
+        executor.write(whole, tmp_path / "w.fits")
+        assert np.array_equal(
+            fits.getdata(tmp_path / "s.fits", 1), fits.getdata(tmp_path / "w.fits", 1)
+        )
