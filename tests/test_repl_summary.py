@@ -186,3 +186,12 @@ def test_raw_records_are_scaled_like_astropy_reads_them(tmp_path: Path) -> None:
     )
     assert pha.unit == "adu" and summary.block == "EVENTS"
     assert summary.rows_text == "3 of 3 rows"
+
+
+def test_astropy_records_are_not_scaled_twice(tmp_path: Path) -> None:
+    values = np.array([0, 40000, 65535], dtype=np.uint16)
+    column = fits.Column("pha", "I", bzero=32768, array=values, unit="adu")
+    fits.BinTableHDU.from_columns([column], name="EVENTS").writeto(tmp_path / "u.fits")
+    with fits.open(tmp_path / "u.fits") as hdul:
+        summary = summarise_records(hdul[1].data, hdul[1].header, source="u.fits")
+    assert (summary.columns[0].lo, summary.columns[0].hi) == (0.0, 65535.0)

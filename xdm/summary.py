@@ -173,11 +173,14 @@ def summarise_records(
     Ranges are taken on the stored values, then scaled by TSCALn/TZEROn; units
     come from TUNITn. No astropy table is built.
     """
+    from astropy.io.fits import FITS_rec
+
+    scaled = isinstance(records, FITS_rec)  # astropy applies TSCAL/TZERO itself
     columns = []
     for n, name in enumerate(records.dtype.names or (), start=1):
         col = _column_summary(name, records[name], header.get(f"TUNIT{n}"))
-        scale = float(header.get(f"TSCAL{n}", 1.0))
-        zero = float(header.get(f"TZERO{n}", 0.0))
+        scale = 1.0 if scaled else float(header.get(f"TSCAL{n}", 1.0))
+        zero = 0.0 if scaled else float(header.get(f"TZERO{n}", 0.0))
         if (scale, zero) != (1.0, 0.0) and col.lo is not None and col.hi is not None:
             ends = sorted((col.lo * scale + zero, col.hi * scale + zero))
             col = replace(col, lo=ends[0], hi=ends[1])
