@@ -216,3 +216,12 @@ def test_first_character_analysis(pattern: str, char: str, may: bool) -> None:
     from xdm.parser import _may_start_with
 
     assert _may_start_with(pattern, char) is may
+
+
+def test_long_polygon() -> None:
+    """Long argument lists are gathered in place (linear, not quadratic)."""
+    n = 3000
+    text = "polygon(" + ",".join(f"{i}.5,{2 * i}" for i in range(n)) + ")"
+    shape = parse_region(text, cached=False)
+    assert isinstance(shape, Shape) and len(shape.args) == 2 * n
+    assert shape.args[-1] == Coordinate(text=str(2 * (n - 1)))

@@ -64,10 +64,14 @@ _BLANK = re.compile("[ \t\x0c\r\n]+")  # the grammar's %ignore, as lark gives it
 
 
 def _picker(
-    include: tuple[tuple[int, bool], ...], size: int
+    include: tuple[tuple[int, bool], ...], size: int, *, grow_first: bool = False
 ) -> Callable[[list[Any]], list[Any]] | None:
     """The children of a rule from its popped symbols, as lark's tree builder does:
-    filtered tokens dropped, ``_rule`` children spliced in. None: keep all."""
+    filtered tokens dropped, ``_rule`` children spliced in. None: keep all.
+
+    ``grow_first``: the first symbol is the list this same helper rule built one
+    step before (lark's left-recursive ``__x_star`` rules); extend it in place
+    instead of copying, so a long list (a 5000-vertex polygon) stays linear."""
     if not any(splice for _, splice in include):
         index = [i for i, _ in include]
         if index == list(range(size)):
@@ -79,6 +83,20 @@ def _picker(
             return lambda taken: [taken[only]]
         getter = itemgetter(*index)
         return lambda taken: list(getter(taken))
+
+    if grow_first and include[0] == (0, True):
+        rest = include[1:]
+
+        def grow(taken: list[Any]) -> list[Any]:
+            children: list[Any] = taken[0]
+            for i, splice in rest:
+                if splice:
+                    children.extend(taken[i])
+                else:
+                    children.append(taken[i])
+            return children
+
+        return grow
 
     def pick(taken: list[Any]) -> list[Any]:
         children: list[Any] = []
@@ -228,6 +246,8 @@ class _Machine:
             method = getattr(Transform, name, None)
             pick: Any = _picker(include, len(rule.expansion))
             if origin.startswith("_"):
+                grow = rule.expansion[0].name == rule.origin.name  # left recursion
+                pick = _picker(include, len(rule.expansion), grow_first=grow)
                 kind, pick = _SPLICE, pick or list
             elif expand1 and len(include) == 1 and not include[0][1]:
                 kind, pick = _PASS, include[0][0]
