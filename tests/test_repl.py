@@ -32,6 +32,7 @@ def header_columns(path: Path, extname: str) -> list[str]:
 @pytest.fixture
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(EVENTS, tmp_path / "evt2.fits")
+    shutil.copy(DATA / "xte_test.evt.gz", tmp_path / "xte.evt.gz")
     (tmp_path / "src.reg").write_text("circle(4096,4096,20)\n")
     (tmp_path / "output").mkdir()
     monkeypatch.chdir(tmp_path)
@@ -71,6 +72,7 @@ def test_schema_lists_blocks_and_the_columns_in_the_header() -> None:
         ("evt2.fits[GTI7][st", 2, ["START", "STOP"]),
         ("evt2.fits[opt ty", 2, ["type="]),
         ("evt2.fits[e", 1, ["EVENTS", "exclude", "energy"]),
+        ("xte.evt.gz[G", 1, ["GTI"]),  # two blocks of that name, offered once
     ],
 )
 def test_completion(here: Path, typed: str, replace: int, expected: list[str]) -> None:

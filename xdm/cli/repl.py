@@ -161,7 +161,8 @@ def complete(text: str, session: Session) -> tuple[int, list[str]]:
     schema = file_schema(_path_part(word) or session.current_file or "")
     names = _bracket_names(before, groups, schema)
     lowered = prefix.lower()
-    return len(prefix), [n for n in names if n.lower().startswith(lowered)]
+    unique = dict.fromkeys(n for n in names if n.lower().startswith(lowered))
+    return len(prefix), list(unique)
 
 
 def _outside(word: str, first: bool) -> tuple[int, list[str]]:
