@@ -70,3 +70,4 @@ def test_facade_exposes_the_parser() -> None:
     vf = xdm.parse("evt2.fits[energy=300:2000]")
     assert xdm.unparse(vf) == "evt2.fits[energy=300:2000]"
     assert xdm.parse_region("circle(1,2,3)") is not None
+    assert xdm.parse_filter("ccd_id=7\nenergy=1:2") is not None

@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "parse": "xdm.parser",
     "parse_region": "xdm.parser",
+    "parse_filter": "xdm.parser",
     "unparse": "xdm.unparse",
     "nodes": "xdm.nodes",
     "region": "xdm.regions.api",
