@@ -256,6 +256,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
         ("[sky=box(2,2,2,2)-circle(2,2,0.1)]", [1, 2, 4, 5]),
         ("[pi>4][x<3.2]", [5]),
         ("[(pi=1)||(pi=6)]", [1, 6]),
+        ("[(x,y)=polygon(0,0,3,0,3,3,0,3)]", [1, 2, 3, 4, 5]),  # (3,3): a corner
+        ("[sky=polygon(0,0,4,0,4,4)]", [1, 2, 3, 4, 5, 6]),  # three on the edge y = x
+        ("[sky=polygon(0,0,4,0,4,4)-circle(2,2,0.1)]", [1, 2, 4, 5, 6]),
     ],
 )
 def test_reference_masks_by_hand(tiny: str, suffix: str, rows: list[int]) -> None:
