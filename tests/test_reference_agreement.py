@@ -371,3 +371,21 @@ def test_image_sum_is_filtered_count_inside(
     inside = (x >= lo) & (x < hi) & (y >= lo) & (y < hi)
     image = np.asarray(xdm.read(text).data)
     assert int(image.sum(dtype=np.int64)) == int(inside.sum())
+
+
+def test_reference_regions_match_the_regions_module(synthetic_events: Path) -> None:
+    """The reference's own geometry equals xdm.region (itself proven against CIAO)."""
+    d = fits.getdata(synthetic_events, "EVENTS")
+    x, y = d["x"].astype(float), d["y"].astype(float)
+    checked = 0
+    for key, suffix, fails in ALL_CASES:
+        if key != "syn" or fails or "sky=" not in suffix or "region(" in suffix:
+            continue
+        for q in xdm.parse(f"e.fits{suffix}").filters:
+            expr = q.expr
+            if isinstance(expr, xdm.nodes.RegionFilter):
+                want = ref.region_mask(expr.region, x, y)
+                got = np.asarray(xdm.region(expr.region).contains(x, y), dtype=bool)
+                assert np.array_equal(got, want), suffix
+                checked += 1
+    assert checked >= 15
