@@ -86,7 +86,7 @@ def unparse(node: Any) -> str:
         case OutputName(name=name):
             return f"[{name}]"
         case FilterQualifier(expr=expr, exclude=exclude):
-            return f"[{'exclude ' if exclude else ''}{_filter(expr, top=True)}]"
+            return f"[{'exclude ' if exclude else ''}{_filter(expr)}]"
         case BinQualifier(axes=axes, weight=weight, modifier=modifier):
             mod = f"/{modifier}" if modifier else ""
             w = f";{weight}" if weight else ""
@@ -107,7 +107,7 @@ def unparse(node: Any) -> str:
             | AndFilter()
             | OrFilter()
         ):
-            return _filter(node, top=True)
+            return _filter(node)
         case Range(lo=lo, hi=hi, is_single=is_single):
             if is_single:
                 return unparse(lo)
@@ -169,7 +169,7 @@ def unparse(node: Any) -> str:
     raise TypeError(f"cannot unparse {type(node).__name__}")
 
 
-def _filter(node: Any, *, top: bool = False) -> str:
+def _filter(node: Any) -> str:
     """Filter text; ``||`` binds loosest, then ``,``; groups get parentheses."""
     match node:
         case OrFilter(terms=terms):
