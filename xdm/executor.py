@@ -362,8 +362,9 @@ def _gti_hdus(plan: Plan, block: Block) -> dict[int, Any]:
     if upd is None or not found:
         return found
     hdus = list(found.values())
+    refs = gti.subspace_refs(block.header)  # chips of GTI blocks without CCD_ID
     for keep in upd.intervals:
-        hdus = gti.update_gti_blocks(hdus, keep)
+        hdus = gti.update_gti_blocks(hdus, keep, refs=refs)
     return dict(zip(found, hdus))
 
 
@@ -378,7 +379,9 @@ def _events_header(
     for key in ("CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
     if plan.find(UpdateGti) is not None:
-        gti.update_exposure_keys(header, list(gti_hdus.values()))
+        gti.update_exposure_keys(
+            header, list(gti_hdus.values()), refs=gti.subspace_refs(block.header)
+        )
     sub: UpdateSubspace | None = plan.find(UpdateSubspace)
     if sub is not None and (sub.entries or sub.removed):
         space = Subspace.from_header(header)

@@ -9,6 +9,9 @@ after a time filter (dm-syntax 4, workflows 0.1/0.2).
 Chip mapping: a time filter is a ``dict[int | None, ndarray]`` keyed by ACIS
 ``CCD_ID``; ``None`` applies to every chip. ``intervals_for(keep, ccd)`` is the
 one rule both the row filter and the GTI rewrite use to pick a chip's intervals.
+A GTI block's chip is its ``CCD_ID`` key, else the chip of the data-subspace
+component whose ``DSREF`` names the block (``refs``, see
+``Subspace.chip_refs``), else a ``GTIn`` block name (``gti_ccd``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "overlap",
     "read_time_filter",
     "refresh_exposure",
+    "subspace_refs",
     "subtract",
     "total",
     "union",
@@ -225,15 +229,37 @@ def is_gti_block(hdu: Any) -> bool:
     return tagged and _has_intervals(hdu)
 
 
-def gti_ccd(header: Header) -> int | None:
-    """The chip a GTI block belongs to: ``CCD_ID``, else a ``GTIn`` block name."""
+def gti_ccd(header: Header, refs: Mapping[str, int] | None = None) -> int | None:
+    """The chip a GTI block belongs to: ``CCD_ID``, else the chip the event
+    block's subspace gives the block (``refs``: block name -> chip, from
+    ``Subspace.chip_refs``), else a ``GTIn`` block name."""
     for key in ("CCD_ID", "CHIP_ID"):
         value = header.get(key)
         if isinstance(value, int | np.integer) and not isinstance(value, bool):
             return int(value)
+    if refs:
+        for name in _block_names(header):
+            if name in refs:
+                return refs[name]
     name = str(header.get("HDUNAME", "")).strip().upper()
     match = re.fullmatch(r"GTI(\d)", name)
     return int(match.group(1)) if match else None
+
+
+def _block_names(header: Header) -> list[str]:
+    """What a ``DSREF`` may call a block: HDUNAME, EXTNAME, EXTNAME + EXTVER."""
+    extname = str(header.get("EXTNAME", "")).strip().upper()
+    names = [str(header.get("HDUNAME", "")).strip().upper(), extname]
+    if extname and isinstance(header.get("EXTVER"), int):
+        names.append(f"{extname}{header['EXTVER']}")
+    return [n for n in names if n]
+
+
+def subspace_refs(events_header: Header) -> dict[str, int]:
+    """Block name -> chip from an event header's data-subspace components."""
+    from xdm.subspace import Subspace
+
+    return Subspace.from_header(events_header).chip_refs()
 
 
 def gti_intervals(hdu: Any) -> Intervals:
@@ -247,12 +273,15 @@ def gti_intervals(hdu: Any) -> Intervals:
 
 
 def update_gti_blocks(
-    hdus: Iterable[BinTableHDU], keep: Mapping[int | None, Intervals]
+    hdus: Iterable[BinTableHDU],
+    keep: Mapping[int | None, Intervals],
+    *,
+    refs: Mapping[str, int] | None = None,
 ) -> list[BinTableHDU]:
     """Intersect every GTI block with the time filter ``keep``.
 
     A GTI block (``is_gti_block``) becomes ``intersect(old, intervals_for(keep,
-    gti_ccd(header)))``; its header is kept (column names, units, CCD_ID,
+    gti_ccd(header, refs)))``; its header is kept (column names, units, CCD_ID,
     TIMESYS...) with ``ONTIME`` set to the new total (and TSTART/TSTOP when
     ``UPDATE_TSTART_TSTOP``). Other blocks are returned unchanged. New HDU objects
     are made; the inputs are not modified.
@@ -264,7 +293,8 @@ def update_gti_blocks(
         if not is_gti_block(hdu):
             out.append(hdu)
             continue
-        new = intersect(gti_intervals(hdu), intervals_for(keep, gti_ccd(hdu.header)))
+        chip = gti_ccd(hdu.header, refs)
+        new = intersect(gti_intervals(hdu), intervals_for(keep, chip))
         cols = hdu.columns
         start_name, stop_name = _column(hdu, "START"), _column(hdu, "STOP")
         columns = []
@@ -303,7 +333,7 @@ def _set(header: Header, key: str, value: float, comment: str | None = None) -> 
 
 
 def _chip_gtis(
-    gti_hdus: Iterable[Any],
+    gti_hdus: Iterable[Any], refs: Mapping[str, int] | None = None
 ) -> tuple[dict[int, Intervals], Intervals | None]:
     """GTIs per chip and the combined GTI of blocks with no chip."""
     per_chip: dict[int, Intervals] = {}
@@ -312,7 +342,7 @@ def _chip_gtis(
         if not is_gti_block(hdu):
             continue
         g = gti_intervals(hdu)
-        ccd = gti_ccd(hdu.header)
+        ccd = gti_ccd(hdu.header, refs)
         if ccd is None:
             plain = g if plain is None else _combine(plain, g)
         else:
@@ -351,7 +381,11 @@ def _aim_ccd(header: Header, chips: Iterable[int]) -> int | None:
 
 
 def update_exposure_keys(
-    events_header: Header, gti_hdus: Iterable[Any], *, aim_ccd: int | None = None
+    events_header: Header,
+    gti_hdus: Iterable[Any],
+    *,
+    aim_ccd: int | None = None,
+    refs: Mapping[str, int] | None = None,
 ) -> None:
     """Recompute the exposure keywords of ``events_header`` from its GTI blocks.
 
@@ -364,10 +398,13 @@ def update_exposure_keys(
     DTCOR`` (DTCOR 1 when absent; DTCOR itself is never changed), ``EXPOSURE =
     LIVETIME``. Keys of chips without a GTI block are left alone. TSTART/TSTOP
     change only when ``UPDATE_TSTART_TSTOP``. Nothing is written when there are
-    no GTI blocks.
+    no GTI blocks. A block's chip is found per ``gti_ccd``; ``refs`` defaults to
+    the data subspace of ``events_header``.
     """
     gti_hdus = list(gti_hdus)
-    per_chip, plain = _chip_gtis(gti_hdus)
+    if refs is None:
+        refs = subspace_refs(events_header)
+    per_chip, plain = _chip_gtis(gti_hdus, refs)
     dtcor = events_header.get("DTCOR", 1.0)
     dtcor = float(dtcor) if isinstance(dtcor, int | float) else 1.0
 
@@ -628,6 +665,10 @@ def read_time_filter(vf: nodes.VirtualFile, base_dir: str | None = None) -> Time
             hint="a text filter file is read with [@file.lis], not as GTIs",
         ) from None
     with hdul:
+        refs: dict[str, int] = {}
+        for hdu in hdul:
+            if not is_gti_block(hdu):
+                refs.update(subspace_refs(hdu.header))
         chosen_one = False
         if vf.block is not None:
             hdu = _find_block(hdul, vf.block, vf.path)
@@ -647,7 +688,7 @@ def read_time_filter(vf: nodes.VirtualFile, base_dir: str | None = None) -> Time
             )
         keep: TimeFilter = {}
         for hdu in blocks:
-            ccd = None if chosen_one else gti_ccd(hdu.header)
+            ccd = None if chosen_one else gti_ccd(hdu.header, refs)
             if (
                 selection.chips is not None
                 and ccd is not None

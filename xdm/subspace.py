@@ -1,9 +1,18 @@
 """The CIAO data subspace (DSS): what a block's rows are known to satisfy.
 
 Reads and writes the ``DSTYPn``/``DSVALn``/``DSREFn``/``DSUNITn``/``DSFORMn``
-keywords (component k >= 2 prefixed: ``2DSTYP1``), and narrows them as filters
-are applied (dm-syntax 10). Pure values: ``Subspace`` is frozen and every edit
-returns a new one; only ``write`` touches a header.
+keywords, and narrows them as filters are applied (dm-syntax 10). Pure values:
+``Subspace`` is frozen and every edit returns a new one; only ``write`` touches a
+header.
+
+Components: a block may carry several (one per ACIS chip). Component k >= 2 is
+written with a numeric prefix and, in real CIAO files
+(tests/data/events/chandra_time.fits), omits what it shares with component 1:
+``DSTYP1='time' DSREF1=':GTI7'``, ``2DSREF1=':GTI6'``, ``DSTYP2='ccd_id'
+DSVAL2='7:7'``, ``2DSVAL2='6:6'`` says "for ccd_id 6 the time ranges are in
+GTI6". Missing ``kDSTYPn``/``kDSFORMn``/``kDSUNITn`` are inherited from entry n of
+component 1; a ``kDSREFn`` without ``kDSVALn`` means ``TABLE``. ``write`` uses
+the same layout: entry n of every component follows ``DSTYPn``...``DSREFn``.
 
 Spelling: real CIAO files write ``DSUNITn`` (tests/data/events/chandra_test.fits);
 ``DSUNIn`` is read too. ``DSFORMn`` holds a TFORM letter (``D``, ``I``) and decides
@@ -48,6 +57,7 @@ _FIELD = {
     "FORM": "form",
 }
 _INTEGER_FORMS = frozenset("BIJKLX")
+_CHIPS = ("ccd_id", "chip_id")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +80,19 @@ class SubspaceEntry:
     @property
     def is_integer(self) -> bool:
         return bool(self.form) and self.form.strip()[-1:].upper() in _INTEGER_FORMS
+
+    @property
+    def is_empty(self) -> bool:
+        """A range value that selects nothing (``""`` after an empty intersection,
+        or an inverted item like ``0:-1``)."""
+        if self.value is None or self.value.strip().upper() == TABLE:
+            return False
+        if not self.value.strip():
+            return True
+        ranges = self.ranges
+        return ranges is not None and all(
+            lo is not None and hi is not None and lo > hi for lo, hi in ranges
+        )
 
     @property
     def ranges(self) -> RangeList | None:
@@ -105,14 +128,16 @@ class Subspace:
             found.setdefault(component, {}).setdefault(int(index), {})[_FIELD[kind]] = (
                 text.strip()
             )
+        first = found.get(1, {})
         components = []
         for component in sorted(found):
-            entries = tuple(
-                SubspaceEntry(**fields)  # type: ignore[arg-type]
-                for _, fields in sorted(found[component].items())
-                if "column" in fields
-            )
-            components.append(entries)
+            entries = []
+            for index, fields in sorted(found[component].items()):
+                if component > 1:
+                    fields = _inherit(fields, first.get(index, {}))
+                if "column" in fields:
+                    entries.append(SubspaceEntry(**fields))  # type: ignore[arg-type]
+            components.append(tuple(entries))
         return cls(tuple(components))
 
     @property
@@ -133,7 +158,8 @@ class Subspace:
         )
 
     def range_of(self, column: str) -> tuple[Bound, Bound] | None:
-        """Extent ``(lo, hi)`` of the column's ranges over all components.
+        """Extent ``(lo, hi)`` of the union of the column's ranges over all
+        components (``ccd_id`` of a four-chip file: 3..8).
 
         Used for default bin ranges. None when some component does not restrict
         the column, or holds a region or ``TABLE`` for it; a side is None when
@@ -153,6 +179,28 @@ class Subspace:
         lo = None if None in los else min(x for x in los if x is not None)
         hi = None if None in his else max(x for x in his if x is not None)
         return lo, hi
+
+    def chip_refs(self) -> dict[str, int]:
+        """Blocks named by ``DSREF`` mapped to the chip of their component.
+
+        ``{"GTI7": 7, "GTI6": 6, ...}`` from components whose ``ccd_id`` (or
+        ``chip_id``) is a single value; the key is the block name after the last
+        ``:``, upper case. Tells which GTI block belongs to which chip when the
+        block itself has no ``CCD_ID`` key.
+        """
+        out: dict[str, int] = {}
+        for entries in self.components:
+            chip = next((e for e in entries if e.column.lower() in _CHIPS), None)
+            ranges = chip.ranges if chip is not None else None
+            if not ranges or len(ranges) != 1:
+                continue
+            lo, hi = ranges[0]
+            if lo is None or lo != hi or lo != int(lo):
+                continue
+            for e in entries:
+                if e.ref:
+                    out.setdefault(e.ref.rsplit(":", 1)[-1].strip().upper(), int(lo))
+        return out
 
     # ------------------------------------------------------------ editing
 
@@ -209,7 +257,20 @@ class Subspace:
                 merged = _intersect(current, new_ranges, integer)
             return replace(entry, value=format_ranges(merged))
 
-        return self._edit(column, change, component)
+        return self._edit(column, change, component)._without_empty(column)
+
+    def _without_empty(self, column: str) -> Subspace:
+        """Drop components whose ranges for ``column`` became empty (``[ccd_id=7]``
+        on a four-chip file leaves one); if all are empty the first stays, so the
+        subspace still says that nothing is selected."""
+        kept = tuple(
+            entries
+            for entries in self.components
+            if not any(e.matches(column) and e.is_empty for e in entries)
+        )
+        if not kept and self.components:
+            kept = self.components[:1]
+        return Subspace(kept)
 
     def with_region(
         self, column: str, canonical_text: str, *, component: int | None = None
@@ -255,21 +316,75 @@ class Subspace:
     # ------------------------------------------------------------ writing
 
     def write(self, header: Header) -> None:
-        """Replace every ``[k]DS*n`` keyword of ``header`` by this subspace."""
+        """Replace every ``[k]DS*n`` keyword of ``header`` by this subspace.
+
+        CIAO's layout: entry n is ``DSTYPn DSVALn DSFORMn DSUNITn DSREFn`` of
+        component 1, then ``kDSVALn``/``kDSREFn`` of each component k >= 2, which
+        repeat ``kDSTYPn``/``kDSFORMn``/``kDSUNITn`` only where they differ from
+        component 1 and leave out ``kDSVALn`` when it is ``TABLE`` with a ref.
+        """
         for key in [k for k in header if _KEY.match(k)]:
             header.remove(key, remove_all=True)
-        for k, entries in enumerate(self.components, start=1):
-            prefix = "" if k == 1 else str(k)
-            for n, entry in enumerate(entries, start=1):
-                for name, value in (
-                    ("DSTYP", entry.column),
-                    ("DSVAL", entry.value),
-                    ("DSFORM", entry.form),
-                    ("DSUNIT", entry.unit),
-                    ("DSREF", entry.ref),
+        order: dict[str, None] = {}
+        for entries in self.components:
+            for entry in entries:
+                order.setdefault(entry.column.lower(), None)
+        first = self.components[0] if self.components else ()
+        for n, name in enumerate(order, start=1):
+            base = _find(first, name)
+            if base is not None:
+                for key, value in (
+                    ("DSTYP", base.column),
+                    ("DSVAL", base.value),
+                    ("DSFORM", base.form),
+                    ("DSUNIT", base.unit),
+                    ("DSREF", base.ref),
                 ):
                     if value is not None:
-                        _append(header, f"{prefix}{name}{n}", value)
+                        _append(header, f"{key}{n}", value)
+            for k, entries in enumerate(self.components[1:], start=2):
+                entry = _find(entries, name)
+                if entry is None:
+                    continue
+                table_ref = (
+                    entry.ref is not None
+                    and (entry.value or "").strip().upper() == TABLE
+                )
+                for key, value, shared in (
+                    ("DSTYP", entry.column, base and base.column),
+                    ("DSVAL", None if table_ref else entry.value, None),
+                    ("DSFORM", entry.form, base and base.form),
+                    ("DSUNIT", entry.unit, base and base.unit),
+                    ("DSREF", entry.ref, None),
+                ):
+                    if value is not None and value != shared:
+                        _append(header, f"{k}{key}{n}", value)
+
+
+def _find(entries: Iterable[SubspaceEntry], name: str) -> SubspaceEntry | None:
+    return next((e for e in entries if e.matches(name)), None)
+
+
+def _inherit(fields: dict[str, str], first: dict[str, str]) -> dict[str, str]:
+    """Entry n of component k >= 2 completed from entry n of component 1: the
+    column, form and unit when not repeated; ``TABLE`` for a lone ``kDSREFn``;
+    value and ref both when neither is given."""
+    if not first or (
+        "column" in fields
+        and "column" in first
+        and fields["column"].lower() != first["column"].lower()
+    ):
+        return fields
+    out = dict(fields)
+    for key in ("column", "form", "unit"):
+        if key not in out and key in first:
+            out[key] = first[key]
+    if "value" not in out:
+        if "ref" in out:
+            out["value"] = TABLE
+        else:
+            out.update({k: first[k] for k in ("value", "ref") if k in first})
+    return out
 
 
 def _append(header: Header, key: str, value: str) -> None:
