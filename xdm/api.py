@@ -105,7 +105,8 @@ def copy(
     """Write the virtual file to ``out`` like CIAO ``dmcopy``.
 
     A filtered table keeps every other block of the file (GTIs updated); a binned
-    image becomes the primary HDU followed by the GTI blocks. The product is
+    table becomes the primary HDU followed by the GTI blocks; a filtered or
+    rebinned image block is written in its place among the file's other blocks. The product is
     written to a temporary file and renamed; an existing ``out`` needs ``clobber``.
     """
     from xdm.executor import write
@@ -161,14 +162,42 @@ def _copy_image_block(
     history: str | None,
     base_dir: Any,
 ) -> Path:
+    """The evaluated image in place of its block; every other block of the file
+    copied as it is (CIAO dmcopy keeps them, as for filtered tables)."""
     from astropy.io import fits
 
-    from xdm.fitsfile import atomic_output
+    from xdm.fitsfile import atomic_output, hdu_bytes, open_block
 
+    if isinstance(vf, str):
+        from xdm.parser import parse
+
+        vf = parse(vf)
     image = _read_image_block(vf, base_dir)
     header = image.header.copy()
     if history:
         header.add_history(history)
-    with atomic_output(out, clobber=clobber) as tmp:
-        fits.PrimaryHDU(data=image.data, header=header).writeto(tmp, overwrite=True)
+    ref = vf.block
+    with (
+        atomic_output(out, clobber=clobber) as tmp,
+        open_block(
+            vf.path,
+            block_name=ref.name if ref else None,
+            block_number=ref.number if ref else None,
+            base_dir=base_dir,
+            span=vf.span,
+            block_span=ref.span if ref else None,
+        ) as block,
+        open(tmp, "wb") as fh,
+    ):
+        for i, hdu in enumerate(block.hdul):
+            if i != block.index:
+                fh.write(hdu_bytes(hdu, primary=i == 0))
+            elif i == 0:
+                primary = fits.PrimaryHDU(data=image.data, header=header)
+                if len(block.hdul) > 1:
+                    primary.header["EXTEND"] = True
+                fh.write(hdu_bytes(primary, primary=True))
+            else:
+                ext = fits.ImageHDU(data=image.data, header=header)
+                fh.write(hdu_bytes(ext, primary=False))
     return Path(out)
