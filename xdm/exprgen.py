@@ -38,6 +38,7 @@ __all__ = [
     "REAL_UPPER_BOUND_INCLUSIVE",
     "REGION_INLINE_MAX_CONSTANTS",
     "STRING_CASE_SENSITIVE",
+    "TIME_IN_OR_NARROWS_GTI",
     "CompiledFilter",
     "compile_filters",
 ]
@@ -71,6 +72,15 @@ shapes) is tested with ``Region.contains`` instead (numexpr's 255-constant limit
 GTI_INLINE_MAX = 8
 """Time intervals up to this many are inlined in the numexpr predicate; longer lists
 become a ``np.searchsorted`` test (numexpr's compile time grows with the text)."""
+
+TIME_IN_OR_NARROWS_GTI = True
+"""dm-syntax 4 (GTIs become intersection(old, new ranges)) for a time filter inside
+``||``: the GTIs are intersected with the times at which the whole top-level ``||``
+can keep a row: the union of its branches, a branch without a time filter counting
+as all times. ``(time=a:b)||(time=c:d)`` narrows them to ``a:b`` and ``c:d``;
+``(time=a:b)||(energy>5000)`` leaves them as they are (the energy branch keeps
+rows at any time). False: rows are selected the same way and the GTIs are left
+untouched."""
 
 _NUMEXPR_NAMES = frozenset(
     {
@@ -162,6 +172,8 @@ class _Generator:
         self.excluded: list[SubspaceEntry] = []
         self.extents: dict[str, tuple[float, float]] = {}
         self._names: set[str] = set()
+        # what each @file reference meant: its intervals, or its parsed filter text
+        self._files: dict[int, Any] = {}
 
     # ------------------------------------------------------------ helpers
     def error(
@@ -253,6 +265,10 @@ class _Generator:
                 return " & ".join(parts) if parts else "True"
             case n.OrFilter():
                 parts = [self.expr(t, top=False) for t in node.terms]
+                if top and TIME_IN_OR_NARROWS_GTI:
+                    support = self.time_support(node)
+                    if support is not None:
+                        self.time_selections.append(support)
                 if "True" in parts:
                     return "True"
                 return "(" + " | ".join(parts) + ")"
@@ -759,6 +775,7 @@ class _Generator:
             )
         if _looks_like_fits(str(path)):
             intervals = _read_time_filter(node.file, self.base_dir, self.source, node)
+            self._files[id(node)] = intervals
             if top:
                 self.time_selections.append(intervals)
             return self.time_test(intervals, node)
@@ -770,6 +787,7 @@ class _Generator:
         from xdm.parser import parse_filter
 
         expr = parse_filter(text)
+        self._files[id(node)] = expr
         # names inside the file resolve like the virtual file's own (CIAO: the
         # current directory), and the generators share operands and tests
         sub = _Generator(self.block, source=text, base_dir=self.base_dir)
@@ -777,12 +795,70 @@ class _Generator:
         sub.operands = self.operands
         sub.tests = self.tests
         sub.excluded = self.excluded
+        sub._files = self._files
         clause = sub.expr(expr, top=top)
         self.time_selections.extend(sub.time_selections)
         self.subspace.extend(sub.subspace)
         for k, (lo, hi) in sub.extents.items():
             self.narrow_extent(k, lo, hi)
         return clause if clause == "True" else f"({clause})"
+
+    def time_support(self, node: Any) -> Intervals | None:
+        """The times (per chip) at which ``node`` can keep a row, or None for
+        all times: time ranges and comparisons, GTI files, ``||`` as union, ``&&``
+        as intersection; any other filter leaves the time free."""
+        import numpy as np
+
+        from xdm import gti
+
+        match node:
+            case n.OrFilter() | n.AndFilter():
+                parts = [self.time_support(t) for t in node.terms]
+                if isinstance(node, n.OrFilter):
+                    if any(p is None for p in parts):
+                        return None
+                    out = parts[0]
+                    for p in parts[1:]:
+                        out = gti.filter_union(out, p)  # type: ignore[arg-type]
+                    return out
+                known = [p for p in parts if p is not None]
+                if not known:
+                    return None
+                out = known[0]
+                for p in known[1:]:
+                    out = gti.filter_intersect(out, p)
+                return out
+            case n.FileFilter():
+                found = self._files.get(id(node))
+                if isinstance(found, dict):
+                    return found
+                return None if found is None else self.time_support(found)
+            case n.RangeFilter() | n.ComparisonFilter() if self.is_time(node.column):
+                if isinstance(node, n.ComparisonFilter):
+                    value = node.value
+                    if not isinstance(value, n.Number) or node.op == "!=":
+                        return None
+                    if node.op == "==":
+                        return {None: np.empty((0, 2))}
+                    return {None: _comparison_interval(node.op, value.value)}
+                # the branch compiled already, so every bound is a Number
+                rows = [
+                    (
+                        r.lo.value if isinstance(r.lo, n.Number) else -np.inf,
+                        r.hi.value if isinstance(r.hi, n.Number) else np.inf,
+                    )
+                    for r in node.ranges
+                    if not r.is_single
+                ]
+                return {None: gti.normalise(np.array(rows, dtype=float).reshape(-1, 2))}
+        return None
+
+    def is_time(self, target: Any) -> bool:
+        """``target`` names the block's real TIME column."""
+        if not isinstance(target, n.ColumnName):
+            return False
+        col = self.block.column(target.name)
+        return col is not None and col.key == "time" and col.kind == "real"
 
     def time_test(self, intervals: Intervals, node: Any) -> str:
         """Rows whose TIME lies in their chip's intervals (``gti.intervals_for`` rule)."""

@@ -37,6 +37,8 @@ __all__ = [
     "SINGLE_SELECTION_APPLIES_TO_ALL",
     "UPDATE_TSTART_TSTOP",
     "TimeFilter",
+    "filter_intersect",
+    "filter_union",
     "gti_ccd",
     "gti_intervals",
     "intersect",
@@ -196,6 +198,33 @@ def intervals_for(keep: Mapping[int | None, Intervals], ccd: int | None) -> Inte
             out = union(out, g)
         return out
     return _EMPTY.copy()
+
+
+def _chip_rows(keep: Mapping[int | None, Intervals], chip: int | None) -> Intervals:
+    """A filter's intervals for ``chip`` (``None``: chips it does not name)."""
+    if chip in keep:
+        return normalise(keep[chip])
+    if None in keep:
+        return normalise(keep[None])
+    return _EMPTY.copy()
+
+
+def _combine_filters(a: TimeFilter, b: TimeFilter, op: Any) -> TimeFilter:
+    keys = set(a) | set(b)
+    out = {k: op(_chip_rows(a, k), _chip_rows(b, k)) for k in keys if k is not None}
+    if None in a or None in b:
+        out[None] = op(_chip_rows(a, None), _chip_rows(b, None))
+    return out
+
+
+def filter_union(a: TimeFilter, b: TimeFilter) -> TimeFilter:
+    """Times (per chip) good in either time filter: ``(time=a)||(time=b)``."""
+    return _combine_filters(a, b, union)
+
+
+def filter_intersect(a: TimeFilter, b: TimeFilter) -> TimeFilter:
+    """Times (per chip) good in both time filters: ``time=a && @gti``."""
+    return _combine_filters(a, b, intersect)
 
 
 # ---------------------------------------------------------------- GTI blocks
