@@ -152,7 +152,15 @@ def test_numexpr_equals_contains_and_bbox_holds_region(text):
 @settings(max_examples=100, deadline=None)
 @given(region_text())
 def test_negation_is_complement(text):
+    """``~r`` is the complement of ``r`` away from exact edges.
+
+    The grid is offset from the half-integers the shapes are drawn on: on an exact
+    edge CIAO's own arithmetic is not complement-safe (its bounds test uses
+    ``cos(90 deg) = 6e-17``, so ``pie(0,0,.5,.5,0,90)`` holds (0, 0.5) by the shape
+    test but not by the bounds test; ``!pie`` has no bounds test). Edge points
+    are covered by the CIAO oracle test instead.
+    """
     r = xdm.region(text)
-    g = np.arange(-30, 30.5, 0.5)
+    g = np.arange(-30, 30.5, 0.5) + 0.0123456789
     x, y = (a.ravel() for a in np.meshgrid(g, g))
     assert np.array_equal((~r).contains(x, y), ~r.contains(x, y))
