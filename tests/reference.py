@@ -16,7 +16,8 @@ reading the engine. One filter at a time, no fusion, no numexpr; histograms by
 * bins: bin i covers ``[lo+i*step, lo+(i+1)*step)``, ``nbins = ceil((hi-lo)/step)``,
   ``#n``: ``step = (hi-lo)/n``; integer columns bin from ``lo-0.5`` to ``hi+0.5``;
   defaults from TLMIN/TLMAX, shrunk to the filtered extent (range filters and
-  region bounding boxes) snapped as ``lo = TLMIN + floor(fmin - TLMIN)`` unless
+  region bounding boxes, as CIAO's region library computes them) snapped as
+  ``lo = TLMIN + floor(fmin - TLMIN)`` unless
   ``[opt full]``; events on the upper edge of the last bin are dropped (7.2-7.4).
 """
 
@@ -416,12 +417,11 @@ def region_bbox(region: n.RegionExpr) -> Box | None:
             if name in ("box", "rotbox", "ellipse"):
                 t = math.radians(a[4] if len(a) > 4 else 0.0)
                 c, s = abs(math.cos(t)), abs(math.sin(t))
-                if name == "ellipse":
-                    hx = math.hypot(a[2] * c, a[3] * s)
-                    hy = math.hypot(a[2] * s, a[3] * c)
-                else:
-                    hx = a[2] / 2 * c + a[3] / 2 * s
-                    hy = a[2] / 2 * s + a[3] / 2 * c
+                # CIAO's extent of a rotated ellipse is that of its circumscribed
+                # rotated box (region library: reg_box_corners), not the tight box
+                half = (a[2], a[3]) if name == "ellipse" else (a[2] / 2, a[3] / 2)
+                hx = half[0] * c + half[1] * s
+                hy = half[0] * s + half[1] * c
                 return a[0] - hx, a[0] + hx, a[1] - hy, a[1] + hy
             return None
         case n.RegionAnd(operands=ops):
