@@ -389,3 +389,72 @@ def test_reference_regions_match_the_regions_module(synthetic_events: Path) -> N
                 assert np.array_equal(got, want), suffix
                 checked += 1
     assert checked >= 15
+
+
+def _intersect(rows: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    out = [(max(a, lo), min(b, hi)) for a, b in rows if min(b, hi) > max(a, lo)]
+    return np.array(out, dtype=float).reshape(-1, 2)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [(1_000.0, 30_000.0), (19_000.0, 21_000.0), (0.0, 60_000.0), (36_000.0, 36_500.0)],
+)
+def test_time_filter_rewrites_every_chip_gti(
+    engine, synthetic_events, tmp_path, window
+):
+    """Section 4: each GTIn becomes GTIn AND [t1, t2); ONTIMEn, LIVTIMEn, EXPOSURn follow."""
+    t1, t2 = demo.TSTART + window[0], demo.TSTART + window[1]
+    out = tmp_path / "cut.fits"
+    xdm.copy(f"{synthetic_events}[time={t1!r}:{t2!r}]", out, clobber=True)
+    with fits.open(synthetic_events) as before, fits.open(out) as after:
+        dtcor = before["EVENTS"].header["DTCOR"]
+        header = after["EVENTS"].header
+        gtis = {h.header["CCD_ID"]: h for h in after if h.name == "GTI"}
+        assert sorted(gtis) == sorted(demo.CHIPS)
+        for hdu in (h for h in before if h.name == "GTI"):
+            chip = hdu.header["CCD_ID"]
+            old = np.column_stack([hdu.data["START"], hdu.data["STOP"]])
+            want = _intersect(old, t1, t2)
+            got = np.column_stack([gtis[chip].data["START"], gtis[chip].data["STOP"]])
+            np.testing.assert_allclose(got.reshape(-1, 2), want, rtol=0, atol=1e-6)
+            ontime = float((want[:, 1] - want[:, 0]).sum())
+            assert header[f"ONTIME{chip}"] == pytest.approx(ontime, abs=1e-6)
+            assert header[f"LIVTIME{chip}"] == pytest.approx(ontime * dtcor, abs=1e-6)
+            assert header[f"EXPOSUR{chip}"] == pytest.approx(ontime * dtcor, abs=1e-6)
+        assert header["LIVETIME"] == pytest.approx(header["ONTIME"] * dtcor, abs=1e-6)
+        t = after["EVENTS"].data["time"]
+        assert len(t) == int(
+            (
+                (fits.getdata(synthetic_events)["time"] >= t1)
+                & (fits.getdata(synthetic_events)["time"] < t2)
+            ).sum()
+        )
+
+
+def test_per_chip_gti_file_rewrites_each_chip(
+    engine, synthetic_events, aux_dir, tmp_path
+):
+    """A GTI file with one block per CCD_ID cuts each chip by its own block (3.10)."""
+    out = tmp_path / "chips.fits"
+    xdm.copy(f"{synthetic_events}[@{aux_dir / 'chips.gti'}]", out, clobber=True)
+    with (
+        fits.open(synthetic_events) as before,
+        fits.open(aux_dir / "chips.gti") as cut,
+        fits.open(out) as after,
+    ):
+        cuts = {h.header["CCD_ID"]: h.data for h in cut if h.name == "GTI"}
+        got = {h.header["CCD_ID"]: h.data for h in after if h.name == "GTI"}
+        for hdu in (h for h in before if h.name == "GTI"):
+            chip = hdu.header["CCD_ID"]
+            ((lo, hi),) = zip(cuts[chip]["START"], cuts[chip]["STOP"])
+            old = np.column_stack([hdu.data["START"], hdu.data["STOP"]])
+            want = _intersect(old, lo, hi)
+            have = np.column_stack([got[chip]["START"], got[chip]["STOP"]]).reshape(
+                -1, 2
+            )
+            np.testing.assert_allclose(have, want, rtol=0, atol=1e-6)
+            ontime = float((want[:, 1] - want[:, 0]).sum())
+            assert after["EVENTS"].header[f"ONTIME{chip}"] == pytest.approx(
+                ontime, abs=1e-6
+            )
