@@ -280,6 +280,8 @@ def filter_mask(cols: Columns, expr: n.FilterExpr) -> np.ndarray:
             return row_mask(cols.nrows, ranges)
         case n.RegionFilter(column=target, region=region):
             xname, yname = cols.pair(target)
+            if _has_world(region):
+                region = to_physical(region, *column_wcs(cols, xname, yname))
             return region_mask(region, cols.values(xname), cols.values(yname))
         case n.FileFilter(file=vf):
             path = vf.path
@@ -304,6 +306,110 @@ def select(vf: n.VirtualFile) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- regions
+
+
+# ---------------------------------------------------------------- world coordinates
+
+
+def column_wcs(cols: Columns, xname: str, yname: str):
+    """Celestial WCS of a column pair from TCTYP/TCRVL/TCRPX/TCDLT, and degrees per pixel."""
+    from astropy.wcs import WCS
+
+    ix, iy = cols.index[xname.lower()] + 1, cols.index[yname.lower()] + 1
+    h = cols.header
+    w = WCS(naxis=2)
+    w.wcs.ctype = [h[f"TCTYP{ix}"], h[f"TCTYP{iy}"]]
+    w.wcs.crval = [h[f"TCRVL{ix}"], h[f"TCRVL{iy}"]]
+    w.wcs.crpix = [h[f"TCRPX{ix}"], h[f"TCRPX{iy}"]]
+    w.wcs.cdelt = [h[f"TCDLT{ix}"], h[f"TCDLT{iy}"]]
+    w.wcs.cunit = ["deg", "deg"]
+    return w, abs(float(h[f"TCDLT{ix}"]))
+
+
+def _has_world(region: n.RegionExpr) -> bool:
+    match region:
+        case n.Shape(args=args):
+            return any(isinstance(a, n.Coordinate) and a.unit is not None for a in args)
+        case n.RegionNot(operand=op):
+            return _has_world(op)
+        case n.RegionAnd(operands=ops) | n.RegionOr(operands=ops):
+            return any(_has_world(op) for op in ops)
+    return False
+
+
+def _sexagesimal(text: str) -> float:
+    sign = -1.0 if text.strip().startswith("-") else 1.0
+    parts = [abs(float(p)) for p in text.strip().lstrip("+-").split(":")]
+    return sign * sum(v / 60.0**i for i, v in enumerate(parts))
+
+
+# argument roles per shape: p = position pair (x then y), l = length, a = angle
+_ROLES = {
+    "circle": "ppl",
+    "annulus": "ppll",
+    "box": "ppll",
+    "rotbox": "ppll",
+    "ellipse": "ppll",
+    "pie": "ppll",
+    "sector": "pp",
+    "point": "pp",
+}
+
+
+def to_physical(region: n.RegionExpr, wcs, deg_per_pixel: float) -> n.RegionExpr:
+    """The region with world positions (``d``, sexagesimal) and angular lengths in pixels.
+
+    Angles are left alone: only unrotated shapes are used with world coordinates.
+    """
+    match region:
+        case n.RegionNot(operand=op):
+            return n.RegionNot(operand=to_physical(op, wcs, deg_per_pixel))
+        case n.RegionAnd(operands=ops):
+            return n.RegionAnd(
+                operands=tuple(to_physical(o, wcs, deg_per_pixel) for o in ops)
+            )
+        case n.RegionOr(operands=ops):
+            return n.RegionOr(
+                operands=tuple(to_physical(o, wcs, deg_per_pixel) for o in ops)
+            )
+        case n.Shape(name=name, args=args) if _has_world(region):
+            roles = "pp" * (len(args) // 2) if name == "polygon" else _ROLES[name]
+            roles = roles.ljust(len(args), "a")
+            out: list[float] = []
+            i = 0
+            while i < len(args):
+                if roles[i] == "p":
+                    ax, ay = args[i], args[i + 1]
+                    if ax.unit is None and ay.unit is None:
+                        out += [float(ax.text), float(ay.text)]
+                    else:
+                        ra = (
+                            _sexagesimal(ax.text) * 15.0
+                            if ax.unit == "sexagesimal"
+                            else float(ax.text)
+                        )
+                        dec = (
+                            _sexagesimal(ay.text)
+                            if ay.unit == "sexagesimal"
+                            else float(ay.text)
+                        )
+                        px, py = wcs.all_world2pix([[ra, dec]], 1)[0]
+                        out += [float(px), float(py)]
+                    i += 2
+                    continue
+                a = args[i]
+                scale = {"d": 1.0, "'": 1 / 60.0, '"': 1 / 3600.0}.get(a.unit)
+                value = float(a.text)
+                out.append(
+                    value
+                    if roles[i] == "a" or scale is None
+                    else value * scale / deg_per_pixel
+                )
+                i += 1
+            return n.Shape(
+                name=name, args=tuple(n.Coordinate(text=repr(v)) for v in out)
+            )
+    return region
 
 
 def _args(shape: n.Shape) -> list[float]:
@@ -482,7 +588,10 @@ def filtered_extent(
                 lo, hi, found = max(lo, min(los)), min(hi, max(his)), True
             elif isinstance(term, n.RegionFilter):
                 xname, yname = cols.pair(term.column)
-                box = region_bbox(term.region)
+                region = term.region
+                if _has_world(region):
+                    region = to_physical(region, *column_wcs(cols, xname, yname))
+                box = region_bbox(region)
                 if box is None:
                     continue
                 if xname.lower() == column.lower():
