@@ -12,7 +12,9 @@ reading the engine. One filter at a time, no fusion, no numexpr; histograms by
   they stand (3.8, 11); ``#row`` counts original rows from 1, inclusive (3.11);
 * ``[@gti]`` keeps TIME in the union of [START, STOP); a GTI file with one block
   per CCD_ID applies each block to its chip (3.10, 4);
-* regions: own geometry for the shapes, ``a-b`` = a AND NOT b (5.1, 5.2);
+* regions: own geometry for the shapes, ``a-b`` = a AND NOT b; world positions
+  (``d``, sexagesimal RA in hours) and angular lengths converted with astropy's WCS
+  built from the column's TCTYP/TCRVL/TCRPX/TCDLT keys (5.1, 5.2);
 * bins: bin i covers ``[lo+i*step, lo+(i+1)*step)``, ``nbins = ceil((hi-lo)/step)``,
   ``#n``: ``step = (hi-lo)/n``; integer columns bin from ``lo-0.5`` to ``hi+0.5``;
   defaults from TLMIN/TLMAX, shrunk to the filtered extent (range filters and
