@@ -383,7 +383,9 @@ def test_reference_regions_match_the_regions_module(synthetic_events: Path) -> N
             continue
         for q in xdm.parse(f"e.fits{suffix}").filters:
             expr = q.expr
-            if isinstance(expr, xdm.nodes.RegionFilter):
+            if isinstance(expr, xdm.nodes.RegionFilter) and not ref._has_world(
+                expr.region
+            ):
                 want = ref.region_mask(expr.region, x, y)
                 got = np.asarray(xdm.region(expr.region).contains(x, y), dtype=bool)
                 assert np.array_equal(got, want), suffix
