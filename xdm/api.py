@@ -8,7 +8,9 @@ parser -> planner -> executor and nothing more.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xdm.errors import XdmSemanticError
 
 if TYPE_CHECKING:
+    import numpy as np
     from astropy.io.fits import Header
     from astropy.table import Table
     from astropy.wcs import WCS
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
     from xdm.nodes import VirtualFile
     from xdm.steps import Plan
 
-__all__ = ["Image", "copy", "read", "select"]
+__all__ = ["Image", "Scan", "copy", "read", "scan", "select"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,70 @@ def select(
     if _is_image_plan(p):
         raise XdmSemanticError("select() needs a table block", source=p.source)
     return run_select(p)
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A table virtual file as a stream of chunks (what ``scan`` yields).
+
+    Each chunk is ``(records, kept)``: the block's raw FITS records for a slice of
+    rows (unscaled, big-endian; an astropy ``FITS_rec`` for heap tables, which is
+    already scaled) and the boolean mask of the rows the virtual file keeps.
+    ``columns`` pairs each output column's name in ``records`` with its output
+    name (``[cols]`` selects and renames); ``header`` is the output block's header
+    (column keywords renumbered, exposure keywords updated by time filters) and
+    ``gti_blocks`` the file's GTI blocks after the time filters.
+    """
+
+    header: Header
+    total_rows: int
+    columns: tuple[tuple[str, str], ...]
+    gti_blocks: tuple[Any, ...]
+    chunks: Iterator[tuple[NDArray[Any], NDArray[np.bool_]]]
+
+
+@contextlib.contextmanager
+def scan(
+    vf: VirtualFile | str,
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[Scan]:
+    """Stream the rows a table virtual file keeps, one chunk at a time.
+
+    The same single pass (fused predicate, memory-mapped chunks) as ``read``, but
+    nothing is gathered: memory stays at one chunk whatever the file's size, so a
+    reducer (row counts, column ranges) scales to any number of rows. Images (an
+    image block or ``[bin ...]``) are not streamed.
+    """
+    import numpy as np
+
+    from xdm import executor as ex
+    from xdm.planner import plan
+    from xdm.steps import Histogram
+
+    text = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
+    options = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
+    p = plan(text, base_dir=base_dir, **options)
+    if _is_image_plan(p) or p.find(Histogram) is not None:
+        raise XdmSemanticError("scan() needs a table, not an image", source=p.source)
+    with ex._open(p) as block:
+        gti_hdus = ex._gti_hdus(p, block)
+        header, _, columns = ex._table_layout(p, block, gti_hdus, history=None)
+        if ex._has_heap(block):  # small tables (responses, regions), read by astropy
+            data = ex._heap_table(p, block, header, columns).data
+            names = tuple((c, c) for c in data.dtype.names or ())
+            chunks: Iterator[Any] = iter([(data, np.ones(len(data), dtype=bool))])
+        else:
+            names = columns or tuple((c.name, c.name) for c in block.columns)
+            chunks = ((r, m) for _, r, m in ex._filtered_chunks(p, block))
+        yield Scan(
+            header=header,
+            total_rows=block.nrows,
+            columns=names,
+            gti_blocks=tuple(gti_hdus.values()),
+            chunks=chunks,
+        )
 
 
 def copy(
