@@ -9,17 +9,19 @@ picks the right one. The REPL and ``xdm run`` render these with rich
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "ColumnRanges",
     "ColumnSummary",
     "ImageSummary",
     "TableSummary",
     "describe",
+    "good_time",
     "preview",
     "summarise_image",
     "summarise_records",
@@ -173,37 +175,27 @@ def summarise_records(
     Ranges are taken on the stored values, then scaled by TSCALn/TZEROn; units
     come from TUNITn. No astropy table is built.
     """
-    from astropy.io.fits import FITS_rec
-
-    scaled = isinstance(records, FITS_rec)  # astropy applies TSCAL/TZERO itself
-    columns = []
-    for n, name in enumerate(records.dtype.names or (), start=1):
-        col = _column_summary(name, records[name], header.get(f"TUNIT{n}"))
-        scale = 1.0 if scaled else float(header.get(f"TSCAL{n}", 1.0))
-        zero = 0.0 if scaled else float(header.get(f"TZERO{n}", 0.0))
-        if (scale, zero) != (1.0, 0.0) and col.lo is not None and col.hi is not None:
-            ends = sorted((col.lo * scale + zero, col.hi * scale + zero))
-            col = replace(col, lo=ends[0], hi=ends[1])
-        columns.append(col)
-    return TableSummary(
-        source=source,
-        block=_meta_text(header, "EXTNAME"),
-        rows=len(records),
-        total_rows=total_rows,
-        columns=tuple(columns),
-        good_time_s=_good_time(header),
+    names = tuple((name, name) for name in records.dtype.names or ())
+    ranges = ColumnRanges(names)
+    ranges.add(records, np.ones(len(records), dtype=bool))
+    return ranges.summary(
+        header, source=source, total_rows=total_rows, good_time_s=_good_time(header)
     )
 
 
-def describe(text: str, base_dir: str | None = None) -> TableSummary | ImageSummary:
-    """Evaluate the virtual file ``text`` in memory and summarise what it selects.
+def describe(
+    text: str, base_dir: str | None = None, *, chunk_rows: int | None = None
+) -> TableSummary | ImageSummary:
+    """Evaluate the virtual file ``text`` and summarise what it selects.
 
-    Table rows stay raw FITS records (no astropy Table is built), so a summary
-    costs one pass and the kept rows' memory.
+    A table is reduced chunk by chunk in the engine's one streaming pass
+    (``xdm.api.scan``): rows kept, column ranges and good time need memory for one
+    chunk, not for the kept rows, so 1e8-row files summarise in flat memory.
     """
     import xdm
+    from xdm.api import scan
     from xdm.executor import ImageResult, evaluate
-    from xdm.steps import OpenBlock
+    from xdm.steps import Histogram, OpenBlock
 
     vf = xdm.parse(text)
     plan = xdm.plan(vf, base_dir=base_dir)
@@ -211,13 +203,123 @@ def describe(text: str, base_dir: str | None = None) -> TableSummary | ImageSumm
     if opened is not None and opened.kind == "image":
         image = xdm.read(vf, base_dir=base_dir)
         return _image(text, image.data, image.header, image.name)
-    result = evaluate(plan)
-    if isinstance(result, ImageResult):
+    if plan.find(Histogram) is not None:
+        result = evaluate(plan)
+        assert isinstance(result, ImageResult)
         return _image(text, result.data, result.header, result.name)
-    total = opened.nrows if opened is not None else None
-    return summarise_records(
-        result.records, result.header, source=text, total_rows=total
+    with scan(vf, base_dir=base_dir, chunk_rows=chunk_rows) as rows:
+        ranges = ColumnRanges(rows.columns)
+        for records, kept in rows.chunks:
+            ranges.add(records, kept)
+        return ranges.summary(
+            rows.header,
+            source=text,
+            total_rows=rows.total_rows,
+            good_time_s=good_time(rows.header, rows.gti_blocks),
+        )
+
+
+class ColumnRanges:
+    """Running row count and per-column min/max over chunks of raw records.
+
+    ``columns`` pairs each column's name in the records with its output name.
+    Ranges are of the stored values (NaN ignored); ``summary`` scales them by
+    TSCALn/TZEROn (unless the records were astropy's, already scaled) and reads
+    TUNITn, so the result equals ``summarise_records`` on all kept rows at once.
+    """
+
+    def __init__(self, columns: tuple[tuple[str, str], ...]) -> None:
+        self.columns = columns
+        self.rows = 0
+        self.scaled = False
+        self._kinds: dict[str, tuple[np.dtype[Any], int]] = {}
+        self._lo: dict[str, Any] = {}
+        self._hi: dict[str, Any] = {}
+
+    def add(self, records: NDArray[Any], kept: NDArray[np.bool_]) -> None:
+        """Fold in the kept rows of one chunk (one column copied at a time)."""
+        from astropy.io.fits import FITS_rec
+
+        self.scaled = self.scaled or isinstance(records, FITS_rec)
+        every = bool(kept.all())
+        n = len(records) if every else int(np.count_nonzero(kept))
+        self.rows += n
+        for old, _ in self.columns:
+            column = np.asarray(records[old])
+            width = int(np.prod(column.shape[1:])) if column.ndim > 1 else 1
+            self._kinds.setdefault(old, (column.dtype, width))
+            if not n or column.dtype.kind not in "biuf":
+                continue
+            values = column if every else column[kept]
+            lo, hi = _min_max(values)
+            if lo is not None:
+                self._lo[old] = lo if old not in self._lo else min(self._lo[old], lo)
+                self._hi[old] = hi if old not in self._hi else max(self._hi[old], hi)
+
+    def summary(
+        self,
+        header: Any,
+        *,
+        source: str,
+        total_rows: int | None,
+        good_time_s: float | None,
+    ) -> TableSummary:
+        """The ``TableSummary`` of everything added so far."""
+        columns = []
+        for n, (old, new) in enumerate(self.columns, start=1):
+            dtype, width = self._kinds.get(old, (np.dtype(np.float64), 1))
+            lo, hi = self._lo.get(old), self._hi.get(old)
+            scale = 1.0 if self.scaled else float(header.get(f"TSCAL{n}", 1.0))
+            zero = 0.0 if self.scaled else float(header.get(f"TZERO{n}", 0.0))
+            if (scale, zero) != (1.0, 0.0) and lo is not None and hi is not None:
+                lo, hi = sorted((lo * scale + zero, hi * scale + zero))
+            unit = header.get(f"TUNIT{n}")
+            columns.append(
+                ColumnSummary(
+                    name=new,
+                    dtype=dtype.base.name if dtype.kind != "V" else "record",
+                    unit=str(unit) if unit is not None and str(unit) else None,
+                    lo=lo,
+                    hi=hi,
+                    width=width,
+                )
+            )
+        return TableSummary(
+            source=source,
+            block=_meta_text(header, "EXTNAME"),
+            rows=self.rows,
+            total_rows=total_rows,
+            columns=tuple(columns),
+            good_time_s=good_time_s,
+        )
+
+
+def _min_max(values: NDArray[Any]) -> tuple[float | None, float | None]:
+    """Min and max of the values as floats; NaN ignored; None if nothing is left."""
+    if values.dtype.kind != "f":
+        return float(values.min()), float(values.max())
+    lo, hi = (
+        float(np.fmin.reduce(values, axis=None)),
+        float(np.fmax.reduce(values, axis=None)),
     )
+    return (None, None) if math.isnan(lo) else (lo, hi)
+
+
+def good_time(header: Any, gti_blocks: Any = ()) -> float | None:
+    """Total good time: the header's ``GOOD_TIME_KEYS``, else from the GTI blocks.
+
+    Files without the keywords (RXTE: two GTI blocks, no ONTIME) get what
+    ``xdm.gti.update_exposure_keys`` would write as ONTIME: per-chip GTIs for the
+    aim chip, or the plain blocks combined per ``xdm.gti.MULTI_BLOCK_COMBINE``.
+    """
+    found = _good_time(header)
+    if found is not None or not gti_blocks:
+        return found
+    from xdm import gti
+
+    scratch = header.copy()  # the keys are what the rule writes, not the result
+    gti.update_exposure_keys(scratch, gti_blocks)
+    return _good_time(scratch)
 
 
 def _image(text: str, data: NDArray[Any], header: Any, name: str) -> ImageSummary:
