@@ -11,41 +11,27 @@ from xdm.errors import XdmSemanticError
 
 USAGE = 'usage: xdm copy "IN[...]" OUT [clobber=yes] [verbose=N | --quiet]'
 KEYS = ("infile", "outfile", "clobber", "verbose", "option", "mode")
-TRUE = ("yes", "y", "true", "t", "1")
-FALSE = ("no", "n", "false", "f", "0")
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
-    """Split positional, ``--flag`` and CIAO ``key=value`` arguments."""
-    values: dict[str, str] = {}
-    positional: list[str] = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key.strip().lower() in KEYS and "[" not in key:
-            values[key.strip().lower()] = value
-        elif arg in ("--clobber", "-c"):
-            values["clobber"] = "yes"
-        elif arg in ("-h", "--help"):
-            values["help"] = "yes"
-        else:
-            positional.append(arg)
-    for key in ("infile", "outfile"):
-        if key not in values and positional:
-            values[key] = positional.pop(0)
-    if positional:
-        raise XdmSemanticError(f"unexpected argument {positional[0]!r}", hint=USAGE)
-    return values
+    """Split positional, ``--flag`` and CIAO ``key=value`` arguments (``xdm.cli.args``)."""
+    from xdm.cli.args import split_args
+
+    args = split_args(
+        argv,
+        command="copy",
+        usage=USAGE,
+        params=KEYS,
+        flags={"--clobber": ("clobber", "yes"), "-c": ("clobber", "yes")},
+        positional=("infile", "outfile"),
+    )
+    return {**args.params, "help": "yes"} if args.help else args.params
 
 
 def _flag(values: dict[str, str], key: str, default: bool) -> bool:
-    text = values.get(key)
-    if text is None:
-        return default
-    if text.strip().lower() in TRUE:
-        return True
-    if text.strip().lower() in FALSE:
-        return False
-    raise XdmSemanticError(f"{key}= takes yes or no, got {text!r}", hint=USAGE)
+    from xdm.cli.args import Args, yes_no
+
+    return yes_no(Args(params=values), key, default, USAGE)
 
 
 def run(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ window around the target. Needs no user file.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from xdm.errors import XdmIOError, XdmSemanticError
@@ -70,38 +71,47 @@ def _steps(window: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def _parse_args(argv: list[str]) -> tuple[Path, bool, int, int]:
-    directory, clobber, rows, seed = DEFAULT_DIR, False, DEFAULT_ROWS, 0
-    for arg in argv:
-        key, eq, value = arg.partition("=")
-        key = key.lower()
-        try:
-            if not eq:
-                if arg in ("-h", "--help"):
-                    raise XdmSemanticError(
-                        "usage: xdm demo [DIR] [clobber=yes] [rows=N] [seed=N]"
-                    )
-                directory = arg
-            elif key in ("dir", "outdir"):
-                directory = value
-            elif key == "clobber":
-                clobber = value.lower() in ("yes", "y", "true", "1")
-            elif key == "rows":
-                rows = int(float(value))
-            elif key == "seed":
-                seed = int(value)
-            else:
-                raise XdmSemanticError(
-                    f"unknown demo parameter {key!r}",
-                    expected=("dir", "clobber", "rows", "seed"),
-                )
-        except ValueError:
-            raise XdmSemanticError(
-                f"{key}={value!r} is not a number", hint="e.g. rows=200000 seed=1"
-            ) from None
+USAGE = "usage: xdm demo [DIR] [clobber=yes] [rows=N] [seed=N]"
+
+
+def _parse_args(argv: list[str]) -> tuple[Path, bool, int, int] | None:
+    """The demo's settings, or None when help was asked for."""
+    from xdm.cli.args import split_args, yes_no
+
+    args = split_args(
+        argv,
+        command="demo",
+        usage=USAGE,
+        params=("dir", "outdir", "clobber", "rows", "seed", "verbose"),
+        flags={"--clobber": ("clobber", "yes")},
+        positional=("dir",),
+    )
+    if args.help:
+        return None
+    values = args.params
+    directory = values.get("dir", values.get("outdir", DEFAULT_DIR))
+    clobber = yes_no(args, "clobber", False, USAGE)
+    rows = _whole_number(values, "rows", DEFAULT_ROWS)
+    seed = _whole_number(values, "seed", 0)
     if not 1 <= rows <= 100_000_000:
         raise XdmSemanticError(f"rows={rows} is out of range 1..1e8")
     return Path(directory), clobber, rows, seed
+
+
+def _whole_number(values: dict[str, str], key: str, default: int) -> int:
+    """``rows=2e5`` and ``seed=3``; anything else is the user's error."""
+    text = values.get(key)
+    if text is None:
+        return default
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not number.is_integer():
+        raise XdmSemanticError(
+            f"{key}={text!r} is not a whole number", hint="e.g. rows=200000 seed=1"
+        )
+    return int(number)
 
 
 def _describe(path: Path) -> tuple[tuple[int, ...], int]:
@@ -119,8 +129,14 @@ def run(argv: list[str]) -> int:
     """Make the event file and the tutorial images; print what was written."""
     import xdm
     from xdm.demo import WINDOW, make_events
+    from xdm.progress import get_verbosity, verbosity, verbosity_from_args
 
-    directory, clobber, rows, seed = _parse_args(argv)
+    argv, level = verbosity_from_args(argv)
+    settings = _parse_args(argv)
+    if settings is None:
+        print(USAGE)
+        return 0
+    directory, clobber, rows, seed = settings
     events = directory / "evt2.fits"
     steps = _steps(WINDOW)
     existing = [p for p in [events, *(directory / s[0] for s in steps)] if p.exists()]
@@ -147,7 +163,8 @@ def run(argv: list[str]) -> int:
     base = str(events.resolve())
     for name, suffix, _ in steps:
         out = directory / name
-        xdm.copy(base + suffix, str(out), clobber=True)
+        with verbosity(get_verbosity() if level is None else level):
+            xdm.copy(base + suffix, str(out), clobber=True)
         shape, counts = _describe(out)
         dims = " x ".join(map(str, shape[::-1]))  # FITS order: NAXIS1 x NAXIS2
         table.add_row(name, escape(suffix), dims, f"{counts:,}")

@@ -1,19 +1,30 @@
-"""``xdm explain "IN[...]"``: print the evaluation plan of a virtual file."""
+"""``xdm explain "IN[...]"`` (or ``infile=IN[...]``): print the evaluation plan."""
 
 from __future__ import annotations
 
 from xdm.errors import XdmSemanticError
 
-USAGE = 'usage: xdm explain "IN[...]"'
+USAGE = 'usage: xdm explain "IN[...]"  (or infile="IN[...]")'
 
 
 def run(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        if argv and argv[0] in ("-h", "--help"):
-            print(USAGE)
-            return 0
+    from xdm.cli.args import split_args
+    from xdm.progress import verbosity_from_args
+
+    argv, _ = verbosity_from_args(argv)  # accepted like every tool; plans are quiet
+    args = split_args(
+        argv,
+        command="explain",
+        usage=USAGE,
+        params=("infile", "verbose"),
+        positional=("infile",),
+    )
+    if args.help:
+        print(USAGE)
+        return 0
+    if "infile" not in args.params:
         raise XdmSemanticError("explain takes one virtual file", hint=USAGE)
     from xdm.planner import plan
 
-    print(plan(argv[0]).explain())
+    print(plan(args.params["infile"]).explain())
     return 0

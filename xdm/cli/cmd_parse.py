@@ -16,33 +16,36 @@ from xdm.errors import XdmSemanticError
 
 USAGE = 'usage: xdm parse "VF" [--json] [--tree] [--region | --filter]'
 
-FLAGS = ("--json", "--tree", "--region", "--filter")
-PARAMS = {"infile": None, "json": "--json", "tree": "--tree"}
+# flag -> the CIAO-style parameter it sets (``--json`` is ``json=yes``)
+FLAGS = {f"--{name}": (name, "yes") for name in ("json", "tree", "region", "filter")}
 
 
 def run(argv: list[str]) -> int:
     """Parse one virtual file given on the command line; exit 0 or raise XdmError."""
-    flags: set[str] = set()
-    texts: list[str] = []
-    for arg in argv:
-        if arg in ("-h", "--help"):
-            print(USAGE)
-            return 0
-        key, eq, value = arg.partition("=")
-        if arg in FLAGS:
-            flags.add(arg)
-        elif eq and key in PARAMS:
-            if key == "infile":
-                texts.append(value)
-            elif value.lower() in ("yes", "y", "true", "1"):
-                flags.add(PARAMS[key])  # type: ignore[arg-type]
-        else:
-            texts.append(arg)
-    if len(texts) != 1:
+    from xdm.cli.args import split_args, yes_no
+    from xdm.progress import verbosity_from_args
+
+    argv, _ = verbosity_from_args(argv)
+    args = split_args(
+        argv,
+        command="parse",
+        usage=USAGE,
+        params=("infile", "json", "tree", "region", "filter", "verbose"),
+        flags=FLAGS,
+        positional=("infile",),
+        text_may_look_like_params=True,  # filter text: energy=300:2000
+    )
+    if args.help:
+        print(USAGE)
+        return 0
+    if "infile" not in args.params:
         raise XdmSemanticError("parse takes one virtual file", hint=USAGE)
+    flags = {
+        flag for flag, (name, _) in FLAGS.items() if yes_no(args, name, False, USAGE)
+    }
     if {"--region", "--filter"} <= flags:
         raise XdmSemanticError("give at most one of --region and --filter", hint=USAGE)
-    text = texts[0]
+    text = args.params["infile"]
     start = (
         "region_start"
         if "--region" in flags

@@ -12,17 +12,13 @@ History is kept in $XDM_HISTORY (default ~/.xdm_history).
 
 def run(argv: list[str]) -> int:
     """Start the prompt; returns its exit status."""
-    from xdm.errors import XdmSyntaxError
+    from xdm.cli.args import split_args
     from xdm.progress import verbosity, verbosity_from_args
 
-    if any(a in ("-h", "--help") for a in argv):
+    args, level = verbosity_from_args(argv)
+    if split_args(args, command="repl", usage=USAGE, params=("verbose",)).help:
         print(USAGE, end="")
         return 0
-    args, level = verbosity_from_args(argv)
-    if args:
-        raise XdmSyntaxError(
-            f"unexpected argument {args[0]!r}", hint="usage: xdm repl [verbose=N]"
-        )
     from xdm.cli.repl import main_loop
 
     with verbosity(1 if level is None else level):

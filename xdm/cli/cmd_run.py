@@ -6,8 +6,6 @@ Statements run in order and the first error stops the script, cited as
 
 from __future__ import annotations
 
-import re
-
 from xdm.errors import XdmSyntaxError
 
 USAGE = """\
@@ -18,46 +16,39 @@ explain, parse, demo), `set name = value`, `echo`, and bare virtual files
 (summarised). name=value pairs set $name and win over `set` in the script.
 """
 
-ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
-
 
 def run(argv: list[str]) -> int:
     """Run a script; returns 0 or raises the located error."""
+    from xdm.cli.args import split_args
     from xdm.progress import verbosity, verbosity_from_args
 
-    if any(a in ("-h", "--help") for a in argv):
+    args, level = verbosity_from_args(argv)
+    parsed = split_args(
+        args,
+        command="run",
+        usage=USAGE,
+        params=None,  # any name=value sets $name
+        extra_positional=True,
+    )
+    if parsed.help:
         print(USAGE, end="")
         return 0
-    args, level = verbosity_from_args(argv)
-    script, variables = _split(args)
-    from xdm.cli.render import print_summary
-    from xdm.cli.script import Session, run_script
-
-    session = Session(summarise=print_summary)
-    with verbosity(1 if level is None else level):
-        run_script(script, variables, session)
-    return 0
-
-
-def _split(args: list[str]) -> tuple[str, dict[str, str]]:
-    script: str | None = None
-    variables: dict[str, str] = {}
-    for arg in args:
-        m = ASSIGNMENT.fullmatch(arg)
-        if m and script is not None:
-            variables[m.group(1)] = m.group(2)
-        elif script is None and not arg.startswith("-"):
-            script = arg
-        else:
-            raise XdmSyntaxError(
-                f"unexpected argument {arg!r}",
-                expected=("FILE.xdm", "name=value"),
-                hint="usage: xdm run FILE.xdm [name=value ...]",
-            )
-    if script is None:
+    if len(parsed.positional) > 1:
+        raise XdmSyntaxError(
+            f"unexpected argument {parsed.positional[1]!r}",
+            expected=("name=value",),
+            hint="usage: xdm run FILE.xdm [name=value ...]",
+        )
+    if not parsed.positional:
         raise XdmSyntaxError(
             "no script given",
             expected=("FILE.xdm",),
             hint="usage: xdm run FILE.xdm [name=value ...]",
         )
-    return script, variables
+    from xdm.cli.render import print_summary
+    from xdm.cli.script import Session, run_script
+
+    session = Session(summarise=print_summary)
+    with verbosity(1 if level is None else level):
+        run_script(parsed.positional[0], parsed.params, session)
+    return 0
