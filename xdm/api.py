@@ -134,12 +134,12 @@ def scan(
     import numpy as np
 
     from xdm import executor as ex
+    from xdm.fitsfile import DEFAULT_CHUNK_ROWS
     from xdm.planner import plan
     from xdm.steps import Histogram
 
     text = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
-    options = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
-    p = plan(text, base_dir=base_dir, **options)
+    p = plan(text, base_dir=base_dir, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS)
     if _is_image_plan(p) or p.find(Histogram) is not None:
         raise XdmSemanticError("scan() needs a table, not an image", source=p.source)
     with ex._open(p) as block:
