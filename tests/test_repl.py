@@ -247,10 +247,11 @@ def test_copy_at_the_prompt_writes_and_says_so(
     repl = Repl()
     repl.execute("set band = 300:2000")
     repl.execute("dmcopy infile=evt2.fits[energy=$band] outfile=soft.fits")
+    repl.execute("copy evt2.fits[energy=$band] quiet.fits --quiet")  # said, not shown
     repl.execute("explain evt2.fits[energy=$band][bin sky=8]")
     out, err = capsys.readouterr()
     assert err == "" and repl.errors == 0
-    assert "wrote soft.fits" in out
+    assert "wrote soft.fits" in out and "wrote quiet.fits" in out
     assert "plan for evt2.fits[energy=300:2000][bin sky=8]" in out
     energy = fits.getdata(EVENTS, "EVENTS")["energy"]
     expected = int(((energy >= 300) & (energy < 2000)).sum())

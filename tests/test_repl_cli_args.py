@@ -188,6 +188,9 @@ def test_split_args_rules() -> None:
     with pytest.raises(XdmSemanticError, match="unknown parameter 'z'"):
         split_args(["z=1"], command="t", usage=usage, params=("in",))
     assert split_args(["--help", "stray"], command="t", usage=usage).help
+    quiet = split_args(["a", "--quiet"], command="t", usage=usage, positional=("in",))
+    assert (quiet.params, quiet.verbose) == ({"in": "a"}, 0)
+    assert split_args(["verbose=3"], command="t", usage=usage).verbose == 3
 
 
 def test_main_usage_lists_every_command() -> None:

@@ -4,9 +4,9 @@ Every subcommand takes positional arguments, ``--flags`` and CIAO-style
 ``key=value`` parameters in any order (``xdm copy infile=IN outfile=OUT
 clobber=yes``). ``split_args`` sorts them, fills missing parameters from the
 positionals in order, and raises one clear ``XdmSemanticError`` (exit 2) for an
-unknown parameter, flag or extra argument. ``-h``/``--help`` is always known;
-``verbose=N``, ``--quiet`` and ``--verbose`` are taken out before, by
-``xdm.progress.verbosity_from_args``.
+unknown parameter, flag or extra argument. ``-h``/``--help`` is always known,
+and so are ``verbose=N``, ``-q``/``--quiet`` and ``-v``/``--verbose`` (read by
+``xdm.progress.verbosity_from_args`` into ``Args.verbose``).
 
 Only identifier keys make a parameter, so a virtual file such as
 ``evt2.fits[energy=300:2000]`` stays positional; only ``-x``/``--word`` make a
@@ -37,6 +37,8 @@ class Args:
     params: dict[str, str] = field(default_factory=dict)
     positional: tuple[str, ...] = ()
     help: bool = False
+    verbose: int | None = None
+    """The ``verbose=`` level asked for; None when not given."""
 
 
 def split_args(
@@ -60,7 +62,10 @@ def split_args(
     ``text_may_look_like_params`` an unknown ``key=value`` is positional text
     (``xdm parse --filter energy=300:2000``).
     """
-    known = None if params is None else {p.lower() for p in params}
+    from xdm.progress import verbosity_from_args
+
+    argv, level = verbosity_from_args(list(argv))
+    known = None if params is None else {p.lower() for p in params} | {"verbose"}
     flags = dict(flags or {})
     values: dict[str, str] = {}
     rest: list[str] = []
@@ -97,7 +102,7 @@ def split_args(
         raise XdmSemanticError(
             f"xdm {command}: unexpected argument {rest[0]!r}", hint=usage
         )
-    return Args(params=values, positional=tuple(rest), help=wants_help)
+    return Args(params=values, positional=tuple(rest), help=wants_help, verbose=level)
 
 
 def yes_no(args: Args, key: str, default: bool, usage: str) -> bool:

@@ -82,7 +82,7 @@ def _parse_args(argv: list[str]) -> tuple[Path, bool, int, int] | None:
         argv,
         command="demo",
         usage=USAGE,
-        params=("dir", "outdir", "clobber", "rows", "seed", "verbose"),
+        params=("dir", "outdir", "clobber", "rows", "seed"),
         flags={"--clobber": ("clobber", "yes")},
         positional=("dir",),
     )

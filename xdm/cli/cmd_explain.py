@@ -9,14 +9,12 @@ USAGE = 'usage: xdm explain "IN[...]"  (or infile="IN[...]")'
 
 def run(argv: list[str]) -> int:
     from xdm.cli.args import split_args
-    from xdm.progress import verbosity_from_args
 
-    argv, _ = verbosity_from_args(argv)  # accepted like every tool; plans are quiet
     args = split_args(
         argv,
         command="explain",
         usage=USAGE,
-        params=("infile", "verbose"),
+        params=("infile",),  # and verbose=, like every tool
         positional=("infile",),
     )
     if args.help:

@@ -23,14 +23,12 @@ FLAGS = {f"--{name}": (name, "yes") for name in ("json", "tree", "region", "filt
 def run(argv: list[str]) -> int:
     """Parse one virtual file given on the command line; exit 0 or raise XdmError."""
     from xdm.cli.args import split_args, yes_no
-    from xdm.progress import verbosity_from_args
 
-    argv, _ = verbosity_from_args(argv)
     args = split_args(
         argv,
         command="parse",
         usage=USAGE,
-        params=("infile", "json", "tree", "region", "filter", "verbose"),
+        params=("infile", "json", "tree", "region", "filter"),
         flags=FLAGS,
         positional=("infile",),
         text_may_look_like_params=True,  # filter text: energy=300:2000

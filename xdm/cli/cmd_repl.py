@@ -13,13 +13,13 @@ History is kept in $XDM_HISTORY (default ~/.xdm_history).
 def run(argv: list[str]) -> int:
     """Start the prompt; returns its exit status."""
     from xdm.cli.args import split_args
-    from xdm.progress import verbosity, verbosity_from_args
+    from xdm.progress import verbosity
 
-    args, level = verbosity_from_args(argv)
-    if split_args(args, command="repl", usage=USAGE, params=("verbose",)).help:
+    args = split_args(argv, command="repl", usage=USAGE)
+    if args.help:
         print(USAGE, end="")
         return 0
     from xdm.cli.repl import main_loop
 
-    with verbosity(1 if level is None else level):
+    with verbosity(1 if args.verbose is None else args.verbose):
         return main_loop()

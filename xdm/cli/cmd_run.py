@@ -20,11 +20,10 @@ explain, parse, demo), `set name = value`, `echo`, and bare virtual files
 def run(argv: list[str]) -> int:
     """Run a script; returns 0 or raises the located error."""
     from xdm.cli.args import split_args
-    from xdm.progress import verbosity, verbosity_from_args
+    from xdm.progress import verbosity
 
-    args, level = verbosity_from_args(argv)
     parsed = split_args(
-        args,
+        argv,
         command="run",
         usage=USAGE,
         params=None,  # any name=value sets $name
@@ -49,6 +48,6 @@ def run(argv: list[str]) -> int:
     from xdm.cli.script import Session, run_script
 
     session = Session(summarise=print_summary)
-    with verbosity(1 if level is None else level):
+    with verbosity(1 if parsed.verbose is None else parsed.verbose):
         run_script(parsed.positional[0], parsed.params, session)
     return 0
