@@ -65,3 +65,43 @@ def test_release_is_a_no_op_for_memory_arrays() -> None:
     rows = np.arange(1000, dtype=">f8")
     release_pages(rows, 0, 1000)
     np.testing.assert_array_equal(rows, np.arange(1000))
+
+
+def test_metadata_cache_sees_a_header_rewritten_in_place(tmp_path: Path) -> None:
+    """Same size, inode and mtime: the header bytes still reveal the change."""
+    path, _ = _events(tmp_path, 1000)
+    with fits.open(path) as hdul:
+        hdul[1].header["TLMIN3"] = 1
+        hdul[1].header["TLMAX3"] = 1024
+        hdul.writeto(path, overwrite=True)
+    with open_block(str(path)) as block:
+        assert block.column("pi").tlmax == 1024
+        assert block.nrows == 1000
+    stat = path.stat()
+    raw = path.read_bytes()
+    at = raw.index(b"TLMAX3  =")
+    card = b"TLMAX3  = " + b"2047".rjust(20) + b" " * 50
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        fh.write(card)
+    import os
+
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert path.stat().st_size == stat.st_size
+    with open_block(str(path)) as block:
+        assert block.column("pi").tlmax == 2047
+
+
+def test_cached_metadata_opens_the_same_block(tmp_path: Path) -> None:
+    path, data = _events(tmp_path, 5000)
+    first = open_block(str(path), block_name="events")
+    second = open_block(str(path), block_name="events")
+    try:
+        assert second.header is first.header  # served from the cache
+        assert second.columns == first.columns
+        np.testing.assert_array_equal(second.raw()["time"], data["time"])
+        assert second.raw().dtype == first.raw().dtype
+    finally:
+        first.close()
+        second.close()

@@ -137,18 +137,41 @@ class ColumnMeta:
 class Block:
     """An opened block of a file: header, column metadata and raw row access.
 
-    Holds the open HDU list; use as a context manager or call ``close()``.
+    ``header`` may be shared with the metadata cache (``open_block``): read it,
+    copy it before changing it. The astropy HDU list (``hdul``) is opened on first
+    use; use the block as a context manager or call ``close()``.
     """
 
     path: str
     index: int  # 0-based HDU index; CIAO number is index + 1
     name: str
     header: Header
-    hdul: HDUList
+    _hdul: HDUList | None = None
     nrows: int = 0
     columns: tuple[ColumnMeta, ...] = ()
     vectors: dict[str, tuple[str, str]] = field(default_factory=dict)
     _raw: Any = None
+    _derived: dict[str, Any] = field(default_factory=dict)
+    _data_offset: int | None = None  # file offset of the rows, when uncompressed
+
+    @property
+    def hdul(self) -> HDUList:
+        """The file's astropy HDU list (memory-mapped), opened on first use."""
+        if self._hdul is None:
+            from astropy.io import fits
+
+            self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=False)
+        return self._hdul
+
+    @property
+    def subspace(self) -> Any:
+        """The block's data subspace (``xdm.subspace.Subspace``), read once."""
+        found = self._derived.get("subspace")
+        if found is None:
+            from xdm.subspace import Subspace
+
+            found = self._derived["subspace"] = Subspace.from_header(self.header)
+        return found
 
     # ------------------------------------------------------------ description
     @property
@@ -227,7 +250,9 @@ class Block:
 
     def close(self) -> None:
         self._raw = None
-        self.hdul.close()
+        if self._hdul is not None:
+            self._hdul.close()
+            self._hdul = None
 
     def __enter__(self) -> Block:
         return self
@@ -298,37 +323,171 @@ def open_block(
     extension); ``block_name`` matches EXTNAME or HDUNAME case-insensitively
     (``GTI7`` also matches EXTNAME ``GTI`` with EXTVER 7). With neither, the first
     table with rows or image with NAXIS>0 is chosen.
-    """
-    from astropy.io import fits
 
+    Headers and column metadata of uncompressed files come from a small cache
+    (``_MetaCache``) validated against the file's header bytes, so planning the
+    same file again does not re-parse its headers with astropy.
+    """
     real = resolve_path(path, base_dir)
-    if not real.exists():
+    try:
+        stat = os.stat(real)
+    except OSError:
+        stat = None
+    if stat is None or not real.exists():
         raise XdmIOError(
             f"file not found: {path}",
             source=source,
             span=span,
             hint=f"looked for {real}",
         )
+    meta = _META_CACHE.get(real, stat)
+    hdul = None
+    if meta is None:
+        from astropy.io import fits
+
+        try:
+            hdul = fits.open(real, memmap=True, lazy_load_hdus=False)
+        except (OSError, ValueError) as exc:
+            raise XdmIOError(
+                f"cannot read {path} as FITS: {exc}", source=source, span=span
+            ) from None
+        try:
+            meta = _META_CACHE.put(real, stat, hdul)
+        except BaseException:
+            hdul.close()
+            raise
     try:
-        hdul = fits.open(real, memmap=True, lazy_load_hdus=False)
-    except (OSError, ValueError) as exc:
-        raise XdmIOError(
-            f"cannot read {path} as FITS: {exc}", source=source, span=span
-        ) from None
-    try:
-        index = _choose_block(hdul, block_name, block_number, path, source, block_span)
+        if block_name is None and block_number is None and meta.default is not None:
+            index = meta.default
+        else:
+            index = _choose_block(
+                meta.headers,
+                block_name,
+                block_number,
+                path,
+                source,
+                block_span,
+                meta.names,
+            )
+            if block_name is None and block_number is None:
+                meta.default = index
     except BaseException:
-        hdul.close()
+        if hdul is not None:
+            hdul.close()
         raise
-    hdu = hdul[index]
-    header = hdu.header
-    name = _block_name(header, index)
-    block = Block(path=str(real), index=index, name=name, header=header, hdul=hdul)
+    header = meta.headers[index]
+    derived = meta.blocks.setdefault(index, {})
+    block = Block(
+        path=str(real),
+        index=index,
+        name=meta.names[index],
+        header=header,
+        _hdul=hdul,
+        _derived=derived,
+        _data_offset=meta.data_offsets[index] if meta.cacheable else None,
+    )
     if block.is_table:
         block.nrows = int(header.get("NAXIS2", 0))
-        block.columns = tuple(_column_metas(header))
-        block.vectors = _vectors(header, block.columns)
+        if "columns" not in derived:
+            derived["columns"] = tuple(_column_metas(header))
+            derived["vectors"] = _vectors(header, derived["columns"])
+        block.columns = derived["columns"]
+        block.vectors = derived["vectors"]
     return block
+
+
+@dataclass(slots=True)
+class _FileMeta:
+    """What ``open_block`` needs from a file's headers, read once by astropy."""
+
+    headers: tuple[Header, ...]  # copies, detached from any HDU list
+    names: tuple[str, ...]
+    header_spans: tuple[tuple[int, int], ...]  # (start, end) of each header
+    header_bytes: bytes
+    data_offsets: tuple[int, ...]
+    cacheable: bool  # uncompressed: offsets are file offsets
+    blocks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    default: int | None = None  # the default block's index, once chosen
+
+
+class _MetaCache:
+    """Header metadata of recently opened files, keyed by path and stat.
+
+    A hit is also checked against the file's header bytes (one read per HDU,
+    ~20 us), so a file rewritten in the same timestamp tick with the same size
+    is not mistaken for the old one. Compressed files are not cached.
+    """
+
+    MAX_FILES = 32
+
+    def __init__(self) -> None:
+        self._files: dict[tuple[Any, ...], _FileMeta] = {}
+
+    @staticmethod
+    def _key(real: Path, stat: os.stat_result) -> tuple[Any, ...]:
+        return (
+            os.path.abspath(real),
+            stat.st_dev,
+            stat.st_ino,
+            stat.st_size,
+            stat.st_mtime_ns,
+        )
+
+    def get(self, real: Path, stat: os.stat_result) -> _FileMeta | None:
+        key = self._key(real, stat)
+        meta = self._files.get(key)
+        if meta is None:
+            return None
+        try:
+            with open(real, "rb") as fh:
+                parts = []
+                for start, end in meta.header_spans:
+                    fh.seek(start)
+                    parts.append(fh.read(end - start))
+        except OSError:
+            parts = []
+        if b"".join(parts) != meta.header_bytes:
+            del self._files[key]
+            return None
+        self._files[key] = self._files.pop(key)  # most recently used last
+        return meta
+
+    def put(self, real: Path, stat: os.stat_result, hdul: HDUList) -> _FileMeta:
+        headers = tuple(h.header.copy() for h in hdul)
+        infos = [hdul.fileinfo(i) for i in range(len(hdul))]
+        compressed = any(
+            getattr(info.get("file"), "compression", None) is not None for info in infos
+        )
+        spans = tuple((int(i["hdrLoc"]), int(i["datLoc"])) for i in infos)
+        meta = _FileMeta(
+            headers=headers,
+            names=tuple(_block_name(h, i) for i, h in enumerate(headers)),
+            header_spans=spans,
+            header_bytes=b"",
+            data_offsets=tuple(int(i["datLoc"]) for i in infos),
+            cacheable=not compressed,
+        )
+        if compressed:
+            return meta
+        try:
+            with open(real, "rb") as fh:
+                parts = []
+                for start, end in spans:
+                    fh.seek(start)
+                    parts.append(fh.read(end - start))
+        except OSError:
+            return meta
+        meta.header_bytes = b"".join(parts)
+        while len(self._files) >= self.MAX_FILES:
+            del self._files[next(iter(self._files))]
+        self._files[self._key(real, stat)] = meta
+        return meta
+
+    def clear(self) -> None:
+        self._files.clear()
+
+
+_META_CACHE = _MetaCache()
 
 
 def block_names(hdul: HDUList) -> list[str]:
@@ -345,27 +504,28 @@ def _block_name(header: Header, index: int) -> str:
 
 
 def _choose_block(
-    hdul: HDUList,
+    headers: Sequence[Header],
     name: str | None,
     number: int | None,
     path: str,
     source: str | None,
     span: Span | None,
+    names: Sequence[str] | None = None,
 ) -> int:
-    names = block_names(hdul)
+    if names is None:
+        names = [_block_name(h, i) for i, h in enumerate(headers)]
     if number is not None:
-        if 1 <= number <= len(hdul):
+        if 1 <= number <= len(headers):
             return number - 1
         raise XdmIOError(
-            f"{path} has no block {number} (it has {len(hdul)} blocks, numbered from 1)",
+            f"{path} has no block {number} (it has {len(headers)} blocks, numbered from 1)",
             source=source,
             span=span,
             expected=tuple(f"{i + 1} ({n})" for i, n in enumerate(names)),
         )
     if name is not None:
         key = name.strip().upper()
-        for i, hdu in enumerate(hdul):
-            h = hdu.header
+        for i, h in enumerate(headers):
             extname = str(h.get("EXTNAME", "")).strip().upper()
             hduname = str(h.get("HDUNAME", "")).strip().upper()
             extver = h.get("EXTVER")
@@ -384,16 +544,15 @@ def _choose_block(
             expected=tuple(names),
             hint="blocks: " + ", ".join(names),
         )
-    for i, hdu in enumerate(hdul):
-        h = hdu.header
+    for i, h in enumerate(headers):
         is_table = str(h.get("XTENSION", "")).strip().upper() in ("BINTABLE", "TABLE")
         if (is_table and int(h.get("NAXIS2", 0)) > 0) or (
             not is_table and int(h.get("NAXIS", 0)) > 0
         ):
             return i
     # no block holds data: the first table, else the primary
-    for i, hdu in enumerate(hdul):
-        if str(hdu.header.get("XTENSION", "")).strip().upper() == "BINTABLE":
+    for i, h in enumerate(headers):
+        if str(h.get("XTENSION", "")).strip().upper() == "BINTABLE":
             return i
     return 0
 
@@ -486,12 +645,11 @@ def _vectors(
 
 
 def _raw_records(block: Block) -> NDArray[Any]:
-    hdu = block.hdul[block.index]
-    dtype = _raw_dtype(hdu)
-    info = block.hdul.fileinfo(block.index)
-    compression = getattr(info.get("file"), "compression", None)
+    dtype = block._derived.get("dtype")
+    if dtype is None:
+        dtype = block._derived["dtype"] = _raw_dtype(block.hdul[block.index])
     if (
-        compression is None
+        block._data_offset is not None
         and block.nrows
         and dtype.itemsize == int(block.header["NAXIS1"])
     ):
@@ -499,12 +657,12 @@ def _raw_records(block: Block) -> NDArray[Any]:
             block.path,
             dtype=dtype,
             mode="r",
-            offset=info["datLoc"],
+            offset=block._data_offset,
             shape=(block.nrows,),
         )
     if not block.nrows:
         return np.zeros(0, dtype=dtype)
-    return np.asarray(hdu.data).view(np.ndarray).view(dtype)
+    return np.asarray(block.hdul[block.index].data).view(np.ndarray).view(dtype)
 
 
 def _raw_dtype(hdu: Any) -> np.dtype[Any]:

@@ -574,10 +574,8 @@ def _extent(
     """The column's filtered extent and where it came from: this file's filters
     within the input's subspace (dm-syntax 11.5: default bin ranges come from the
     data subspace)."""
-    from xdm.subspace import Subspace
-
     extent = compiled.extents.get(col.name)
-    recorded = Subspace.from_header(block.header).range_of(col.name)
+    recorded = block.subspace.range_of(col.name)
     if recorded is None:
         return extent, "filter"
     lo, hi = recorded
