@@ -55,13 +55,14 @@ def accumulate(
 ) -> None:
     """Add a chunk to a flat histogram whose last slot collects the dropped rows.
 
-    ``flat_index`` is numexpr's float result; rows that fail the predicate carry
-    the overflow index ``counts.size - 1``, so no boolean compress is needed.
+    ``flat_index`` is numexpr's result (float, or integer for integer-arithmetic
+    grids); rows that fail the predicate carry the overflow index
+    ``counts.size - 1``, so no boolean compress is needed.
     Small grids use ``np.bincount``; grids much larger than the chunk use
     ``np.add.at``, which touches only the hit bins instead of allocating and
     adding a grid-sized array per chunk (8192 x 8192: 0.03 s instead of 2 s).
     """
-    index = flat_index.astype(np.intp, copy=False)
+    index = flat_index if flat_index.dtype.kind in "iu" else flat_index.astype(np.intp)
     if counts.size > 4 * len(index):
         np.add.at(counts, index, counts.dtype.type(1) if weights is None else weights)
     elif weights is None:

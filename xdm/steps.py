@@ -107,6 +107,8 @@ class BinGrid:
     nbins: int
     origin: str = "given"
     unit: str | None = None
+    integer: bool = False
+    """The column holds integers (its values are whole numbers)."""
 
     @property
     def hi(self) -> float:

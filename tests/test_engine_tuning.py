@@ -1,5 +1,6 @@
-"""Engine resource behaviour: chunk pages are released from the process, and the
-values seen through the memory map stay correct (oracle: the bytes written)."""
+"""Engine tuning that must not change results: chunk pages released from the
+process, header metadata cached, integer bin indices (oracles: the bytes written,
+numpy histograms of the same values)."""
 
 from __future__ import annotations
 
@@ -105,3 +106,26 @@ def test_cached_metadata_opens_the_same_block(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("spec", ["pi", "pi=1:1024:1", "pi=-3:40:1", "pi=0:99"])
+def test_unit_bins_of_an_integer_column_count_like_numpy(
+    tmp_path: Path, spec: str
+) -> None:
+    from xdm import planner
+    from xdm.api import read
+    from xdm.steps import Histogram
+
+    path, data = _events(tmp_path, 20_000)
+    with fits.open(path) as hdul:
+        hdul[1].header["TLMIN3"] = 1
+        hdul[1].header["TLMAX3"] = 1024
+        hdul.writeto(path, overwrite=True)
+    text = f"{path}[energy=1000:8000][bin {spec}][opt type=i4]"
+    hist = planner.plan(text).find(Histogram)
+    assert "floor" not in hist.index_expression  # integer arithmetic
+    image = read(text)
+    lo, nbins = hist.axes[0].lo, hist.axes[0].nbins
+    keep = (data["energy"] >= 1000) & (data["energy"] < 8000)
+    expected, _ = np.histogram(data["pi"][keep], bins=nbins, range=(lo, lo + nbins))
+    np.testing.assert_array_equal(image.data, expected)
