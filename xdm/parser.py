@@ -84,7 +84,6 @@ def _cache_file() -> str | bool:
     return str(folder / f"grammar-lark{lark_version}-py{python}.cache")
 
 
-_PASS, _SPLICE, _BUILD = 0, 1, 2
 _BLANK = re.compile("[ \t\x0c\r\n]+")  # the grammar's %ignore, as lark gives it
 
 
@@ -237,27 +236,57 @@ class _StuckError(Exception):
     """The driver could not go on; carries a ``friendly.Stuck``."""
 
 
+# Reduce actions, by what the driver does with the popped symbols (the numbers
+# are written as literals in ``_Machine.run``, ordered by how often they occur):
+_BUILD = 0  # call the rule method on a slice of them
+_BUILD1 = 1  # the same for a rule of one symbol (replaces the top in place)
+_SPLICE = 2  # ``_rule`` and lark's ``__x_star`` helpers: a list for the parent
+_PASS1 = 3  # a ``?rule`` of one symbol: its value goes up unchanged, only the state
+_BUILD_PICK = 4  # call the rule method on pick(popped): ``_rule`` children spliced in
+_PASS = 5  # a ``?rule`` with one kept child among dropped punctuation
+_ACCEPT = 6  # the start symbol with the input used up
+
+
+def _slice(index: list[int], size: int) -> slice | None:
+    """The slice of the last ``size`` stack entries that selects ``index``, if any."""
+    if not index:
+        return slice(0, 0)
+    step = index[1] - index[0] if len(index) > 1 else 1
+    if step < 1 or index != list(range(index[0], index[-1] + 1, step)):
+        return None
+    stop = index[-1] + 1 - size
+    return slice(index[0] - size, stop or None, step)
+
+
 class _Machine:
     """lark's LALR tables and per-state scanners, run by a tight loop."""
 
     def __init__(self, lark: Lark) -> None:
         from lark.parsers.lalr_analysis import Shift
 
-        from xdm.transform import Transform
+        from xdm.transform import F, Tok, Transform
 
+        self.transform, self.tok, self.new_span = Transform, Tok, F.Span
         frontend = lark.parser
         table = frontend.parser.parser.parse_table
         contextual = frontend.lexer
         self.start_states: dict[str, int] = dict(table.start_states)
         self.end_states: dict[str, int] = dict(table.end_states)
+        count = max(table.states) + 1
 
-        # rule -> (kind, size, goto name, pick, method); kinds:
-        # PASS hands its one kept child up unchanged (a ``?rule`` with one child;
-        # pick is its index), SPLICE returns the children as a list for the parent
-        # to splice in (``_rule`` and lark's ``__x_star`` helpers), BUILD calls the
-        # rule method. ``pick`` turns the popped symbols into the children the way
-        # lark's tree builder does (None: all of them, as they are).
+        # Gotos first: state below the popped symbols -> next state, per rule name.
+        gotos: dict[str, list[int]] = {}
+        for state, acts in table.states.items():
+            for term, (action, arg) in acts.items():
+                name = str(term)
+                if action is Shift and not name.isupper():
+                    gotos.setdefault(name, [-1] * count)[state] = arg
+
+        # rule -> (how, -size, goto, pick, method); ``pick`` turns the popped
+        # symbols into the children the way lark's tree builder does (filtered
+        # tokens dropped, ``_rule`` children spliced in).
         rules: dict[Any, tuple[Any, ...]] = {}
+        kept: set[str] = set()  # terminals some rule hands to its method
         for rule in lark.rules:
             keep_all = rule.options.keep_all_tokens
             include = tuple(
@@ -265,26 +294,33 @@ class _Machine:
                 for i, sym in enumerate(rule.expansion)
                 if keep_all or not (sym.is_term and sym.filter_out)  # type: ignore[attr-defined]
             )
+            kept.update(rule.expansion[i].name for i, _ in include)
             name = str(rule.alias or rule.origin.name)
             origin = str(rule.origin.name)
             expand1 = bool(rule.options.expand1 and not rule.alias)
             method = getattr(Transform, name, None)
-            pick: Any = _picker(include, len(rule.expansion))
+            size = len(rule.expansion)
+            index = [i for i, _ in include]
+            goto = gotos[origin]
+            action: tuple[Any, ...]
             if origin.startswith("_"):
                 grow = rule.expansion[0].name == rule.origin.name  # left recursion
-                pick = _picker(include, len(rule.expansion), grow_first=grow)
-                kind, pick = _SPLICE, pick or list
+                pick = _picker(include, size, grow_first=grow) or list
+                action = (_SPLICE, -size, goto, pick, None)
             elif expand1 and len(include) == 1 and not include[0][1]:
-                kind, pick = _PASS, include[0][0]
+                how = _PASS1 if size == 1 else _PASS
+                action = (how, -size, goto, index[0] - size, None)
             elif method is None:
                 raise RuntimeError(f"no Transform method for grammar rule {name!r}")
+            elif any(splice for _, splice in include) or _slice(index, size) is None:
+                action = (_BUILD_PICK, -size, goto, _picker(include, size), method)
             else:
-                kind = _BUILD
-            rules[rule] = (kind, len(rule.expansion), origin, pick, method)
+                how = _BUILD1 if size == 1 else _BUILD
+                action = (how, -size, goto, _slice(index, size), method)
+            rules[rule] = action
 
         # the same alternation of terminals lark's contextual lexer tries in each
         # state, in lark's priority order; blanks are skipped before matching
-
         ignored = [
             t.pattern.to_regexp()
             for t in lark.terminals
@@ -292,59 +328,49 @@ class _Machine:
         ]
         if ignored != [_BLANK.pattern]:
             raise RuntimeError("grammar ignores other than blanks; fast driver off")
-        patterns: dict[int, re.Pattern[str]] = {}
-        singles: dict[int, dict[str, str]] = {}
         # (lark would also add keyword callbacks for a string terminal that a
         # regex terminal of equal priority matches; this grammar has none, which
         # tests/test_parse.py checks)
         by_lexer: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
+        self.patterns: list[re.Pattern[str] | None] = [None] * count
+        # one-character tokens read without the regex; no rule method sees the
+        # dropped ones (``[``, ``=``...), so they are stacked as None, not a Tok
+        self.singles: list[dict[str, str]] = [{} for _ in range(count)]
+        self.dropped: frozenset[str] = frozenset(
+            t.name for t in lark.terminals if t.name not in kept
+        )
         for state, basic in contextual.lexers.items():
             if id(basic) not in by_lexer:  # lark shares one lexer among states
                 by_lexer[id(basic)] = _state_lexer(basic, lark.options.g_regex_flags)
-            patterns[state], singles[state] = by_lexer[id(basic)]
+            self.patterns[state], self.singles[state] = by_lexer[id(basic)]
 
-        # Per state (states are 0..N-1): the lexer pattern, the shifts
-        # {terminal: next state}, the reductions {terminal: rule} and the gotos
-        # {rule name: next state}.
-        count = max(table.states) + 1
-        self.patterns: list[re.Pattern[str] | None] = [None] * count
-        self.singles: list[dict[str, str]] = [{} for _ in range(count)]
-        self.shifts: list[dict[str, int]] = [{} for _ in range(count)]
-        self.reduces: list[dict[str, tuple[Any, ...]]] = [{} for _ in range(count)]
-        self.gotos: list[dict[str, int]] = [{} for _ in range(count)]
+        # Per state: {terminal: next state (shift) or a rule's action (reduce)}.
+        self.actions: list[dict[str, Any]] = [{} for _ in range(count)]
         for state, acts in table.states.items():
-            self.patterns[state] = patterns.get(state)
-            self.singles[state] = singles.get(state, {})
             for term, (action, arg) in acts.items():
                 name = str(term)
                 if action is not Shift:
-                    self.reduces[state][name] = rules[arg]
+                    self.actions[state][name] = rules[arg]
                 elif name.isupper():
-                    self.shifts[state][name] = arg
-                else:
-                    self.gotos[state][name] = arg
+                    self.actions[state][name] = arg
+        for end in self.end_states.values():
+            self.actions[end].setdefault("$END", (_ACCEPT, 0, None, None, None))
 
     def run(self, text: str, start: str) -> Any:
-        from xdm.transform import F, Tok, Transform
-
-        rules_obj = Transform(text)
-        patterns, singles, shifts, reduces, gotos = (
-            self.patterns,
-            self.singles,
-            self.shifts,
-            self.reduces,
-            self.gotos,
-        )
-        end_state = self.end_states[start]
-        state = self.start_states[start]
-        states = [state]
-        values: list[Any] = []
-        bounds: list[tuple[int, int]] = []  # (start, end) of each stack entry
+        actions, singles, patterns = self.actions, self.singles, self.patterns
+        dropped = self.dropped
+        rules = self.transform(text)
+        tok_class = self.tok
         new_tok = tuple.__new__
-        new_span = F.Span
+        new_span = self.new_span
         blank = _BLANK.match
-        last: Any = None  # the last token shifted, for error messages
-        pos = 0
+        state = self.start_states[start]
+        # the LR stack: (state, start, end) of each entry, and its values (a Tok,
+        # None for dropped punctuation, a node, a list to splice)
+        stack: list[tuple[int, int, int]] = [(state, 0, 0)]
+        values: list[Any] = [None]
+        last_kind: str | None = None  # the last token shifted, for errors
+        last_at = pos = tok_start = 0
         n = len(text.rstrip(" \t\f\r\n"))
 
         while True:
@@ -358,76 +384,113 @@ class _Machine:
                 kind = singles[state].get(char)
                 if kind is not None:
                     pos += 1
-                    tok = new_tok(Tok, (kind, char, tok_start, pos))
+                    tok = (
+                        None
+                        if kind in dropped
+                        else new_tok(tok_class, (kind, char, tok_start, pos))
+                    )
                 else:
                     m = patterns[state].match(text, pos, n)  # type: ignore[union-attr]
                     if m is None:
-                        raise _StuckError(self._stuck(text, pos, None, state, last))
+                        last = (last_kind, last_at, stack[-1][2])
+                        raise _StuckError(
+                            self._stuck(text, pos, None, pos, state, last)
+                        )
                     kind = m.lastgroup
                     pos = m.end()
-                    tok = new_tok(Tok, (kind, text[tok_start:pos], tok_start, pos))
+                    tok = new_tok(
+                        tok_class, (kind, text[tok_start:pos], tok_start, pos)
+                    )
             else:
                 kind = "$END"
+                tok_start = pos = n
                 tok = None
 
             # reduce as long as the table says so, then shift the token
             while True:
-                target = shifts[state].get(kind)  # type: ignore[arg-type]
-                if target is not None:
-                    last = tok
-                    state = target
-                    states.append(state)
+                act = actions[state].get(kind)  # type: ignore[arg-type]
+                if act.__class__ is int:
+                    state = act
+                    last_kind = kind
+                    last_at = tok_start
+                    stack.append((act, tok_start, pos))
                     values.append(tok)
-                    bounds.append((tok_start, pos))
                     break
-                rule = reduces[state].get(kind)  # type: ignore[arg-type]
-                if rule is None:
-                    raise _StuckError(self._stuck(text, pos, tok, state, last))
-                how, size, origin, pick, method = rule
-                if how == _PASS and size == 1:
-                    state = gotos[states[-2]][origin]
-                    states[-1] = state
-                    if tok is None and state == end_state:
-                        return values[-1]
-                    continue
-                taken = values[-size:]
-                span_start = bounds[-size][0]
-                span_end = bounds[-1][1]
-                del states[-size:], values[-size:], bounds[-size:]
-                if how == _PASS:
-                    value: Any = taken[pick]
-                elif how == _SPLICE:
-                    value = pick(taken)
-                else:
-                    value = method(
-                        rules_obj,
-                        taken if pick is None else pick(taken),
-                        new_span(span_start, span_end),
+                if act is None:
+                    last = (last_kind, last_at, stack[-1][2])
+                    raise _StuckError(
+                        self._stuck(text, tok_start, kind, pos, state, last)
                     )
-                state = gotos[states[-1]][origin]
-                states.append(state)
+                how, neg, goto, pick, method = act
+                if how == 0:  # _BUILD
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                    value: Any = method(rules, values[pick], new_span(s, e))
+                elif how == 1:  # _BUILD1
+                    top = stack[-1]
+                    state = goto[stack[-2][0]]
+                    values[-1] = method(rules, values[pick], new_span(top[1], top[2]))
+                    stack[-1] = (state, top[1], top[2])
+                    continue
+                elif how == 2:  # _SPLICE
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                    value = pick(values[neg:])
+                elif how == 3:  # _PASS1
+                    top = stack[-1]
+                    state = goto[stack[-2][0]]
+                    stack[-1] = (state, top[1], top[2])
+                    continue
+                elif how == 4:  # _BUILD_PICK
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                    value = method(rules, pick(values[neg:]), new_span(s, e))
+                elif how == 5:  # _PASS
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                    value = values[pick]
+                else:  # _ACCEPT
+                    return values[-1]
+                state = goto[stack[neg - 1][0]]
+                del stack[neg:], values[neg:]
+                stack.append((state, s, e))
                 values.append(value)
-                bounds.append((span_start, span_end))
-                if tok is None and state == end_state:
-                    return value
 
-    def _stuck(self, text: str, pos: int, tok: Any, state: int, last: Any) -> Any:
+    def _stuck(
+        self,
+        text: str,
+        pos: int,
+        kind: str | None,
+        end: int,
+        state: int,
+        last: tuple[str | None, int, int],
+    ) -> Any:
+        """Where and why the driver stopped: at ``kind`` read from ``pos`` to
+        ``end`` (None: nothing could be read at ``pos``; ``$END``: the end);
+        ``last`` is the kind, start and end of the token before (kind None: none)."""
         from xdm.friendly import Stuck
 
-        expected = frozenset(self.shifts[state]) | frozenset(self.reduces[state])
-        if tok is not None:
-            pos = tok.start
+        acts = self.actions[state]
+        expected = frozenset(
+            k for k, a in acts.items() if isinstance(a, int) or a[0] != _ACCEPT
+        )
         while pos < len(text) and text[pos].isspace():
             pos += 1
         rest = text[pos:].strip()
+        found = None if kind in (None, "$END") else text[pos:end]
+        last_kind, last_at, last_end = last
+        previous = before = None
+        if last_kind is not None:
+            previous = text[last_at:last_end]
+            before = _char_before(text, last_at)
         return Stuck(
             pos=pos if rest else len(text),
-            found=None if tok is None else tok.text,
-            found_kind=None if tok is None else tok.type,
+            found=found,
+            found_kind=None if found is None else kind,
             expected=expected,
-            previous=None if last is None else last.text,
-            previous_kind=None if last is None else last.type,
-            before=_char_before(text, last.start) if last is not None else None,
+            previous=previous,
+            previous_kind=last_kind,
+            before=before,
             at_end=not rest,
             next_char=text[pos : pos + 1],
         )
