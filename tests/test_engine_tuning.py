@@ -12,6 +12,7 @@ import pytest
 from astropy.io import fits
 
 from xdm.fitsfile import open_block, release_pages
+from xdm.imagewcs import PARAMETER_FREE_PROJECTIONS, _is_plain_celestial_pair
 
 
 def _rss_kb_of_mapping(array: np.ndarray) -> int:
@@ -129,3 +130,39 @@ def test_unit_bins_of_an_integer_column_count_like_numpy(
     keep = (data["energy"] >= 1000) & (data["energy"] < 8000)
     expected, _ = np.histogram(data["pi"][keep], bins=nbins, range=(lo, lo + nbins))
     np.testing.assert_array_equal(image.data, expected)
+
+
+@pytest.mark.parametrize("code", sorted(PARAMETER_FREE_PROJECTIONS))
+@pytest.mark.parametrize("pair", [("RA---", "DEC--"), ("GLON-", "GLAT-")])
+def test_celestial_fast_path_agrees_with_wcslib(
+    code: str, pair: tuple[str, str]
+) -> None:
+    from astropy.wcs import WCS
+
+    for ctypes in ([pair[0] + code, pair[1] + code], [pair[1] + code, pair[0] + code]):
+        assert _is_plain_celestial_pair(ctypes)
+        w = WCS(naxis=2)
+        w.wcs.ctype = ctypes
+        w.wcs.set()  # wcslib accepts it too
+    assert not _is_plain_celestial_pair(["RA---TAN", "DEC--SIN"])
+    assert not _is_plain_celestial_pair(["RA---COP", "DEC--COP"])  # needs PV2_1
+    assert not _is_plain_celestial_pair(["RA---TAN", "RA---TAN"])
+
+
+def test_sky_image_needs_no_astropy_wcs(tmp_path: Path) -> None:
+    """Binning sky columns (RA---TAN/DEC--TAN) in a fresh process leaves
+    astropy.wcs unimported (0.3 s of cold start)."""
+    import subprocess
+
+    data = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
+    code = (
+        "import sys, xdm.api\n"
+        f"xdm.api.copy({str(data)!r} + '[bin sky=8]', {str(tmp_path / 'i.fits')!r})\n"
+        "print('astropy.wcs' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+    with fits.open(tmp_path / "i.fits") as hdul:
+        assert hdul[0].header["CTYPE1"] == "RA---TAN"

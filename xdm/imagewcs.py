@@ -174,6 +174,9 @@ def _valid_world(
     ]
     if sum(celestial) % 2:
         return False
+    used = [(a.ctype or "").upper() for a, w in zip(axes, world) if w]
+    if _is_plain_celestial_pair(used):
+        return True  # what wcslib accepts, without importing astropy.wcs (0.3 s)
     from astropy.wcs import WCS
 
     try:
@@ -185,6 +188,27 @@ def _valid_world(
     except Exception:  # wcslib rejects the combination: fall back to physical
         return False
     return True
+
+
+_PAIRS = {("RA--", "DEC-"), ("GLON", "GLAT"), ("ELON", "ELAT")}
+PARAMETER_FREE_PROJECTIONS = frozenset(
+    ("TAN", "SIN", "ARC", "STG", "ZEA", "CAR", "AIT", "MOL", "MER", "SFL")
+)
+"""Projections wcslib sets up without PVi_m keywords (checked against wcslib in
+tests/test_imagewcs.py)."""
+
+
+def _is_plain_celestial_pair(ctypes: Sequence[str]) -> bool:
+    """Exactly a longitude/latitude pair with one parameter-free projection
+    (``RA---TAN``/``DEC--TAN``, Chandra's sky columns)."""
+    if len(ctypes) != 2 or any(len(c) != 8 or c[4] != "-" for c in ctypes):
+        return False
+    a, b = ctypes
+    return (
+        ((a[:4], b[:4]) in _PAIRS or (b[:4], a[:4]) in _PAIRS)
+        and a[5:] == b[5:]
+        and a[5:] in PARAMETER_FREE_PROJECTIONS
+    )
 
 
 def wcs_from_event_columns(header: Header, xcol_index: int, ycol_index: int) -> WCS:
