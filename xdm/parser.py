@@ -264,9 +264,14 @@ class _Machine:
     def __init__(self, lark: Lark) -> None:
         from lark.parsers.lalr_analysis import Shift
 
-        from xdm.transform import F, Tok, Transform
+        from xdm.transform import SPANS, Tok, Transform, new_span
 
-        self.transform, self.tok, self.new_span = Transform, Tok, F.Span
+        self.transform, self.tok, self.spans, self.new_span = (
+            Transform,
+            Tok,
+            SPANS,
+            new_span,
+        )
         frontend = lark.parser
         table = frontend.parser.parser.parse_table
         contextual = frontend.lexer
@@ -277,9 +282,9 @@ class _Machine:
         # Gotos first: state below the popped symbols -> next state, per rule name.
         gotos: dict[str, list[int]] = {}
         for state, acts in table.states.items():
-            for term, (action, arg) in acts.items():
+            for term, (kind, arg) in acts.items():
                 name = str(term)
-                if action is Shift and not name.isupper():
+                if kind is Shift and not name.isupper():
                     gotos.setdefault(name, [-1] * count)[state] = arg
 
         # rule -> (how, -size, goto, pick, method); ``pick`` turns the popped
@@ -344,25 +349,91 @@ class _Machine:
                 by_lexer[id(basic)] = _state_lexer(basic, lark.options.g_regex_flags)
             self.patterns[state], self.singles[state] = by_lexer[id(basic)]
 
-        # Per state: {terminal: next state (shift) or a rule's action (reduce)}.
-        self.actions: list[dict[str, Any]] = [{} for _ in range(count)]
+        # Per state: {terminal: action}. An action below ``count`` shifts to that
+        # state; any other is the index of a reduce action in ``self.reductions``
+        # (whose first ``count`` entries are unused), so one int comparison tells
+        # shift from reduce.
+        self.count = count
+        self.reductions: list[tuple[Any, ...] | None] = [None] * count
+        numbers: dict[int, int] = {}  # id(action) -> its index
+
+        def number(action: tuple[Any, ...]) -> int:
+            if id(action) not in numbers:
+                numbers[id(action)] = len(self.reductions)
+                self.reductions.append(action)
+            return numbers[id(action)]
+
+        self.actions: list[dict[str, int]] = [{} for _ in range(count)]
         for state, acts in table.states.items():
-            for term, (action, arg) in acts.items():
+            for term, (kind, arg) in acts.items():
                 name = str(term)
-                if action is not Shift:
-                    self.actions[state][name] = rules[arg]
+                if kind is not Shift:
+                    self.actions[state][name] = number(rules[arg])
                 elif name.isupper():
                     self.actions[state][name] = arg
+        accept = number((_ACCEPT, 0, None, None, None))
         for end in self.end_states.values():
-            self.actions[end].setdefault("$END", (_ACCEPT, 0, None, None, None))
+            self.actions[end].setdefault("$END", accept)
+        self._skip_unit_states(gotos)
+
+    def _skip_unit_states(self, gotos: dict[str, list[int]]) -> None:
+        """Go straight past states whose only action is one ``?rule`` of one
+        symbol (``coord: COORD``, ``region_factor: shape``...).
+
+        Such a reduction changes only the state on top of the stack, to the
+        rule's goto from the state below; a shift or goto into the unit state
+        can go there at once. Done only where both states accept the same
+        terminals, so errors are found at the same token with the same
+        expected terminals; a chain of such rules is followed to its end.
+        """
+        count, actions, reductions = self.count, self.actions, self.reductions
+
+        def unit(state: int) -> tuple[Any, ...] | None:
+            acts = set(actions[state].values())
+            if len(acts) != 1:
+                return None
+            (act,) = acts
+            reduction = reductions[act] if act >= count else None
+            return reduction if reduction and reduction[0] == _PASS1 else None
+
+        def past(state: int, below: int) -> int:
+            for _ in range(count):  # a chain is finite; bound it anyway
+                rule = unit(state)
+                if rule is None:
+                    break
+                target: int = rule[2][below]
+                if set(actions[target]) != set(actions[state]) or self._expected(
+                    target
+                ) != self._expected(state):
+                    break
+                state = target
+            return state
+
+        for below, acts in enumerate(actions):
+            for kind, act in acts.items():
+                if act < count:
+                    acts[kind] = past(act, below)
+        for goto in gotos.values():
+            for below, state in enumerate(goto):
+                if state >= 0:
+                    goto[below] = past(state, below)
+
+    def _expected(self, state: int) -> frozenset[str]:
+        """The terminals ``state`` accepts, for messages."""
+        return frozenset(
+            k
+            for k, a in self.actions[state].items()
+            if a < self.count or self.reductions[a][0] != _ACCEPT  # type: ignore[index]
+        )
 
     def run(self, text: str, start: str) -> Any:
         actions, singles, patterns = self.actions, self.singles, self.patterns
+        reductions, count = self.reductions, self.count
         dropped = self.dropped
         rules = self.transform(text)
         tok_class = self.tok
         new_tok = tuple.__new__
-        new_span = self.new_span
+        spans, new_span = self.spans, self.new_span  # Span per (start, end)
         blank = _BLANK.match
         state = self.start_states[start]
         # the LR stack: (state, start, end) of each entry, and its values (a Tok,
@@ -408,29 +479,34 @@ class _Machine:
 
             # reduce as long as the table says so, then shift the token
             while True:
-                act = actions[state].get(kind)  # type: ignore[arg-type]
-                if act.__class__ is int:
+                try:
+                    act = actions[state][kind]  # type: ignore[index]
+                except KeyError:
+                    last = (last_kind, last_at, stack[-1][2])
+                    raise _StuckError(
+                        self._stuck(text, tok_start, kind, pos, state, last)
+                    ) from None
+                if act < count:  # shift
                     state = act
                     last_kind = kind
                     last_at = tok_start
                     stack.append((act, tok_start, pos))
                     values.append(tok)
                     break
-                if act is None:
-                    last = (last_kind, last_at, stack[-1][2])
-                    raise _StuckError(
-                        self._stuck(text, tok_start, kind, pos, state, last)
-                    )
-                how, neg, goto, pick, method = act
+                how, neg, goto, pick, method = reductions[act]  # type: ignore[misc]
                 if how == 0:  # _BUILD
                     s = stack[neg][1]
                     e = stack[-1][2]
-                    value: Any = method(rules, values[pick], new_span(s, e))
+                    key = (s, e)
+                    span = spans.get(key) or new_span(key)
+                    value: Any = method(rules, values[pick], span)
                 elif how == 1:  # _BUILD1
                     top = stack[-1]
                     state = goto[stack[-2][0]]
-                    values[-1] = method(rules, values[pick], new_span(top[1], top[2]))
-                    stack[-1] = (state, top[1], top[2])
+                    key = top[1:]
+                    span = spans.get(key) or new_span(key)
+                    values[-1] = method(rules, values[pick], span)
+                    stack[-1] = (state, *key)
                     continue
                 elif how == 2:  # _SPLICE
                     s = stack[neg][1]
@@ -444,7 +520,9 @@ class _Machine:
                 elif how == 4:  # _BUILD_PICK
                     s = stack[neg][1]
                     e = stack[-1][2]
-                    value = method(rules, pick(values[neg:]), new_span(s, e))
+                    key = (s, e)
+                    span = spans.get(key) or new_span(key)
+                    value = method(rules, pick(values[neg:]), span)
                 elif how == 5:  # _PASS
                     s = stack[neg][1]
                     e = stack[-1][2]
@@ -470,10 +548,7 @@ class _Machine:
         ``last`` is the kind, start and end of the token before (kind None: none)."""
         from xdm.friendly import Stuck
 
-        acts = self.actions[state]
-        expected = frozenset(
-            k for k, a in acts.items() if isinstance(a, int) or a[0] != _ACCEPT
-        )
+        expected = self._expected(state)
         while pos < len(text) and text[pos].isspace():
             pos += 1
         rest = text[pos:].strip()

@@ -65,11 +65,14 @@ from xdm.nodes import (
 __all__ = [
     "SHAPES",
     "SIMPLIFY_DOUBLE_NOT",
+    "SPANS",
+    "SPAN_TABLE_SIZE",
     "ShapeInfo",
     "Tok",
     "Transform",
     "from_tree",
     "lookup_shape",
+    "new_span",
 ]
 
 # `!!a` is kept as RegionNot(RegionNot(a)) so that printing gives back what was
@@ -82,7 +85,8 @@ T = TypeVar("T")
 def fast_constructor(cls: type[T]) -> type[T]:
     """A constructor for a frozen slotted dataclass that fills the slots directly.
 
-    Same keyword signature and result as ``cls(...)``, about 2x faster: the
+    Same keyword signature and result as ``cls(...)`` (fields may also be given
+    by position, in field order), about 2x faster: the
     generated frozen ``__init__`` sets each field through ``object.__setattr__``
     (0.7 us a node), this one through the slot descriptors (0.3 us). The parser
     builds about one node per token, so this is a tenth of the parse time.
@@ -108,8 +112,8 @@ def fast_constructor(cls: type[T]) -> type[T]:
         else:
             namespace[f"_default_{f.name}"] = f.default
             params.append(f"{f.name}=_default_{f.name}")
-    star = "*, " if True in kw_only else ""
-    lines = [f"def make({star}{', '.join(params)}):", "    _self_ = _new_(_cls_)"]
+    # positional too (in field order), so the hot rule methods can skip keywords
+    lines = [f"def make({', '.join(params)}):", "    _self_ = _new_(_cls_)"]
     lines += [f"    _set_{f.name}(_self_, {f.name})" for f in fields]
     lines.append("    return _self_")
     exec("\n".join(lines), namespace)
@@ -166,10 +170,23 @@ class F:
     VirtualFile = fast_constructor(VirtualFile)
 
 
+# The constructors the busiest rule methods call, as module globals (found faster
+# than class attributes); they are called with the fields in field order.
+_BinAxis = F.BinAxis
+_ColumnName = F.ColumnName
+_Coordinate = F.Coordinate
+_FilterQualifier = F.FilterQualifier
+_Number = F.Number
+_Range = F.Range
+_RangeFilter = F.RangeFilter
+_RegionFilter = F.RegionFilter
+_Shape = F.Shape
+
+
 class ShapeInfo:
     """One CIAO shape: full name, minimum abbreviation length, argument names."""
 
-    __slots__ = ("args", "coords", "min_len", "name", "optional")
+    __slots__ = ("allowed", "args", "coords", "min_len", "name", "optional")
 
     def __init__(
         self,
@@ -185,6 +202,7 @@ class ShapeInfo:
         self.args = args  # argument names, for messages
         self.optional = optional  # trailing arguments that may be left out
         self.coords = coords  # leading arguments that are positions (sexagesimal ok)
+        self.allowed = frozenset(self.counts())  # argument counts
 
     def counts(self) -> tuple[int, ...]:
         n = len(self.args)
@@ -230,10 +248,8 @@ _shape_cache: dict[str, ShapeInfo | None] = {}
 def lookup_shape(word: str) -> ShapeInfo | None:
     """The shape a (possibly abbreviated, any-case) name stands for, or None."""
     key = word.lower()
-    try:
+    if key in _shape_cache:
         return _shape_cache[key]
-    except KeyError:
-        pass
     found = None
     for info in SHAPES:
         if len(key) >= info.min_len and info.name.startswith(key):
@@ -252,8 +268,25 @@ class Tok(NamedTuple):
     end: int
 
 
+# Spans are immutable values: the parser hands out one Span per offset pair
+# instead of making a new one for every node (a lookup is a quarter of the cost
+# of making one). The table is emptied when it holds SPAN_TABLE_SIZE pairs.
+SPAN_TABLE_SIZE = 1 << 14
+SPANS: dict[tuple[int, int], Span] = {}
+
+
+def new_span(key: tuple[int, int]) -> Span:
+    """The Span for ``(start, end)`` when ``SPANS`` has none yet (``SPANS.get(key)
+    or new_span(key)`` is the fast way to a span)."""
+    if len(SPANS) >= SPAN_TABLE_SIZE:
+        SPANS.clear()
+    span = SPANS[key] = F.Span(*key)
+    return span
+
+
 def _tspan(token: Tok) -> Span:
-    return F.Span(token.start, token.end)
+    key = token[2:]  # (start, end)
+    return SPANS.get(key) or new_span(key)  # type: ignore[arg-type]
 
 
 class Transform:
@@ -271,11 +304,12 @@ class Transform:
         raise XdmSyntaxError(message, source=self.source, span=span, hint=hint)
 
     def _target(self, t: Any) -> ColumnName | AxisNumber | ColumnPair:
-        if not isinstance(t, Tok):
+        if t.__class__ is not Tok:
             return t  # type: ignore[no-any-return]
-        if t.text.startswith("#"):
+        if t.text[0] == "#":
             return F.AxisNumber(number=self._count(t, "axis"), span=_tspan(t))
-        return F.ColumnName(name=t.text, span=_tspan(t))
+        key = t[2:]  # (start, end)
+        return _ColumnName(t.text, SPANS.get(key) or new_span(key))
 
     def _count(self, t: Tok, what: str) -> int:
         """The number of ``#n`` (axis, column or bin count); it must be 1 or more."""
@@ -334,7 +368,7 @@ class Transform:
     # ------------------------------------------------------------ qualifiers
 
     def filter_q(self, children: list[Any], span: Span) -> FilterQualifier:
-        return F.FilterQualifier(expr=children[-1], span=span)
+        return _FilterQualifier(children[-1], False, span)
 
     def exclude_q(self, children: list[Any], span: Span) -> FilterQualifier:
         return F.FilterQualifier(expr=children[-1], exclude=True, span=span)
@@ -416,44 +450,47 @@ class Transform:
         return F.OrFilter(terms=tuple(children), span=span)
 
     def and_expr(self, children: list[Any], span: Span) -> Any:
+        if len(children) == 1:  # one clause (the first child is never a Range)
+            return children[0]
         terms: list[Any] = []
+        extra: list[Range] = []  # ranges after ',' that join terms[-1]
         for c in children:
-            if not isinstance(c, Range):
-                terms.append(c)
+            if c.__class__ is Range:
+                extra.append(c)
                 continue
-            prev = terms[-1]
-            if isinstance(prev, RangeFilter):
-                terms[-1] = F.RangeFilter(
-                    column=prev.column,
-                    ranges=(*prev.ranges, c),
-                    span=_join(prev.span, c.span),
-                )
-            elif isinstance(prev, RowFilter):
-                terms[-1] = F.RowFilter(
-                    ranges=(*prev.ranges, c), span=_join(prev.span, c.span)
-                )
-            else:
-                self._error(
-                    "a value after ',' must follow a range clause",
-                    c.span,
-                    "start a new clause with a column name, e.g. ',pi=1:100'",
-                )
+            if extra:
+                terms[-1] = self._join_ranges(terms[-1], extra)
+                extra = []
+            terms.append(c)
+        if extra:
+            terms[-1] = self._join_ranges(terms[-1], extra)
         if len(terms) == 1:
             return terms[0]
         return F.AndFilter(terms=tuple(terms), span=span)
+
+    def _join_ranges(self, prev: Any, extra: list[Range]) -> Any:
+        """``prev`` (a range clause) with the range items written after it."""
+        span = prev.span
+        for r in extra:
+            span = _join(span, r.span)
+        if isinstance(prev, RangeFilter):
+            return _RangeFilter(prev.column, (*prev.ranges, *extra), span)
+        if isinstance(prev, RowFilter):
+            return F.RowFilter(ranges=(*prev.ranges, *extra), span=span)
+        return self._error(
+            "a value after ',' must follow a range clause",
+            extra[0].span,
+            "start a new clause with a column name, e.g. ',pi=1:100'",
+        )
 
     def group(self, children: list[Any], span: Span) -> Any:
         return children[0]
 
     def range_filter(self, children: list[Any], span: Span) -> RangeFilter:
-        return F.RangeFilter(
-            column=self._target(children[0]), ranges=(children[1],), span=span
-        )
+        return _RangeFilter(self._target(children[0]), (children[1],), span)
 
     def region_filter(self, children: list[Any], span: Span) -> RegionFilter:
-        return F.RegionFilter(
-            column=self._target(children[0]), region=children[1], span=span
-        )
+        return _RegionFilter(self._target(children[0]), children[1], span)
 
     def comparison_filter(self, children: list[Any], span: Span) -> ComparisonFilter:
         return F.ComparisonFilter(
@@ -477,23 +514,22 @@ class Transform:
 
     def single_range(self, children: list[Any], span: Span) -> Range:
         v = children[0]
-        return F.Range(lo=v, hi=v, is_single=True, span=span)
+        return _Range(v, v, True, span)
 
     def full_range(self, children: list[Any], span: Span) -> Range:
-        return F.Range(lo=children[0], hi=children[1], span=span)
+        return _Range(children[0], children[1], False, span)
 
     def lo_range(self, children: list[Any], span: Span) -> Range:
-        return F.Range(lo=children[0], hi=None, span=span)
+        return _Range(children[0], None, False, span)
 
     def hi_range(self, children: list[Any], span: Span) -> Range:
-        return F.Range(lo=None, hi=children[0], span=span)
+        return _Range(None, children[0], False, span)
 
     def open_range(self, children: list[Any], span: Span) -> Range:
-        return F.Range(lo=None, hi=None, span=span)
+        return _Range(None, None, False, span)
 
     def number(self, children: list[Tok], span: Span) -> Number:
-        t = children[0]
-        return F.Number(text=t.text, span=span)
+        return _Number(children[0].text, span)
 
     def bool_value(self, children: list[Tok], span: Span) -> BoolValue:
         t = children[0]
@@ -564,10 +600,8 @@ class Transform:
         if info.name == "field":
             return F.FieldShape(span=span)
         coords = len(args) if info.name == "polygon" else info.coords
-        return F.Shape(
-            name=info.name,
-            args=tuple(_coord(t, i < coords) for i, t in enumerate(args)),
-            span=span,
+        return _Shape(
+            info.name, tuple([_coord(t, i < coords) for i, t in enumerate(args)]), span
         )
 
     def _check_count(
@@ -579,7 +613,7 @@ class Transform:
         elif info.name in ("annulus", "pie") and n > 2 and args[2].type == "TRIPLE":
             ok = n == len(info.args) - 1  # dmextract radius grid: (x,y,0:600:10,...)
         else:
-            ok = n in info.counts()
+            ok = n in info.allowed
         if ok:
             return
         got = f"got {n} argument{'s' if n != 1 else ''}"
@@ -601,7 +635,7 @@ class Transform:
 
     def bin_axis(self, children: list[Any], span: Span) -> BinAxis:
         spec = children[1] if len(children) > 1 else None
-        return F.BinAxis(target=children[0], spec=spec, span=span)
+        return _BinAxis(children[0], spec, span)
 
     def column(self, children: list[Tok], span: Span) -> ColumnName:
         return self._target(children[0])  # type: ignore[return-value]
@@ -613,13 +647,12 @@ class Transform:
         return F.StackRef(path=children[0].text, span=span)
 
     def bin_range(self, children: list[Tok], span: Span) -> BinRange:
-        parts: list[list[Tok]] = [[]]
-        for t in children:
+        nums: list[Tok | None] = [None]  # the number (if any) before, between
+        for t in children:  # and after the colons
             if t.type == "COLON":
-                parts.append([])
+                nums.append(None)
             else:
-                parts[-1].append(t)
-        nums = [(p[0] if p else None) for p in parts]
+                nums[-1] = t
         if len(nums) == 1:  # `sky=8`: step only
             return F.BinRange(step=self._step(nums[0]), span=span)
         lo, hi = _num(nums[0]), _num(nums[1])
@@ -676,18 +709,23 @@ class Transform:
 def _join(a: Span | None, b: Span | None) -> Span | None:
     if a is None or b is None:
         return a or b
-    return F.Span(a.start, b.end)
+    key = (a.start, b.end)
+    return SPANS.get(key) or new_span(key)
 
 
 def _num(t: Tok | None) -> Number | None:
     if t is None:
         return None
-    return F.Number(text=t.text, span=_tspan(t))
+    key = t[2:]  # (start, end)
+    return _Number(t.text, SPANS.get(key) or new_span(key))  # type: ignore[arg-type]
 
 
 def _coord(t: Tok, is_position: bool) -> Coordinate | RangeArg:
     text = t.text
-    span = _tspan(t)
+    key = t[2:]  # (start, end)
+    span = SPANS.get(key) or new_span(key)  # type: ignore[arg-type]
+    if text[-1] not in "d'\"" and t.type != "TRIPLE":  # a plain number
+        return _Coordinate(text, None, span)
     if t.type == "TRIPLE":
         if is_position:
             return F.Coordinate(text=text, unit="sexagesimal", span=span)
