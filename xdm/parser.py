@@ -242,9 +242,10 @@ _BUILD = 0  # call the rule method on a slice of them
 _BUILD1 = 1  # the same for a rule of one symbol (replaces the top in place)
 _SPLICE = 2  # ``_rule`` and lark's ``__x_star`` helpers: a list for the parent
 _PASS1 = 3  # a ``?rule`` of one symbol: its value goes up unchanged, only the state
-_BUILD_PICK = 4  # call the rule method on pick(popped): ``_rule`` children spliced in
-_PASS = 5  # a ``?rule`` with one kept child among dropped punctuation
-_ACCEPT = 6  # the start symbol with the input used up
+_GROW = 4  # a left-recursive ``__x_star`` helper adding one item to its list
+_BUILD_PICK = 5  # call the rule method on pick(popped): ``_rule`` children spliced in
+_PASS = 6  # a ``?rule`` with one kept child among dropped punctuation
+_ACCEPT = 7  # the start symbol with the input used up
 
 
 def _slice(index: list[int], size: int) -> slice | None:
@@ -264,14 +265,9 @@ class _Machine:
     def __init__(self, lark: Lark) -> None:
         from lark.parsers.lalr_analysis import Shift
 
-        from xdm.transform import SPANS, Tok, Transform, new_span
+        from xdm.transform import SPANS, Transform, new_span
 
-        self.transform, self.tok, self.spans, self.new_span = (
-            Transform,
-            Tok,
-            SPANS,
-            new_span,
-        )
+        self.transform, self.spans, self.new_span = Transform, SPANS, new_span
         frontend = lark.parser
         table = frontend.parser.parser.parse_table
         contextual = frontend.lexer
@@ -307,11 +303,16 @@ class _Machine:
             size = len(rule.expansion)
             index = [i for i, _ in include]
             goto = gotos[origin]
-            action: tuple[Any, ...]
+            action: tuple[Any, ...] = ()
             if origin.startswith("_"):
                 grow = rule.expansion[0].name == rule.origin.name  # left recursion
-                pick = _picker(include, size, grow_first=grow) or list
-                action = (_SPLICE, -size, goto, pick, None)
+                if grow and len(include) == 2 and include[0] == (0, True):
+                    item, splice = include[1]
+                    if not splice:  # the list is values[-size]; add values[pick]
+                        action = (_GROW, -size, goto, item - size, None)
+                if not action:
+                    pick = _picker(include, size, grow_first=grow) or list
+                    action = (_SPLICE, -size, goto, pick, None)
             elif expand1 and len(include) == 1 and not include[0][1]:
                 how = _PASS1 if size == 1 else _PASS
                 action = (how, -size, goto, index[0] - size, None)
@@ -333,6 +334,14 @@ class _Machine:
         ]
         if ignored != [_BLANK.pattern]:
             raise RuntimeError("grammar ignores other than blanks; fast driver off")
+        starts_blank = [
+            t.name
+            for t in lark.terminals
+            if t.name not in lark.lexer_conf.ignore
+            and any(_may_start_with(t.pattern.to_regexp(), c) for c in " \t\f\r\n")
+        ]
+        if starts_blank:  # the driver tries the terminals before skipping blanks
+            raise RuntimeError(f"terminals may begin with a blank: {starts_blank}")
         # (lark would also add keyword callbacks for a string terminal that a
         # regex terminal of equal priority matches; this grammar has none, which
         # tests/test_parse.py checks)
@@ -431,8 +440,6 @@ class _Machine:
         reductions, count = self.reductions, self.count
         dropped = self.dropped
         rules = self.transform(text)
-        tok_class = self.tok
-        new_tok = tuple.__new__
         spans, new_span = self.spans, self.new_span  # Span per (start, end)
         blank = _BLANK.match
         state = self.start_states[start]
@@ -442,40 +449,35 @@ class _Machine:
         values: list[Any] = [None]
         last_kind: str | None = None  # the last token shifted, for errors
         last_at = pos = tok_start = 0
-        n = len(text.rstrip(" \t\f\r\n"))
+        body = text.rstrip(" \t\f\r\n")  # the end is where this ends
 
         while True:
             # next token, lexed in the context of the current state
-            if pos < n:
-                char = text[pos]
-                if char in " \t\f\r\n":
-                    pos = blank(text, pos).end()  # type: ignore[union-attr]
-                    char = text[pos]
+            try:
+                char = body[pos]
+            except IndexError:
+                kind: str | None = "$END"
+                tok_start = pos
+                tok: Any = None
+            else:
                 tok_start = pos
                 kind = singles[state].get(char)
                 if kind is not None:
                     pos += 1
-                    tok = (
-                        None
-                        if kind in dropped
-                        else new_tok(tok_class, (kind, char, tok_start, pos))
-                    )
+                    tok = None if kind in dropped else (kind, char, tok_start, pos)
                 else:
-                    m = patterns[state].match(text, pos, n)  # type: ignore[union-attr]
+                    m = patterns[state].match(body, pos)  # type: ignore[union-attr]
                     if m is None:
+                        if char in " \t\f\r\n":  # no terminal begins with one
+                            pos = blank(body, pos).end()  # type: ignore[union-attr]
+                            continue
                         last = (last_kind, last_at, stack[-1][2])
                         raise _StuckError(
                             self._stuck(text, pos, None, pos, state, last)
                         )
                     kind = m.lastgroup
                     pos = m.end()
-                    tok = new_tok(
-                        tok_class, (kind, text[tok_start:pos], tok_start, pos)
-                    )
-            else:
-                kind = "$END"
-                tok_start = pos = n
-                tok = None
+                    tok = (kind, body[tok_start:pos], tok_start, pos)
 
             # reduce as long as the table says so, then shift the token
             while True:
@@ -517,13 +519,18 @@ class _Machine:
                     state = goto[stack[-2][0]]
                     stack[-1] = (state, top[1], top[2])
                     continue
-                elif how == 4:  # _BUILD_PICK
+                elif how == 4:  # _GROW
+                    value = values[neg]
+                    value.append(values[pick])
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                elif how == 5:  # _BUILD_PICK
                     s = stack[neg][1]
                     e = stack[-1][2]
                     key = (s, e)
                     span = spans.get(key) or new_span(key)
                     value = method(rules, pick(values[neg:]), span)
-                elif how == 5:  # _PASS
+                elif how == 6:  # _PASS
                     s = stack[neg][1]
                     e = stack[-1][2]
                     value = values[pick]

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from difflib import get_close_matches
 from types import MemberDescriptorType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 from xdm.errors import Span, XdmRegionSyntaxError, XdmSyntaxError
 from xdm.nodes import (
@@ -259,13 +259,17 @@ def lookup_shape(word: str) -> ShapeInfo | None:
     return found
 
 
-class Tok(NamedTuple):
-    """A token as the rule methods see it: terminal name, text, offsets."""
+# A token as the rule methods see it: a plain tuple (terminal name, text, start
+# offset, end offset), read by position with these names. Not a NamedTuple: the
+# parser makes one per token, and a plain tuple costs a quarter as much.
+Tok: TypeAlias = tuple[str, str, int, int]
+KIND: Final = 0
+TEXT: Final = 1
 
-    type: str
-    text: str
-    start: int
-    end: int
+
+def _is_tok(child: Any) -> bool:
+    """Is this child a token? (the others are nodes; tokens are the only tuples)"""
+    return child.__class__ is tuple
 
 
 # Spans are immutable values: the parser hands out one Span per offset pair
@@ -304,33 +308,33 @@ class Transform:
         raise XdmSyntaxError(message, source=self.source, span=span, hint=hint)
 
     def _target(self, t: Any) -> ColumnName | AxisNumber | ColumnPair:
-        if t.__class__ is not Tok:
+        if t.__class__ is not tuple:  # not a token
             return t  # type: ignore[no-any-return]
-        if t.text[0] == "#":
+        if t[TEXT][0] == "#":
             return F.AxisNumber(number=self._count(t, "axis"), span=_tspan(t))
         key = t[2:]  # (start, end)
-        return _ColumnName(t.text, SPANS.get(key) or new_span(key))
+        return _ColumnName(t[TEXT], SPANS.get(key) or new_span(key))
 
     def _count(self, t: Tok, what: str) -> int:
         """The number of ``#n`` (axis, column or bin count); it must be 1 or more."""
-        number = int(t.text[1:])
+        number = int(t[TEXT][1:])
         if number < 1:
-            self._error(f"{what} numbers start at 1, not {t.text}", _tspan(t))
+            self._error(f"{what} numbers start at 1, not {t[TEXT]}", _tspan(t))
         return number
 
     # ------------------------------------------------------------ files
 
     def virtual_file(self, children: list[Any], span: Span) -> VirtualFile:
-        is_stack = isinstance(children[0], Tok) and children[0].type == "STACK"
+        is_stack = _is_tok(children[0]) and children[0][KIND] == "STACK"
         if is_stack:
             children = children[1:]
-        path = children[0].text
+        path = children[0][TEXT]
         quals = self._place(children[1:])
         return F.VirtualFile(path=path, qualifiers=quals, is_stack=is_stack, span=span)
 
     def file_ref(self, children: list[Any], span: Span) -> VirtualFile:
         return F.VirtualFile(
-            path=children[0].text,
+            path=children[0][TEXT],
             qualifiers=self._place(children[1:]),
             span=span,
         )
@@ -374,7 +378,7 @@ class Transform:
         return F.FilterQualifier(expr=children[-1], exclude=True, span=span)
 
     def bare_name_q(self, children: list[Any], span: Span) -> BlockRef:
-        return F.BlockRef(name=children[0].text, span=span)
+        return F.BlockRef(name=children[0][TEXT], span=span)
 
     def bare_ranges_q(self, children: list[Range], span: Span) -> Any:
         if len(children) == 1:
@@ -426,14 +430,14 @@ class Transform:
                 axes.append(c)
             elif isinstance(c, str):  # from bin_mod
                 modifier = c
-            elif c.type == "NAME":
-                weight = c.text
+            elif c[KIND] == "NAME":
+                weight = c[TEXT]
         return F.BinQualifier(
             axes=tuple(axes), weight=weight, modifier=modifier, span=span
         )
 
     def bin_mod(self, children: list[Tok], span: Span) -> str:
-        return children[0].text
+        return children[0][TEXT]
 
     def cols_q(self, children: list[Any], span: Span) -> ColsQualifier:
         return F.ColsQualifier(items=tuple(children[1:]), span=span)
@@ -495,7 +499,7 @@ class Transform:
     def comparison_filter(self, children: list[Any], span: Span) -> ComparisonFilter:
         return F.ComparisonFilter(
             column=self._target(children[0]),
-            op=children[1].text,
+            op=children[1][TEXT],
             value=children[2],
             span=span,
         )
@@ -529,30 +533,30 @@ class Transform:
         return _Range(None, None, False, span)
 
     def number(self, children: list[Tok], span: Span) -> Number:
-        return _Number(children[0].text, span)
+        return _Number(children[0][TEXT], span)
 
     def bool_value(self, children: list[Tok], span: Span) -> BoolValue:
         t = children[0]
-        return F.BoolValue(value=t.text.lower() in ("true", "t"), span=span)
+        return F.BoolValue(value=t[TEXT].lower() in ("true", "t"), span=span)
 
     def bit_pattern(self, children: list[Tok], span: Span) -> BitPattern:
         t = children[0]
-        return F.BitPattern(text=t.text, span=span)
+        return F.BitPattern(text=t[TEXT], span=span)
 
     def string_value(self, children: list[Tok], span: Span) -> StringValue:
         t = children[0]
-        return F.StringValue(text=t.text, span=span)
+        return F.StringValue(text=t[TEXT], span=span)
 
     def quoted_string(self, children: list[Tok], span: Span) -> StringValue:
         t = children[0]
-        return F.StringValue(text=t.text[1:-1], span=span)
+        return F.StringValue(text=t[TEXT][1:-1], span=span)
 
     # ------------------------------------------------------------ regions
 
     def region_or(self, children: list[Any], span: Span) -> RegionOr:
         operands: list[Any] = []
         for c in children:
-            if isinstance(c, Tok):
+            if _is_tok(c):
                 continue
             if isinstance(
                 c, RegionOr
@@ -565,7 +569,7 @@ class Transform:
     def region_and(self, children: list[Any], span: Span) -> RegionAnd:
         operands: list[Any] = [children[0]]
         for op, operand in zip(children[1::2], children[2::2]):
-            if op.text == "-":
+            if op[TEXT] == "-":
                 operand = self._negate(operand)
             operands.append(operand)
         return F.RegionAnd(operands=tuple(operands), span=span)
@@ -583,13 +587,13 @@ class Transform:
 
     def shape(self, children: list[Tok], span: Span) -> Shape | FieldShape:
         word = children[0]
-        info = lookup_shape(word.text)
+        info = lookup_shape(word[TEXT])
         if info is None:
-            close = get_close_matches(word.text.lower(), _SHAPE_NAMES, n=1)
+            close = get_close_matches(word[TEXT].lower(), _SHAPE_NAMES, n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             known = ", ".join(_SHAPE_NAMES)
             raise XdmRegionSyntaxError(
-                f"unknown region shape '{word.text}'",
+                f"unknown region shape '{word[TEXT]}'",
                 source=self.source,
                 span=_tspan(word),
                 expected=_SHAPE_NAMES,
@@ -610,7 +614,7 @@ class Transform:
         n = len(args)
         if info.name == "polygon":
             ok = n >= 6 and n % 2 == 0
-        elif info.name in ("annulus", "pie") and n > 2 and args[2].type == "TRIPLE":
+        elif info.name in ("annulus", "pie") and n > 2 and args[2][KIND] == "TRIPLE":
             ok = n == len(info.args) - 1  # dmextract radius grid: (x,y,0:600:10,...)
         else:
             ok = n in info.allowed
@@ -644,12 +648,12 @@ class Transform:
         return self._target(children[0])  # type: ignore[return-value]
 
     def stack_ref(self, children: list[Tok], span: Span) -> StackRef:
-        return F.StackRef(path=children[0].text, span=span)
+        return F.StackRef(path=children[0][TEXT], span=span)
 
     def bin_range(self, children: list[Tok], span: Span) -> BinRange:
         nums: list[Tok | None] = [None]  # the number (if any) before, between
         for t in children:  # and after the colons
-            if t.type == "COLON":
+            if t[KIND] == "COLON":
                 nums.append(None)
             else:
                 nums[-1] = t
@@ -658,8 +662,8 @@ class Transform:
         lo, hi = _num(nums[0]), _num(nums[1])
         step = nbins = None
         if len(nums) == 3 and nums[2] is not None:
-            if nums[2].type == "NBINS":
-                nbins = int(nums[2].text[1:])
+            if nums[2][KIND] == "NBINS":
+                nbins = int(nums[2][TEXT][1:])
                 if nbins < 1:
                     self._error("the number of bins must be 1 or more", _tspan(nums[2]))
             else:
@@ -680,13 +684,13 @@ class Transform:
 
     def col_select(self, children: list[Tok], span: Span) -> ColumnSelect:
         t = children[0]
-        return F.ColumnSelect(name=t.text, span=span)
+        return F.ColumnSelect(name=t[TEXT], span=span)
 
     def col_rename(self, children: list[Tok], span: Span) -> ColumnRename:
-        return F.ColumnRename(new=children[0].text, old=children[1].text, span=span)
+        return F.ColumnRename(new=children[0][TEXT], old=children[1][TEXT], span=span)
 
     def col_drop(self, children: list[Tok], span: Span) -> ColumnDrop:
-        return F.ColumnDrop(name=children[0].text, span=span)
+        return F.ColumnDrop(name=children[0][TEXT], span=span)
 
     def col_star(self, children: list[Tok], span: Span) -> ColumnStar:
         return F.ColumnStar(span=span)
@@ -696,11 +700,11 @@ class Transform:
         return F.ColumnNumber(number=self._count(t, "column"), span=span)
 
     def opt_item(self, children: list[Tok], span: Span) -> OptItem:
-        value = children[1].text if len(children) > 1 else None
-        return F.OptItem(name=children[0].text, value=value, span=span)
+        value = children[1][TEXT] if len(children) > 1 else None
+        return F.OptItem(name=children[0][TEXT], value=value, span=span)
 
     def sub_item(self, children: list[Tok], span: Span) -> SubspaceItem:
-        return F.SubspaceItem(name=children[0].text, span=span)
+        return F.SubspaceItem(name=children[0][TEXT], span=span)
 
 
 # ---------------------------------------------------------------- helpers
@@ -717,16 +721,16 @@ def _num(t: Tok | None) -> Number | None:
     if t is None:
         return None
     key = t[2:]  # (start, end)
-    return _Number(t.text, SPANS.get(key) or new_span(key))  # type: ignore[arg-type]
+    return _Number(t[TEXT], SPANS.get(key) or new_span(key))  # type: ignore[arg-type]
 
 
 def _coord(t: Tok, is_position: bool) -> Coordinate | RangeArg:
-    text = t.text
+    kind, text = t[KIND], t[TEXT]
     key = t[2:]  # (start, end)
     span = SPANS.get(key) or new_span(key)  # type: ignore[arg-type]
-    if text[-1] not in "d'\"" and t.type != "TRIPLE":  # a plain number
+    if text[-1] not in "d'\"" and kind != "TRIPLE":  # a plain number
         return _Coordinate(text, None, span)
-    if t.type == "TRIPLE":
+    if kind == "TRIPLE":
         if is_position:
             return F.Coordinate(text=text, unit="sexagesimal", span=span)
         lo, hi, step = text.split(":")
@@ -756,7 +760,7 @@ def from_tree(tree: Any, source: str) -> Any:
 
     def build(node: Any) -> Any:
         if isinstance(node, Token):
-            return Tok(node.type, str(node), node.start_pos or 0, node.end_pos or 0)
+            return (node.type, str(node), node.start_pos or 0, node.end_pos or 0)
         if not isinstance(node, Tree):
             return node
         children = [build(c) for c in node.children]
