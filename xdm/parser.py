@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import cache, lru_cache
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from xdm.errors import Span, XdmSyntaxError
@@ -96,18 +95,8 @@ def _picker(
     ``grow_first``: the first symbol is the list this same helper rule built one
     step before (lark's left-recursive ``__x_star`` rules); extend it in place
     instead of copying, so a long list (a 5000-vertex polygon) stays linear."""
-    if not any(splice for _, splice in include):
-        index = [i for i, _ in include]
-        if index == list(range(size)):
-            return None
-        if not index:
-            return lambda taken: []
-        if len(index) == 1:
-            only = index[0]
-            return lambda taken: [taken[only]]
-        getter = itemgetter(*index)
-        return lambda taken: list(getter(taken))
-
+    if include == tuple((i, False) for i in range(size)):
+        return None
     if grow_first and include[0] == (0, True):
         rest = include[1:]
 
@@ -122,15 +111,12 @@ def _picker(
 
         return grow
 
-    def pick(taken: list[Any]) -> list[Any]:
-        children: list[Any] = []
-        for i, splice in include:
-            if splice:
-                children.extend(taken[i])
-            else:
-                children.append(taken[i])
-        return children
-
+    # a list display, e.g. ``lambda taken: [taken[0], *taken[2]]`` (made from
+    # the grammar's rules, never from user text)
+    items = ", ".join(
+        f"*taken[{i}]" if splice else f"taken[{i}]" for i, splice in include
+    )
+    pick: Callable[[list[Any]], list[Any]] = eval(f"lambda taken: [{items}]")
     return pick
 
 
