@@ -58,12 +58,14 @@ def accumulate(
     ``flat_index`` is numexpr's result (float, or integer for integer-arithmetic
     grids); rows that fail the predicate carry the overflow index
     ``counts.size - 1``, so no boolean compress is needed.
-    Small grids use ``np.bincount``; grids much larger than the chunk use
-    ``np.add.at``, which touches only the hit bins instead of allocating and
-    adding a grid-sized array per chunk (8192 x 8192: 0.03 s instead of 2 s).
+    Grids up to the chunk's length use ``np.bincount``; larger grids use
+    ``np.add.at`` (numpy >= 1.25 has a fast path), which touches only the hit
+    bins instead of allocating and adding a grid-sized array per chunk
+    (2e6 rows into 2000 x 2000 bins: 9 ms instead of 17 ms; 8192 x 8192: 0.03 s
+    instead of 2 s).
     """
     index = flat_index if flat_index.dtype.kind in "iu" else flat_index.astype(np.intp)
-    if counts.size > 4 * len(index):
+    if counts.size > len(index):
         np.add.at(counts, index, counts.dtype.type(1) if weights is None else weights)
     elif weights is None:
         counts += np.bincount(index, minlength=counts.size)
