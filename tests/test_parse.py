@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from test_parse_cases import spans
 
 from xdm.errors import Span, XdmRegionError, XdmSyntaxError
 from xdm.nodes import (
@@ -225,3 +231,47 @@ def test_long_polygon() -> None:
     shape = parse_region(text, cached=False)
     assert isinstance(shape, Shape) and len(shape.args) == 2 * n
     assert shape.args[-1] == Coordinate(text=str(2 * (n - 1)))
+
+
+def test_saved_driver_tables_parse_the_same(tmp_path: Path) -> None:
+    """The driver's tables as read back from the cache file (marshal) parse every
+    case table line like tables made from lark in this process, spans included."""
+    import marshal
+
+    from xdm.parser import _Machine, _tables, get_parser
+
+    fresh = _tables(get_parser())
+    saved = tmp_path / "driver.marshal"
+    saved.write_bytes(marshal.dumps(fresh))
+    machines = (_Machine(fresh), _Machine(marshal.loads(saved.read_bytes())))
+    lines = (Path(__file__).parent / "cases" / "parse.txt").read_text().splitlines()
+    sources = [ln.partition("  =>  ")[0] for ln in lines if ln and ln[0] != "#"]
+    assert len(sources) > 150
+    for source in sources:
+        made, loaded = (m.run(source, "start") for m in machines)
+        assert made == loaded and repr(made) == repr(loaded)
+        assert list(spans(made)) == list(spans(loaded)), source
+
+
+def test_cold_parse_reads_the_tables_without_lark(tmp_path: Path) -> None:
+    """A fresh process parses (and words a syntax error) from the saved tables:
+    lark is imported only by the first one, which makes the cache file."""
+    code = (
+        "import sys, xdm\n"
+        "xdm.parse('evt2.fits[energy=500:7000][bin sky=8]')\n"
+        "try:\n"
+        "    xdm.parse('evt2.fits[energy=500:7000')\n"
+        "except xdm.XdmSyntaxError as e:\n"
+        "    assert \"missing ']'\" in e.render(), e.render()\n"
+        "print('lark' in sys.modules)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True
+        )
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"]
+    assert len(list((tmp_path / "xdm").glob("driver-*.marshal"))) == 1

@@ -102,12 +102,12 @@ class Stuck:
 
 
 def _terminal_words() -> dict[str, str]:
-    from xdm.parser import get_parser
+    from xdm.parser import string_terminals
 
     words = dict(REGEX_WORDS)
-    for t in get_parser().terminals:
-        if t.pattern.type == "str" and t.name not in words:
-            words[t.name] = f"'{t.pattern.value}'"
+    for name, value in string_terminals().items():
+        if name not in words:
+            words[name] = f"'{value}'"
     return words
 
 

@@ -18,6 +18,7 @@ state accepts; ``xdm.friendly`` words that for the user.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -58,29 +59,38 @@ def get_parser() -> Lark:
     )
 
 
-def _cache_file() -> str | bool:
-    """Where lark keeps the analysed grammar: the user's own cache folder.
+def _cache_folder() -> str | None:
+    """The user's own cache folder for xdm (None if it cannot be written).
 
-    Not lark's default (a predictable name in the shared temp folder, loaded with
-    pickle). lark checks the grammar's hash on load and rebuilds a stale file;
-    without a writable cache folder it builds the tables every time (False).
-    """
+    Not lark's default for its cache (a predictable name in the shared temp
+    folder, loaded with pickle)."""
     import os
-    import sys
     from pathlib import Path
-
-    from lark import __version__ as lark_version
 
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     folder = Path(base) / "xdm"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
-        return False
+        return None
     if not os.access(folder, os.W_OK):
+        return None
+    return str(folder)
+
+
+def _cache_file() -> str | bool:
+    """Where lark keeps the analysed grammar, in ``_cache_folder()``.
+
+    lark checks the grammar's hash on load and rebuilds a stale file; without
+    a writable cache folder it builds the tables every time (False).
+    """
+    from lark import __version__ as lark_version
+
+    folder = _cache_folder()
+    if folder is None:
         return False
     python = f"{sys.version_info[0]}{sys.version_info[1]}"
-    return str(folder / f"grammar-lark{lark_version}-py{python}.cache")
+    return f"{folder}/grammar-lark{lark_version}-py{python}.cache"
 
 
 _BLANK = re.compile("[ \t\x0c\r\n]+")  # the grammar's %ignore, as lark gives it
@@ -190,14 +200,12 @@ def _may_start_with(pattern: str, char: str) -> bool:
     return sequence(parsed.data, bool(parsed.state.flags & re.IGNORECASE))[0]
 
 
-def _state_lexer(basic: Any, flags: int) -> tuple[re.Pattern[str], dict[str, str]]:
-    """The terminal alternation of one lark state lexer, in lark's priority
-    order, and its one-character punctuation that no other terminal of the
-    state can begin with (read without the regex)."""
+def _state_lexer(basic: Any) -> tuple[str, dict[str, str]]:
+    """The terminal alternation of one lark state lexer (a regex source), in
+    lark's priority order, and its one-character punctuation that no other
+    terminal of the state can begin with (read without the regex)."""
     accepted = [t for t in basic.terminals if t.name not in basic.ignore_types]
-    pattern = re.compile(
-        "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in accepted), flags
-    )
+    source = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in accepted)
     singles = {
         t.pattern.value: t.name
         for t in accepted
@@ -209,7 +217,7 @@ def _state_lexer(basic: Any, flags: int) -> tuple[re.Pattern[str], dict[str, str
             if o is not t
         )
     }
-    return pattern, singles
+    return source, singles
 
 
 def _char_before(text: str, pos: int) -> str | None:
@@ -245,181 +253,237 @@ def _slice(index: list[int], size: int) -> slice | None:
     return slice(index[0] - size, stop or None, step)
 
 
+def _tables(lark: Lark) -> dict[str, Any]:
+    """The driver's tables from lark's grammar analysis, as plain data (kept in
+    a cache file, so that a fresh process need not import lark to parse).
+
+    ``actions``: per state {terminal: action}; an action below ``count`` shifts
+    to that state, any other is the index of a reduction in ``reductions``
+    (whose first ``count`` entries are unused), so one int comparison tells shift
+    from reduce. A reduction is ``(how, -size, rule name, pick, method name)``;
+    ``pick`` says which popped symbols become the children (see ``_Machine``).
+    ``gotos``: per rule name, the next state from the state below the popped
+    symbols. ``lexers``: per state, the terminal alternation (regex source and
+    flags) and the one-character tokens read without it.
+    """
+    from lark.parsers.lalr_analysis import Shift
+
+    table = lark.parser.parser.parser.parse_table
+    count = max(table.states) + 1
+
+    gotos: dict[str, list[int]] = {}
+    for state, acts in table.states.items():
+        for term, (kind, arg) in acts.items():
+            name = str(term)
+            if kind is Shift and not name.isupper():
+                gotos.setdefault(name, [-1] * count)[state] = arg
+
+    # rule -> its reduction; ``pick`` turns the popped symbols into the children
+    # the way lark's tree builder does (filtered tokens dropped, ``_rule``
+    # children spliced in)
+    rules: dict[Any, tuple[Any, ...]] = {}
+    kept: set[str] = set()  # terminals some rule hands to its method
+    for rule in lark.rules:
+        keep_all = rule.options.keep_all_tokens
+        include = tuple(
+            (i, not sym.is_term and sym.name.startswith("_"))
+            for i, sym in enumerate(rule.expansion)
+            if keep_all or not (sym.is_term and sym.filter_out)  # type: ignore[attr-defined]
+        )
+        kept.update(rule.expansion[i].name for i, _ in include)
+        name = str(rule.alias or rule.origin.name)
+        origin = str(rule.origin.name)
+        expand1 = bool(rule.options.expand1 and not rule.alias)
+        size = len(rule.expansion)
+        index = [i for i, _ in include]
+        where = _slice(index, size)
+        action: tuple[Any, ...] = ()
+        if origin.startswith("_"):
+            grow = rule.expansion[0].name == rule.origin.name  # left recursion
+            if grow and len(include) == 2 and include[0] == (0, True):
+                item, splice = include[1]
+                if not splice:  # the list is values[-size]; add values[pick]
+                    action = (_GROW, -size, origin, item - size, None)
+            if not action:
+                action = (_SPLICE, -size, origin, (include, size, grow), None)
+        elif expand1 and len(include) == 1 and not include[0][1]:
+            how = _PASS1 if size == 1 else _PASS
+            action = (how, -size, origin, index[0] - size, None)
+        elif any(splice for _, splice in include) or where is None:
+            action = (_BUILD_PICK, -size, origin, (include, size, False), name)
+        else:
+            how = _BUILD1 if size == 1 else _BUILD
+            action = (how, -size, origin, (where.start, where.stop, where.step), name)
+        rules[rule] = action
+
+    # the same alternation of terminals lark's contextual lexer tries in each
+    # state, in lark's priority order; blanks are skipped where none matches
+    ignore = lark.lexer_conf.ignore
+    ignored = [t.pattern.to_regexp() for t in lark.terminals if t.name in ignore]
+    if ignored != [_BLANK.pattern]:
+        raise RuntimeError("grammar ignores other than blanks; fast driver off")
+    starts_blank = [
+        t.name
+        for t in lark.terminals
+        if t.name not in ignore
+        and any(_may_start_with(t.pattern.to_regexp(), c) for c in " \t\f\r\n")
+    ]
+    if starts_blank:  # the driver tries the terminals before skipping blanks
+        raise RuntimeError(f"terminals may begin with a blank: {starts_blank}")
+    # (lark would also add keyword callbacks for a string terminal that a
+    # regex terminal of equal priority matches; this grammar has none, which
+    # tests/test_parse.py checks)
+    by_lexer: dict[int, tuple[str, dict[str, str]]] = {}
+    lexers: list[tuple[str, dict[str, str]] | None] = [None] * count
+    for state, basic in lark.parser.lexer.lexers.items():
+        if id(basic) not in by_lexer:  # lark shares one lexer among states
+            by_lexer[id(basic)] = _state_lexer(basic)
+        lexers[state] = by_lexer[id(basic)]
+
+    reductions: list[tuple[Any, ...] | None] = [None] * count
+    numbers: dict[int, int] = {}  # id(reduction) -> its index
+
+    def number(action: tuple[Any, ...]) -> int:
+        if id(action) not in numbers:
+            numbers[id(action)] = len(reductions)
+            reductions.append(action)
+        return numbers[id(action)]
+
+    actions: list[dict[str, int]] = [{} for _ in range(count)]
+    for state, acts in table.states.items():
+        for term, (kind, arg) in acts.items():
+            name = str(term)
+            if kind is not Shift:
+                actions[state][name] = number(rules[arg])
+            elif name.isupper():
+                actions[state][name] = arg
+    accept = number((_ACCEPT, 0, None, None, None))
+    for end in table.end_states.values():
+        actions[end].setdefault("$END", accept)
+    _skip_unit_states(count, actions, reductions, gotos)
+    return {
+        "count": count,
+        "start_states": dict(table.start_states),
+        "actions": actions,
+        "reductions": reductions,
+        "gotos": gotos,
+        "lexers": lexers,
+        "flags": lark.options.g_regex_flags,
+        "dropped": frozenset(t.name for t in lark.terminals if t.name not in kept),
+        "literals": {
+            t.name: t.pattern.value for t in lark.terminals if t.pattern.type == "str"
+        },
+    }
+
+
+def _expected(
+    count: int, actions: list[dict[str, int]], reductions: list[Any], state: int
+) -> frozenset[str]:
+    """The terminals ``state`` accepts, for messages."""
+    return frozenset(
+        k for k, a in actions[state].items() if a < count or reductions[a][0] != _ACCEPT
+    )
+
+
+def _skip_unit_states(
+    count: int,
+    actions: list[dict[str, int]],
+    reductions: list[Any],
+    gotos: dict[str, list[int]],
+) -> None:
+    """Go straight past states whose only action is one ``?rule`` of one
+    symbol (``coord: COORD``, ``region_factor: shape``...).
+
+    Such a reduction changes only the state on top of the stack, to the
+    rule's goto from the state below; a shift or goto into the unit state
+    can go there at once. Done only where both states accept the same
+    terminals, so errors are found at the same token with the same
+    expected terminals; a chain of such rules is followed to its end.
+    """
+
+    def unit(state: int) -> tuple[Any, ...] | None:
+        acts = set(actions[state].values())
+        if len(acts) != 1:
+            return None
+        (act,) = acts
+        reduction = reductions[act] if act >= count else None
+        return reduction if reduction and reduction[0] == _PASS1 else None
+
+    def expected(state: int) -> frozenset[str]:
+        return _expected(count, actions, reductions, state)
+
+    def past(state: int, below: int) -> int:
+        for _ in range(count):  # a chain is finite; bound it anyway
+            rule = unit(state)
+            if rule is None:
+                break
+            target = gotos[rule[2]][below]
+            if set(actions[target]) != set(actions[state]) or expected(
+                target
+            ) != expected(state):
+                break
+            state = target
+        return state
+
+    for below, acts in enumerate(actions):
+        for kind, act in acts.items():
+            if act < count:
+                acts[kind] = past(act, below)
+    for goto in gotos.values():
+        for below, state in enumerate(goto):
+            if state >= 0:
+                goto[below] = past(state, below)
+
+
 class _Machine:
     """lark's LALR tables and per-state scanners, run by a tight loop."""
 
-    def __init__(self, lark: Lark) -> None:
-        from lark.parsers.lalr_analysis import Shift
-
+    def __init__(self, tables: dict[str, Any]) -> None:
         from xdm.transform import SPANS, Transform, new_span
 
         self.transform, self.spans, self.new_span = Transform, SPANS, new_span
-        frontend = lark.parser
-        table = frontend.parser.parser.parse_table
-        contextual = frontend.lexer
-        self.start_states: dict[str, int] = dict(table.start_states)
-        self.end_states: dict[str, int] = dict(table.end_states)
-        count = max(table.states) + 1
+        count = self.count = tables["count"]
+        self.start_states: dict[str, int] = tables["start_states"]
+        self.actions: list[dict[str, int]] = tables["actions"]
+        self.dropped: frozenset[str] = tables["dropped"]
+        self.literals: dict[str, str] = tables["literals"]
+        gotos: dict[str, list[int]] = tables["gotos"]
 
-        # Gotos first: state below the popped symbols -> next state, per rule name.
-        gotos: dict[str, list[int]] = {}
-        for state, acts in table.states.items():
-            for term, (kind, arg) in acts.items():
-                name = str(term)
-                if kind is Shift and not name.isupper():
-                    gotos.setdefault(name, [-1] * count)[state] = arg
-
-        # rule -> (how, -size, goto, pick, method); ``pick`` turns the popped
-        # symbols into the children the way lark's tree builder does (filtered
-        # tokens dropped, ``_rule`` children spliced in).
-        rules: dict[Any, tuple[Any, ...]] = {}
-        kept: set[str] = set()  # terminals some rule hands to its method
-        for rule in lark.rules:
-            keep_all = rule.options.keep_all_tokens
-            include = tuple(
-                (i, not sym.is_term and sym.name.startswith("_"))
-                for i, sym in enumerate(rule.expansion)
-                if keep_all or not (sym.is_term and sym.filter_out)  # type: ignore[attr-defined]
-            )
-            kept.update(rule.expansion[i].name for i, _ in include)
-            name = str(rule.alias or rule.origin.name)
-            origin = str(rule.origin.name)
-            expand1 = bool(rule.options.expand1 and not rule.alias)
-            method = getattr(Transform, name, None)
-            size = len(rule.expansion)
-            index = [i for i, _ in include]
-            goto = gotos[origin]
-            action: tuple[Any, ...] = ()
-            if origin.startswith("_"):
-                grow = rule.expansion[0].name == rule.origin.name  # left recursion
-                if grow and len(include) == 2 and include[0] == (0, True):
-                    item, splice = include[1]
-                    if not splice:  # the list is values[-size]; add values[pick]
-                        action = (_GROW, -size, goto, item - size, None)
-                if not action:
-                    pick = _picker(include, size, grow_first=grow) or list
-                    action = (_SPLICE, -size, goto, pick, None)
-            elif expand1 and len(include) == 1 and not include[0][1]:
-                how = _PASS1 if size == 1 else _PASS
-                action = (how, -size, goto, index[0] - size, None)
-            elif method is None:
-                raise RuntimeError(f"no Transform method for grammar rule {name!r}")
-            elif any(splice for _, splice in include) or _slice(index, size) is None:
-                action = (_BUILD_PICK, -size, goto, _picker(include, size), method)
-            else:
-                how = _BUILD1 if size == 1 else _BUILD
-                action = (how, -size, goto, _slice(index, size), method)
-            rules[rule] = action
-
-        # the same alternation of terminals lark's contextual lexer tries in each
-        # state, in lark's priority order; blanks are skipped before matching
-        ignored = [
-            t.pattern.to_regexp()
-            for t in lark.terminals
-            if t.name in lark.lexer_conf.ignore
-        ]
-        if ignored != [_BLANK.pattern]:
-            raise RuntimeError("grammar ignores other than blanks; fast driver off")
-        starts_blank = [
-            t.name
-            for t in lark.terminals
-            if t.name not in lark.lexer_conf.ignore
-            and any(_may_start_with(t.pattern.to_regexp(), c) for c in " \t\f\r\n")
-        ]
-        if starts_blank:  # the driver tries the terminals before skipping blanks
-            raise RuntimeError(f"terminals may begin with a blank: {starts_blank}")
-        # (lark would also add keyword callbacks for a string terminal that a
-        # regex terminal of equal priority matches; this grammar has none, which
-        # tests/test_parse.py checks)
-        by_lexer: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
-        self.patterns: list[re.Pattern[str] | None] = [None] * count
-        # one-character tokens read without the regex; no rule method sees the
-        # dropped ones (``[``, ``=``...), so they are stacked as None, not a Tok
-        self.singles: list[dict[str, str]] = [{} for _ in range(count)]
-        self.dropped: frozenset[str] = frozenset(
-            t.name for t in lark.terminals if t.name not in kept
-        )
-        for state, basic in contextual.lexers.items():
-            if id(basic) not in by_lexer:  # lark shares one lexer among states
-                by_lexer[id(basic)] = _state_lexer(basic, lark.options.g_regex_flags)
-            self.patterns[state], self.singles[state] = by_lexer[id(basic)]
-
-        # Per state: {terminal: action}. An action below ``count`` shifts to that
-        # state; any other is the index of a reduce action in ``self.reductions``
-        # (whose first ``count`` entries are unused), so one int comparison tells
-        # shift from reduce.
-        self.count = count
+        # reduction -> (how, -size, goto, pick, method): ``pick`` is a slice of
+        # the stack (_BUILD, _BUILD1), a function of the popped symbols (_SPLICE,
+        # _BUILD_PICK) or an index (_PASS, _PASS1, _GROW)
         self.reductions: list[tuple[Any, ...] | None] = [None] * count
-        numbers: dict[int, int] = {}  # id(action) -> its index
+        for how, neg, origin, pick, name in tables["reductions"][count:]:
+            method = None if name is None else getattr(Transform, name, None)
+            if name is not None and method is None:
+                raise RuntimeError(f"no Transform method for grammar rule {name!r}")
+            if how in (_BUILD, _BUILD1):
+                pick = slice(*pick)
+            elif how in (_SPLICE, _BUILD_PICK):
+                include, size, grow = pick
+                pick = _picker(tuple(map(tuple, include)), size, grow_first=grow)
+                if how == _SPLICE:
+                    pick = pick or list
+            goto = None if origin is None else gotos[origin]
+            self.reductions.append((how, neg, goto, pick, method))
 
-        def number(action: tuple[Any, ...]) -> int:
-            if id(action) not in numbers:
-                numbers[id(action)] = len(self.reductions)
-                self.reductions.append(action)
-            return numbers[id(action)]
-
-        self.actions: list[dict[str, int]] = [{} for _ in range(count)]
-        for state, acts in table.states.items():
-            for term, (kind, arg) in acts.items():
-                name = str(term)
-                if kind is not Shift:
-                    self.actions[state][name] = number(rules[arg])
-                elif name.isupper():
-                    self.actions[state][name] = arg
-        accept = number((_ACCEPT, 0, None, None, None))
-        for end in self.end_states.values():
-            self.actions[end].setdefault("$END", accept)
-        self._skip_unit_states(gotos)
-
-    def _skip_unit_states(self, gotos: dict[str, list[int]]) -> None:
-        """Go straight past states whose only action is one ``?rule`` of one
-        symbol (``coord: COORD``, ``region_factor: shape``...).
-
-        Such a reduction changes only the state on top of the stack, to the
-        rule's goto from the state below; a shift or goto into the unit state
-        can go there at once. Done only where both states accept the same
-        terminals, so errors are found at the same token with the same
-        expected terminals; a chain of such rules is followed to its end.
-        """
-        count, actions, reductions = self.count, self.actions, self.reductions
-
-        def unit(state: int) -> tuple[Any, ...] | None:
-            acts = set(actions[state].values())
-            if len(acts) != 1:
-                return None
-            (act,) = acts
-            reduction = reductions[act] if act >= count else None
-            return reduction if reduction and reduction[0] == _PASS1 else None
-
-        def past(state: int, below: int) -> int:
-            for _ in range(count):  # a chain is finite; bound it anyway
-                rule = unit(state)
-                if rule is None:
-                    break
-                target: int = rule[2][below]
-                if set(actions[target]) != set(actions[state]) or self._expected(
-                    target
-                ) != self._expected(state):
-                    break
-                state = target
-            return state
-
-        for below, acts in enumerate(actions):
-            for kind, act in acts.items():
-                if act < count:
-                    acts[kind] = past(act, below)
-        for goto in gotos.values():
-            for below, state in enumerate(goto):
-                if state >= 0:
-                    goto[below] = past(state, below)
+        # the same alternation of terminals lark's contextual lexer tries in
+        # each state; one-character tokens that no other terminal of the state
+        # can begin with are read without it. No rule method sees the dropped
+        # ones (``[``, ``=``...), so they are stacked as None, not a Tok.
+        compiled: dict[str, re.Pattern[str]] = {}
+        self.patterns: list[re.Pattern[str] | None] = [None] * count
+        self.singles: list[dict[str, str]] = [{} for _ in range(count)]
+        for state, lexer in enumerate(tables["lexers"]):
+            if lexer is not None:
+                source, singles = lexer
+                if source not in compiled:
+                    compiled[source] = re.compile(source, tables["flags"])
+                self.patterns[state], self.singles[state] = compiled[source], singles
 
     def _expected(self, state: int) -> frozenset[str]:
         """The terminals ``state`` accepts, for messages."""
-        return frozenset(
-            k
-            for k, a in self.actions[state].items()
-            if a < self.count or self.reductions[a][0] != _ACCEPT  # type: ignore[index]
-        )
+        return _expected(self.count, self.actions, self.reductions, state)
 
     def run(self, text: str, start: str) -> Any:
         actions, singles, patterns = self.actions, self.singles, self.patterns
@@ -564,9 +628,86 @@ class _Machine:
         )
 
 
+# The driver's tables are kept next to lark's cache: a fresh process parses
+# without importing lark or analysing the grammar (cold ``xdm parse`` 0.2 -> 0.1 s).
+# The file holds the grammar and this module's source it was made from and is
+# made again when either changes (or lark is reinstalled).
+TABLES_FORMAT = 1
+
+
 @lru_cache(maxsize=1)
 def _machine() -> _Machine:
-    return _Machine(get_parser())
+    return _Machine(_cached_tables())
+
+
+def _tables_key() -> tuple[Any, ...] | None:
+    """What the tables are made from: grammar text, this module's source, the
+    installed lark (path, size, time); None when a file cannot be read."""
+    import os
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    try:
+        grammar_spec = find_spec("xdm.grammar")
+        own_spec = find_spec(__name__)
+        lark_spec = find_spec("lark")
+        if not grammar_spec or not grammar_spec.submodule_search_locations:
+            return None
+        if not own_spec or not own_spec.origin:
+            return None
+        folder = Path(next(iter(grammar_spec.submodule_search_locations)))
+        lark_file = lark_spec.origin if lark_spec else None
+        if lark_file is None:
+            return None
+        stat = os.stat(lark_file)
+        return (
+            TABLES_FORMAT,
+            (folder / "xdm.lark").read_text(encoding="utf-8"),
+            Path(own_spec.origin).read_text(encoding="utf-8"),
+            lark_file,
+            stat.st_size,
+            stat.st_mtime_ns,
+        )
+    except (OSError, StopIteration, ValueError, ImportError):
+        return None
+
+
+def _cached_tables() -> dict[str, Any]:
+    """The driver's tables from the cache file, or made from lark and saved."""
+    import marshal
+    import os
+    import zlib
+    from pathlib import Path
+
+    key = _tables_key()
+    folder = _cache_folder()
+    path = None
+    if key is not None and folder is not None:
+        crc = zlib.crc32(repr(key).encode())
+        python = f"{sys.version_info[0]}{sys.version_info[1]}"
+        path = Path(folder) / f"driver-{crc:08x}-py{python}.marshal"
+        try:
+            tables = marshal.loads(path.read_bytes())
+            if isinstance(tables, dict) and tables.get("key") == key:
+                return tables
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    tables = _tables(get_parser())
+    if path is not None:
+        tables["key"] = key
+        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            temp.write_bytes(marshal.dumps(tables))
+            os.replace(temp, path)
+        except (OSError, ValueError):
+            temp.unlink(missing_ok=True)
+    return tables
+
+
+def string_terminals() -> dict[str, str]:
+    """The grammar's string terminals, name -> text (``RSQB`` -> ``]``), for
+    messages; read from the driver's tables, so lark need not be imported."""
+    return _machine().literals
 
 
 def parse_tree(text: str, start: str = "start") -> Tree[Any]:
