@@ -538,17 +538,19 @@ def _events_header(n_rows: int, seed: int):
         h[f"TCRPX{i}"] = CENTRE
         h[f"TCDLT{i}"] = cdelt
         h[f"TCUNI{i}"] = "deg"
-    # data subspace: one component per chip, time -> that chip's GTI block
-    for k, chip in enumerate(CHIPS, start=1):
+    # data subspace: one component per chip, time -> that chip's GTI block; as in
+    # CIAO's files the aim chip is component 1 and later components write only
+    # kDSREF1 (kDSVAL1 'TABLE' and the descriptor name are inherited)
+    chips = [AIM_CHIP, *(c for c in CHIPS if c != AIM_CHIP)]
+    for k, chip in enumerate(chips, start=1):
         p = "" if k == 1 else str(k)
         if k == 1:
             h["DSTYP1"] = ("time", "DM Keyword: Descriptor name.")
-        h[f"{p}DSVAL1"] = ("TABLE", "[s]")
-        if k == 1:
+            h["DSVAL1"] = ("TABLE", "[s]")
             h["DSFORM1"] = ("D", "DM Keyword: Descriptor datatype.")
             h["DSUNIT1"] = ("s", "DM Keyword: Descriptor unit.")
         h[f"{p}DSREF1"] = f":GTI{chip}"
-    for k, chip in enumerate(CHIPS, start=1):
+    for k, chip in enumerate(chips, start=1):
         p = "" if k == 1 else str(k)
         if k == 1:
             h["DSTYP2"] = ("ccd_id", "DM Keyword: Descriptor name.")
