@@ -166,3 +166,25 @@ def test_sky_image_needs_no_astropy_wcs(tmp_path: Path) -> None:
     assert out.stdout.strip() == "False"
     with fits.open(tmp_path / "i.fits") as hdul:
         assert hdul[0].header["CTYPE1"] == "RA---TAN"
+
+
+def test_physical_region_needs_no_astropy_wcs() -> None:
+    """A region in physical pixels on columns with a world transform leaves
+    astropy.wcs unimported; the rows kept equal the distance test."""
+    import subprocess
+
+    data = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
+    code = (
+        "import sys, xdm.api\n"
+        f"m = xdm.api.select({str(data)!r} + '[sky=circle(4096,4096,200)]')\n"
+        "print(int(m.sum()), 'astropy.wcs' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    kept, imported = out.stdout.split()
+    with fits.open(data) as hdul:
+        ev = hdul["EVENTS"].data
+        x, y = ev["x"].astype(float), ev["y"].astype(float)
+    expected = int(((x - 4096) ** 2 + (y - 4096) ** 2 <= 200.0**2).sum())
+    assert (int(kept), imported) == (expected, "False")
