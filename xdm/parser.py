@@ -435,6 +435,21 @@ def _skip_unit_states(
                 goto[below] = past(state, below)
 
 
+class _LazyPattern:
+    """Stands in for a state's regex until first used; then compiles it and puts
+    the compiled pattern in its place in ``patterns`` (for every state using it)."""
+
+    def __init__(self, source: str, flags: int, patterns: list[Any]) -> None:
+        self.source, self.flags, self.patterns = source, flags, patterns
+        self.states: list[int] = []
+
+    def match(self, text: str, pos: int) -> re.Match[str] | None:
+        compiled = re.compile(self.source, self.flags)
+        for state in self.states:
+            self.patterns[state] = compiled
+        return compiled.match(text, pos)
+
+
 class _Machine:
     """lark's LALR tables and per-state scanners, run by a tight loop."""
 
@@ -471,15 +486,17 @@ class _Machine:
         # each state; one-character tokens that no other terminal of the state
         # can begin with are read without it. No rule method sees the dropped
         # ones (``[``, ``=``...), so they are stacked as None, not a Tok.
-        compiled: dict[str, re.Pattern[str]] = {}
-        self.patterns: list[re.Pattern[str] | None] = [None] * count
+        # Each regex is compiled when first used (46 of them take 20 ms).
+        lazy: dict[str, _LazyPattern] = {}
+        self.patterns: list[Any] = [None] * count
         self.singles: list[dict[str, str]] = [{} for _ in range(count)]
         for state, lexer in enumerate(tables["lexers"]):
             if lexer is not None:
                 source, singles = lexer
-                if source not in compiled:
-                    compiled[source] = re.compile(source, tables["flags"])
-                self.patterns[state], self.singles[state] = compiled[source], singles
+                if source not in lazy:
+                    lazy[source] = _LazyPattern(source, tables["flags"], self.patterns)
+                lazy[source].states.append(state)
+                self.patterns[state], self.singles[state] = lazy[source], singles
 
     def _expected(self, state: int) -> frozenset[str]:
         """The terminals ``state`` accepts, for messages."""
@@ -516,7 +533,7 @@ class _Machine:
                     pos += 1
                     tok = None if kind in dropped else (kind, char, tok_start, pos)
                 else:
-                    m = patterns[state].match(body, pos)  # type: ignore[union-attr]
+                    m = patterns[state].match(body, pos)
                     if m is None:
                         if char in " \t\f\r\n":  # no terminal begins with one
                             pos = blank(body, pos).end()  # type: ignore[union-attr]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from difflib import get_close_matches
 from types import MemberDescriptorType
 from typing import Any, Final, TypeAlias, TypeVar
 
@@ -589,6 +588,8 @@ class Transform:
         word = children[0]
         info = lookup_shape(word[TEXT])
         if info is None:
+            from difflib import get_close_matches
+
             close = get_close_matches(word[TEXT].lower(), _SHAPE_NAMES, n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             known = ", ".join(_SHAPE_NAMES)
