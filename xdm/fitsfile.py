@@ -279,7 +279,7 @@ def release_pages(raw: NDArray[Any], start: int, stop: int) -> None:
     ):
         return
     # the mmap starts at the allocation boundary below the data's file offset
-    base = int(raw.offset) % mmap.ALLOCATIONGRANULARITY
+    base = int(getattr(raw, "offset", 0)) % mmap.ALLOCATIONGRANULARITY
     itemsize = raw.dtype.itemsize
     lo = base + start * itemsize
     hi = base + stop * itemsize
