@@ -5,8 +5,11 @@
 
 Warm: the parser is built once, then each string is parsed many times; the
 figure is CPU time per parse, best of several rounds (least disturbed by other
-processes). "xdm parse" bypasses the parse cache (``cached=False``); "cached" is
-the same text parsed again. "lark tree + transform" is ``Lark.parse`` plus the
+processes). "xdm parse" bypasses the parse cache (``cached=False``); "empty span
+table" is the same with the parser's table of Span objects (one per offset pair,
+``xdm.transform.SPANS``) emptied before each parse, the worst case for a process
+that has not parsed a text of that length before; "cached" is the same text
+parsed again. "lark tree + transform" is ``Lark.parse`` plus the
 tree-to-AST walk (``parse_slow``), the path the table driver replaces. Cold: wall time of fresh processes
 ``xdm --version`` and ``xdm parse`` (best and median of N). Nothing here is
 asserted by the test suite.
@@ -50,20 +53,27 @@ def count_tokens(text: str) -> int:
     return sum(1 for _ in tree.scan_values(lambda v: isinstance(v, Token)))
 
 
-def warm(text: str, rounds: int, number: int) -> tuple[float, float, float, int]:
-    """Best microseconds per parse (CPU time): fast driver uncached, cached, lark
-    reference; and the token count."""
+def warm(text: str, rounds: int, number: int) -> tuple[float, float, float, float, int]:
+    """Best microseconds per parse (CPU time): fast driver uncached, the same
+    with an empty span table, cached, lark reference; and the token count."""
     from xdm.parser import parse, parse_slow
+    from xdm.transform import SPANS
+
+    def no_spans() -> None:
+        SPANS.clear()
+        parse(text, cached=False)
 
     parse(text)
     parse_slow(text)
     cpu = time.process_time  # not inflated by other processes on a shared machine
     fast = timeit.Timer(lambda: parse(text, cached=False), timer=cpu)
+    fresh = timeit.Timer(no_spans, timer=cpu)
     hit = timeit.Timer(lambda: parse(text), timer=cpu)
     slow = timeit.Timer(lambda: parse_slow(text), timer=cpu)
     n_slow = max(1, number // 4)
     return (
         min(fast.repeat(repeat=rounds, number=number)) / number * 1e6,
+        min(fresh.repeat(repeat=rounds, number=number)) / number * 1e6,
         min(hit.repeat(repeat=rounds, number=number * 10)) / number / 10 * 1e6,
         min(slow.repeat(repeat=rounds, number=n_slow)) / n_slow * 1e6,
         count_tokens(text),
@@ -93,16 +103,16 @@ def main() -> None:
     )
     print()
     print(
-        "| string | chars | tokens | xdm parse (us) | repeated text, cached (us)"
-        " | lark tree + transform (us) |"
+        "| string | chars | tokens | xdm parse (us) | empty span table (us)"
+        " | repeated text, cached (us) | lark tree + transform (us) |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for text in STRINGS:
-        fast, hit, slow, tokens = warm(text, rounds, number)
+        fast, fresh, hit, slow, tokens = warm(text, rounds, number)
         shown = text if len(text) <= 60 else text[:57] + "..."
         print(
-            f"| `{shown}` | {len(text)} | {tokens} | {fast:.0f} | {hit:.2f}"
-            f" | {slow:.0f} |"
+            f"| `{shown}` | {len(text)} | {tokens} | {fast:.0f} | {fresh:.0f}"
+            f" | {hit:.2f} | {slow:.0f} |"
         )
     print()
     exe = [sys.executable, "-m", "xdm"]

@@ -234,12 +234,14 @@ class _StuckError(Exception):
 # are written as literals in ``_Machine.run``, ordered by how often they occur):
 _BUILD = 0  # call the rule method on a slice of them
 _BUILD1 = 1  # the same for a rule of one symbol (replaces the top in place)
-_SPLICE = 2  # ``_rule`` and lark's ``__x_star`` helpers: a list for the parent
+_SPLICE1 = 2  # a ``_rule`` or ``__x_star`` helper keeping one item: a list of it
 _PASS1 = 3  # a ``?rule`` of one symbol: its value goes up unchanged, only the state
 _GROW = 4  # a left-recursive ``__x_star`` helper adding one item to its list
 _BUILD_PICK = 5  # call the rule method on pick(popped): ``_rule`` children spliced in
-_PASS = 6  # a ``?rule`` with one kept child among dropped punctuation
-_ACCEPT = 7  # the start symbol with the input used up
+_EXTEND = 6  # a left-recursive ``__x_star`` helper adding a spliced list to its own
+_SPLICE = 7  # any other ``_rule`` or helper: a list for the parent to splice in
+_PASS = 8  # a ``?rule`` with one kept child among dropped punctuation
+_ACCEPT = 9  # the start symbol with the input used up
 
 
 def _slice(index: list[int], size: int) -> slice | None:
@@ -301,9 +303,11 @@ def _tables(lark: Lark) -> dict[str, Any]:
         if origin.startswith("_"):
             grow = rule.expansion[0].name == rule.origin.name  # left recursion
             if grow and len(include) == 2 and include[0] == (0, True):
-                item, splice = include[1]
-                if not splice:  # the list is values[-size]; add values[pick]
-                    action = (_GROW, -size, origin, item - size, None)
+                item, splice = include[1]  # the list is values[-size]
+                how = _EXTEND if splice else _GROW  # add values[pick] or its items
+                action = (how, -size, origin, item - size, None)
+            elif len(include) == 1 and not include[0][1]:
+                action = (_SPLICE1, -size, origin, include[0][0] - size, None)
             if not action:
                 action = (_SPLICE, -size, origin, (include, size, grow), None)
         elif expand1 and len(include) == 1 and not include[0][1]:
@@ -466,7 +470,7 @@ class _Machine:
 
         # reduction -> (how, -size, goto, pick, method): ``pick`` is a slice of
         # the stack (_BUILD, _BUILD1), a function of the popped symbols (_SPLICE,
-        # _BUILD_PICK) or an index (_PASS, _PASS1, _GROW)
+        # _BUILD_PICK) or an index (the others)
         self.reductions: list[tuple[Any, ...] | None] = [None] * count
         for how, neg, origin, pick, name in tables["reductions"][count:]:
             method = None if name is None else getattr(Transform, name, None)
@@ -577,10 +581,10 @@ class _Machine:
                     values[-1] = method(rules, values[pick], span)
                     stack[-1] = (state, *key)
                     continue
-                elif how == 2:  # _SPLICE
+                elif how == 2:  # _SPLICE1
                     s = stack[neg][1]
                     e = stack[-1][2]
-                    value = pick(values[neg:])
+                    value = [values[pick]]
                 elif how == 3:  # _PASS1
                     top = stack[-1]
                     state = goto[stack[-2][0]]
@@ -597,7 +601,16 @@ class _Machine:
                     key = (s, e)
                     span = spans.get(key) or new_span(key)
                     value = method(rules, pick(values[neg:]), span)
-                elif how == 6:  # _PASS
+                elif how == 6:  # _EXTEND
+                    value = values[neg]
+                    value.extend(values[pick])
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                elif how == 7:  # _SPLICE
+                    s = stack[neg][1]
+                    e = stack[-1][2]
+                    value = pick(values[neg:])
+                elif how == 8:  # _PASS
                     s = stack[neg][1]
                     e = stack[-1][2]
                     value = values[pick]
