@@ -380,3 +380,22 @@ def test_chunk_boundaries_do_not_change_results(text: str, tmp_path: Path) -> No
         assert np.array_equal(
             fits.getdata(tmp_path / "s.fits", 1), fits.getdata(tmp_path / "w.fits", 1)
         )
+
+
+def test_heap_tables_keep_scaled_columns(tmp_path: Path) -> None:
+    """A table with a heap keeps TZERO/TSCAL/TNULL: unsigned values survive a copy."""
+    from xdm.api import copy
+
+    path = tmp_path / "vla.fits"
+    pha = np.array([40000, 65535, 7, 100], dtype=np.uint16)
+    chan = np.array([np.arange(k + 1, dtype=np.int16) for k in range(4)], dtype=object)
+    cols = [
+        fits.Column("pha", "I", bzero=32768, array=pha),
+        fits.Column("chan", "PI()", array=chan),
+    ]
+    fits.BinTableHDU.from_columns(cols, name="EVENTS").writeto(path)
+    out = tmp_path / "out.fits"
+    copy(f"{path}[pha>10]", out)
+    got = fits.getdata(out, 1)
+    assert got["pha"].tolist() == pha[pha > 10].tolist()
+    assert [list(r) for r in got["chan"]] == [list(chan[i]) for i in (0, 1, 3)]

@@ -452,7 +452,14 @@ def _heap_table(
                 array = np.array(list(array), dtype=object)
             cols.append(
                 fits.Column(
-                    name=new, format=c.format, unit=c.unit, dim=c.dim, array=array
+                    name=new,
+                    format=c.format,
+                    unit=c.unit,
+                    dim=c.dim,
+                    null=c.null,
+                    bscale=c.bscale,
+                    bzero=c.bzero,
+                    array=array,  # physical values: astropy re-applies the scaling
                 )
             )
     table = fits.BinTableHDU.from_columns(cols)
