@@ -399,3 +399,19 @@ def test_heap_tables_keep_scaled_columns(tmp_path: Path) -> None:
     got = fits.getdata(out, 1)
     assert got["pha"].tolist() == pha[pha > 10].tolist()
     assert [list(r) for r in got["chan"]] == [list(chan[i]) for i in (0, 1, 3)]
+
+
+def test_bins_of_decimal_size_put_edge_values_where_numpy_does(tmp_path: Path) -> None:
+    """numexpr turns ``/ 0.1`` into ``* 10``, which moves 0.3 into bin 3; the engine
+    divides by an operand, so edge values land as with numpy's edges ``lo + i*step``."""
+    values = np.round(np.arange(0, 200) * 0.01, 2)  # every edge of a 0.1 grid and more
+    path = tmp_path / "v.fits"
+    fits.BinTableHDU.from_columns(
+        [fits.Column("v", "D", array=values)], name="T"
+    ).writeto(path)
+    for step, nbins in ((0.1, 20), (0.3, 6), (0.05, 40)):
+        edges = np.arange(nbins + 1) * step
+        want = np.histogram(values, bins=edges)[0]
+        want[-1] -= int((values == edges[-1]).sum())  # numpy closes the last bin
+        got = read(f"{path}[bin v=0:{float(edges[-1])!r}:{step}]").data
+        assert got.tolist() == want.tolist(), step

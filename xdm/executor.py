@@ -312,8 +312,11 @@ def _image(
     # one extra slot at the end collects the rows that are not kept
     counts = np.zeros(hist.size + 1, dtype=hist.accumulator)
 
+    steps = {name: np.float64(step) for name, step in hist.step_operands}
+
     def run() -> None:
         for _, records, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
+            env.update(steps)
             try:
                 flat = kernels.evaluate(hist.index_expression, env)
             except kernels.TooComplexError:

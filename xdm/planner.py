@@ -643,6 +643,7 @@ def _histogram(
         axes=grids,
         index_expression=histogram_expression(compiled.predicate, grids),
         index_of_kept=histogram_expression("_keep", grids),
+        step_operands=tuple(step_operands(grids).items()),
         weight=weight.name if weight is not None else None,
         weight_var=compiled.variable(weight.name) if weight is not None else None,
         dtype=dtype,
@@ -693,12 +694,42 @@ def _index_term(g: BinGrid) -> str:
     """
     v = g.var
     first = g.lo + 0.5
-    if g.integer and g.step == 1.0 and first.is_integer() and abs(first) < 2**31:
+    if _is_integer_unit(g):
         if first == 0:
             return v
         sign = "-" if first > 0 else "+"
         return f"({v} {sign} {literal(abs(first))})"
-    return f"minimum(floor(({v} - {literal(g.lo)}) / {literal(g.step)}), {g.nbins - 1})"
+    lo, last = literal(g.lo), g.nbins - 1
+    if math.frexp(g.step)[0] == 0.5:  # a power of two: division and edges are exact
+        return f"minimum(floor(({v} - {lo}) / {literal(g.step)}), {last})"
+    # Bin i is lo + i*step <= v < lo + (i+1)*step with the edges as floats compute
+    # them; the quotient can be one off at an edge (and numexpr would turn a literal
+    # divisor into a reciprocal product), so divide by an operand and correct.
+    step = step_operand(g)
+    q = f"floor(({v} - {lo}) / {step})"
+    return (
+        f"minimum({q} - where({v} < {lo} + {q} * {step}, 1, 0)"
+        f" + where({v} >= {lo} + ({q} + 1) * {step}, 1, 0), {last})"
+    )
+
+
+def _is_integer_unit(g: BinGrid) -> bool:
+    first = g.lo + 0.5
+    return g.integer and g.step == 1.0 and first.is_integer() and abs(first) < 2**31
+
+
+def step_operand(g: BinGrid) -> str:
+    """Name of the operand holding a bin size that is not a power of two."""
+    return f"_binstep_{g.var}"
+
+
+def step_operands(grids: Sequence[BinGrid]) -> dict[str, float]:
+    """The operands ``_divisor`` names, with their values, for the executor."""
+    return {
+        step_operand(g): g.step
+        for g in grids
+        if math.frexp(g.step)[0] != 0.5 and not _is_integer_unit(g)
+    }
 
 
 def _describe_time(selections: Sequence[Any]) -> str:

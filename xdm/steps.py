@@ -123,6 +123,8 @@ class Histogram:
     index_expression: str
     index_of_kept: str = ""
     """The index expression over a precomputed ``_keep`` mask (split fallback)."""
+    step_operands: tuple[tuple[str, float], ...] = ()
+    """Bin sizes the index expressions divide by as named operands (not literals)."""
     weight: str | None = None
     weight_var: str | None = None
     dtype: str = "i2"
