@@ -64,7 +64,6 @@ header says so); an explicit ``[opt type=i2]`` that overflows is an error."""
 
 _INT_LIMITS = {"i2": (-(2**15), 2**15 - 1), "i4": (-(2**31), 2**31 - 1)}
 _NUMPY = {"i2": ">i2", "i4": ">i4", "r4": ">f4", "r8": ">f8"}
-_BITPIX = {"i2": 16, "i4": 32, "r4": -32, "r8": -64}
 
 
 @dataclass(slots=True)

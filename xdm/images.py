@@ -58,7 +58,6 @@ IMAGE_TYPES: dict[str, np.dtype[Any]] = {
     "r8": np.dtype(np.float64),
 }
 
-_RTOL = 1e-9
 Mask = NDArray[np.bool_]
 
 

@@ -37,7 +37,6 @@ Extent = tuple[float, float, float, float]
 
 INF = math.inf
 FIELD_EXTENT: Extent = (-INF, INF, -INF, INF)
-_DEG = math.pi / 180.0
 
 
 def fmt(value: float) -> str:
