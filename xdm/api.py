@@ -233,7 +233,7 @@ def _copy_image_block(
     copied as it is (CIAO dmcopy keeps them, as for filtered tables)."""
     from astropy.io import fits
 
-    from xdm.fitsfile import atomic_output, hdu_bytes, open_block
+    from xdm.fitsfile import atomic_output, hdu_bytes, open_vf_block
 
     if isinstance(vf, str):
         from xdm.parser import parse
@@ -243,17 +243,9 @@ def _copy_image_block(
     header = image.header.copy()
     if history:
         header.add_history(history)
-    ref = vf.block
     with (
         atomic_output(out, clobber=clobber) as tmp,
-        open_block(
-            vf.path,
-            block_name=ref.name if ref else None,
-            block_number=ref.number if ref else None,
-            base_dir=base_dir,
-            span=vf.span,
-            block_span=ref.span if ref else None,
-        ) as block,
+        open_vf_block(vf, base_dir=base_dir) as block,
         open(tmp, "wb") as fh,
     ):
         for i, hdu in enumerate(block.hdul):

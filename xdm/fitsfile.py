@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from astropy.io.fits import HDUList, Header
     from numpy.typing import NDArray
 
+    from xdm.nodes import VirtualFile
+
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "STANDARD_VECTORS",
@@ -39,6 +41,7 @@ __all__ = [
     "column_values",
     "hdu_bytes",
     "open_block",
+    "open_vf_block",
     "release_pages",
     "resolve_path",
     "write_hdulist",
@@ -488,6 +491,27 @@ class _MetaCache:
 
 
 _META_CACHE = _MetaCache()
+
+
+def open_vf_block(
+    vf: VirtualFile,
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    source: str | None = None,
+    span: Span | None = None,
+) -> Block:
+    """``open_block`` for the file and ``[block]`` a virtual file names; errors
+    point at ``span`` (default: the whole virtual file)."""
+    ref = vf.block
+    return open_block(
+        vf.path,
+        block_name=ref.name if ref else None,
+        block_number=ref.number if ref else None,
+        base_dir=base_dir,
+        source=source,
+        span=vf.span if span is None else span,
+        block_span=ref.span if ref else None,
+    )
 
 
 def block_names(hdul: HDUList) -> list[str]:

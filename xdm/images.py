@@ -905,21 +905,13 @@ def read_image(
     ``vf`` may be text (parsed with ``xdm.parser.parse``). Scaled images
     (BSCALE/BZERO/BLANK) are read without memory mapping, as astropy requires.
     """
-    from xdm.fitsfile import open_block
+    from xdm.fitsfile import open_vf_block
 
     if isinstance(vf, str):
         from xdm.parser import parse
 
         vf = parse(vf)
-    block_ref = vf.block
-    with open_block(
-        vf.path,
-        block_name=block_ref.name if block_ref else None,
-        block_number=block_ref.number if block_ref else None,
-        base_dir=base_dir,
-        span=vf.span,
-        block_span=block_ref.span if block_ref else None,
-    ) as block:
+    with open_vf_block(vf, base_dir=base_dir) as block:
         if not block.is_image:
             raise XdmSemanticError(
                 f"block {block.name} of {vf.path} is not an image", span=vf.span

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from xdm import nodes as n
 from xdm.errors import XdmSemanticError
 from xdm.exprgen import CompiledFilter, compile_filters, literal
-from xdm.fitsfile import DEFAULT_CHUNK_ROWS, open_block
+from xdm.fitsfile import DEFAULT_CHUNK_ROWS, open_vf_block
 from xdm.steps import (
     BinGrid,
     FilterRows,
@@ -129,16 +129,7 @@ def _open(vf: n.VirtualFile, base_dir: str | None, source: str | None) -> Block:
             source=source,
             span=vf.span,
         )
-    ref = vf.block
-    return open_block(
-        vf.path,
-        block_name=ref.name if ref else None,
-        block_number=ref.number if ref else None,
-        base_dir=base_dir,
-        source=source,
-        span=_path_span(vf),
-        block_span=ref.span if ref else None,
-    )
+    return open_vf_block(vf, base_dir=base_dir, source=source, span=_path_span(vf))
 
 
 def _path_span(vf: n.VirtualFile) -> Any:
