@@ -454,18 +454,24 @@ def _primary_header():
     return h
 
 
-def _events_header(n_rows: int, seed: int):
+def _bintable_header(width: int, n_rows: int, n_fields: int):
+    """A binary table header's mandatory cards, in FITS order."""
     from astropy.io import fits
 
     h = fits.Header()
     h["XTENSION"] = ("BINTABLE", "binary table extension")
     h["BITPIX"] = (8, "8-bit bytes")
     h["NAXIS"] = (2, "2-dimensional binary table")
-    h["NAXIS1"] = (EVENT_DTYPE.itemsize, "width of table in bytes")
+    h["NAXIS1"] = (width, "width of table in bytes")
     h["NAXIS2"] = (n_rows, "number of rows in table")
     h["PCOUNT"] = (0, "size of special data area")
     h["GCOUNT"] = (1, "one data group (required keyword)")
-    h["TFIELDS"] = (len(_COLUMNS), "number of fields in each row")
+    h["TFIELDS"] = (n_fields, "number of fields in each row")
+    return h
+
+
+def _events_header(n_rows: int, seed: int):
+    h = _bintable_header(EVENT_DTYPE.itemsize, n_rows, len(_COLUMNS))
     h["EXTNAME"] = ("EVENTS", "name of this binary table extension")
     h["HDUNAME"] = ("EVENTS", "ASCDM block name")
     for i, col in enumerate(_COLUMNS, start=1):
@@ -562,17 +568,7 @@ def _events_header(n_rows: int, seed: int):
 
 
 def _gti_header(chip: int, n: int):
-    from astropy.io import fits
-
-    h = fits.Header()
-    h["XTENSION"] = ("BINTABLE", "binary table extension")
-    h["BITPIX"] = (8, "8-bit bytes")
-    h["NAXIS"] = (2, "2-dimensional binary table")
-    h["NAXIS1"] = (16, "width of table in bytes")
-    h["NAXIS2"] = (n, "number of rows in table")
-    h["PCOUNT"] = (0, "size of special data area")
-    h["GCOUNT"] = (1, "one data group (required keyword)")
-    h["TFIELDS"] = (2, "number of fields in each row")
+    h = _bintable_header(16, n, 2)
     h["EXTNAME"] = ("GTI", "name of this binary table extension")
     h["EXTVER"] = chip
     h["HDUNAME"] = (f"GTI{chip}", "ASCDM block name")
