@@ -364,7 +364,7 @@ def _gti_hdus(plan: Plan, block: Block) -> dict[int, Any]:
     if upd is None or not found:
         return found
     hdus = list(found.values())
-    refs = gti.subspace_refs(block.header)  # chips of GTI blocks without CCD_ID
+    refs = block.subspace.chip_refs()  # chips of GTI blocks without CCD_ID
     for keep in upd.intervals:
         hdus = gti.update_gti_blocks(hdus, keep, refs=refs)
     return dict(zip(found, hdus))
@@ -375,18 +375,17 @@ def _events_header(
 ) -> Header:
     """The input block's header with exposure, subspace and history brought up to date."""
     from xdm import gti
-    from xdm.subspace import Subspace
 
     header = block.header.copy()
     for key in ("CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
     if plan.find(UpdateGti) is not None:
         gti.update_exposure_keys(
-            header, list(gti_hdus.values()), refs=gti.subspace_refs(block.header)
+            header, list(gti_hdus.values()), refs=block.subspace.chip_refs()
         )
     sub: UpdateSubspace | None = plan.find(UpdateSubspace)
     if sub is not None and (sub.entries or sub.removed):
-        space = Subspace.from_header(header)
+        space = block.subspace  # the header's DSS keywords, read once per block
         for e in sub.entries:
             if e.is_region:
                 space = space.with_region(e.column, e.ranges)
