@@ -189,6 +189,12 @@ def _rotated_corners(
     return (min(xs), max(xs), min(ys), max(ys))
 
 
+def _cos_sin(angle_deg: float) -> tuple[float, float]:
+    """cos and sin of an angle in degrees, with CIAO's ``angle * pi / 180``."""
+    theta = angle_deg * math.pi / 180.0
+    return math.cos(theta), math.sin(theta)
+
+
 @dataclass(frozen=True, slots=True)
 class Ellipse(Shape):
     xc: float
@@ -200,8 +206,7 @@ class Ellipse(Shape):
 
     @property
     def _cs(self) -> tuple[float, float]:
-        theta = self.angle * math.pi / 180.0
-        return math.cos(theta), math.sin(theta)
+        return _cos_sin(self.angle)
 
     def inside(self, x: Array, y: Array) -> Array:
         if self.angle == 0:
@@ -252,8 +257,7 @@ class Box(Shape):
 
     @property
     def _cs(self) -> tuple[float, float]:
-        theta = self.angle * math.pi / 180.0
-        return math.cos(theta), math.sin(theta)
+        return _cos_sin(self.angle)
 
     def label(self) -> str:
         return "Box" if self.angle == 0.0 else "RotBox"
@@ -319,8 +323,8 @@ class Rectangle(Shape):
 
     def _rot(self, px: Any, py: Any) -> tuple[Any, Any]:
         """CIAO ``reg_rotated_coords`` about the centre (rotation by -angle, negated)."""
-        theta = self.angle * math.pi / 180.0
-        ct, st = -math.cos(theta), -math.sin(theta)
+        c, s = _cos_sin(self.angle)
+        ct, st = -c, -s
         xcen = (self.x1 + self.x0) / 2.0
         ycen = (self.y1 + self.y0) / 2.0
         return ct * (px - xcen) - st * (py - ycen), st * (px - xcen) + ct * (py - ycen)
@@ -346,8 +350,7 @@ class Rectangle(Shape):
             xs = (self.x0, self.x1, self.x0, self.x1)
             ys = (self.y0, self.y1, self.y1, self.y0)
         else:
-            theta = self.angle * math.pi / 180.0
-            c, s = math.cos(theta), math.sin(theta)
+            c, s = _cos_sin(self.angle)
             xcen = (self.x1 + self.x0) / 2.0
             ycen = (self.y1 + self.y0) / 2.0
             xr, yr = self._rot(self.x0, self.y0)
