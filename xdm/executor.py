@@ -261,9 +261,10 @@ def _test(
 ) -> NDArray[np.bool_]:
     if test.kind == "region":
         x, y = (_values(records, cols[c]) for c in test.columns)
+        prefilter = test.prefilter
         candidates = None
-        if test.prefilter is not None:
-            candidates = kernels.evaluate(test.prefilter, env)
+        if prefilter is not None:
+            candidates = lambda: kernels.evaluate(prefilter, env)  # noqa: E731
         return kernels.region_contains(test.payload, x, y, candidates)
     if test.kind == "gti":
         times = np.asarray(_values(records, cols[test.columns[0]]), dtype=np.float64)

@@ -8,6 +8,7 @@ plans. Every function works on one chunk of rows and loops over no rows.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numexpr as ne
@@ -89,16 +90,27 @@ def region_contains(
     region: Any,
     x: NDArray[Any],
     y: NDArray[Any],
-    candidates: NDArray[np.bool_] | None,
+    candidates: Callable[[], NDArray[np.bool_]] | None,
 ) -> NDArray[np.bool_]:
-    """``region.contains`` evaluated only on ``candidates`` (the bbox prefilter)."""
+    """``region.contains`` over a chunk, exactly as CIAO decides every point.
+
+    A chunk of ``raster.MIN_POINTS`` rows or more goes through the region's cell
+    lookup table (``xdm.regions.raster``), which runs the exact test only near
+    the boundaries; otherwise the exact test runs on the rows ``candidates``
+    (the bounding-box prefilter, computed only when needed) keeps.
+    """
+    from xdm.regions import raster
+
+    table = raster.for_region(region) if len(x) >= raster.MIN_POINTS else None
+    if table is not None:
+        return table.contains(x, y)
     out = np.zeros(len(x), dtype=bool)
     if candidates is None:
         out[:] = region.contains(
             np.asarray(x, dtype=np.float64), np.asarray(y, np.float64)
         )
         return out
-    idx = np.flatnonzero(candidates)
+    idx = np.flatnonzero(candidates())
     if len(idx):
         xs = np.asarray(x[idx], dtype=np.float64)
         ys = np.asarray(y[idx], dtype=np.float64)
