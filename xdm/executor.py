@@ -308,6 +308,64 @@ def _image(
 ) -> tuple[NDArray[Any], Header]:
     hist: Histogram = plan.find(Histogram)
     filt: FilterRows = plan.find(FilterRows)
+    if hist.padded is not None:
+        counts = _padded_counts(plan, block, hist, filt)
+    else:
+        counts = _expression_counts(plan, block, hist, filt)
+    dtype = hist.dtype
+    if dtype in _INT_LIMITS:
+        lo, hi = _INT_LIMITS[dtype]
+        top = counts.max(initial=0)
+        bottom = counts.min(initial=0)
+        if top > hi or bottom < lo:
+            if hist.dtype_explicit or not I2_OVERFLOW_PROMOTES or dtype != "i2":
+                raise XdmSemanticError(
+                    f"a pixel holds {top:g}, more than type {dtype} can store",
+                    source=plan.source,
+                    hint="use [opt type=i4] (or r4/r8)",
+                )
+            dtype = "i4"
+    data = counts.astype(_NUMPY[dtype]).reshape(hist.shape)
+    header = _events_header(plan, block, gti_hdus, history)
+    header = _image_header(header, hist, plan.find(WriteImage).name, dtype, block)
+    return data, header
+
+
+def _padded_counts(
+    plan: Plan, block: Block, hist: Histogram, filt: FilterRows
+) -> NDArray[Any]:
+    """Counts from ``kernels.padded_index``: numpy bin indices on a grid with a
+    spare cell at each end of every axis, the predicate as a mask."""
+    axes = hist.padded
+    assert axes is not None
+    padded_shape = tuple(n + 2 for _, _, n, _ in reversed(axes))
+    counts = np.zeros(int(np.prod(padded_shape)), dtype=hist.accumulator)
+    index = np.empty(0, dtype=np.intp)
+
+    def run() -> None:
+        nonlocal index
+        for _, records, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
+            n = len(records)
+            if len(index) < n:
+                index = np.empty(n, dtype=np.intp)
+            keep = None if filt.predicate == "True" else _mask(filt, env, n)
+            flat = kernels.padded_index(
+                [env[g.var] for g in hist.axes], axes, keep, index[:n]
+            )
+            weights = None
+            if hist.weight is not None:
+                weights = np.asarray(env[hist.weight_var], dtype=np.float64)
+            kernels.accumulate(counts, flat, weights)
+
+    _step(plan, Histogram, run)
+    inner = tuple(slice(1, -1) for _ in padded_shape)
+    return counts.reshape(padded_shape)[inner].reshape(-1)
+
+
+def _expression_counts(
+    plan: Plan, block: Block, hist: Histogram, filt: FilterRows
+) -> NDArray[Any]:
+    """Counts from the fused numexpr index expression (any grid)."""
     weighted = hist.weight is not None
     # one extra slot at the end collects the rows that are not kept
     counts = np.zeros(hist.size + 1, dtype=hist.accumulator)
@@ -329,24 +387,7 @@ def _image(
             kernels.accumulate(counts, flat, weights)
 
     _step(plan, Histogram, run)
-    counts = counts[: hist.size]
-    dtype = hist.dtype
-    if dtype in _INT_LIMITS:
-        lo, hi = _INT_LIMITS[dtype]
-        top = counts.max(initial=0)
-        bottom = counts.min(initial=0)
-        if top > hi or bottom < lo:
-            if hist.dtype_explicit or not I2_OVERFLOW_PROMOTES or dtype != "i2":
-                raise XdmSemanticError(
-                    f"a pixel holds {top:g}, more than type {dtype} can store",
-                    source=plan.source,
-                    hint="use [opt type=i4] (or r4/r8)",
-                )
-            dtype = "i4"
-    data = counts.astype(_NUMPY[dtype]).reshape(hist.shape)
-    header = _events_header(plan, block, gti_hdus, history)
-    header = _image_header(header, hist, plan.find(WriteImage).name, dtype, block)
-    return data, header
+    return counts[: hist.size]
 
 
 # ---------------------------------------------------------------- headers

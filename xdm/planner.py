@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xdm import nodes as n
@@ -215,7 +216,8 @@ def _plan_block(
             for col, spec in axis_columns
         )
         hist = _histogram(grids, weight, compiled, opts, source, binq, block.nrows)
-        steps.append(hist)
+        padded = padded_axes(grids, [value_type(col) for col, _ in axis_columns])
+        steps.append(replace(hist, padded=padded))
     elif vf.cols:
         steps.append(SelectColumns(columns=_select_columns(block, vf.cols, source)))
     if compiled.time_selections:
@@ -647,6 +649,73 @@ def _histogram(
             else "int32"
         ),
     )
+
+
+def value_type(col: ColumnMeta) -> str:
+    """What a column's values are once read: ``f4``, ``f8`` or ``int``."""
+    if col.is_scaled:
+        return "f8"
+    if col.kind == "int":
+        return "int"
+    return "f4" if col.tform.strip().upper().endswith("E") else "f8"
+
+
+def padded_axes(
+    grids: Sequence[BinGrid], value_types: Sequence[str] | None = None
+) -> tuple[tuple[float, float, int, int | None], ...] | None:
+    """The grids as ``Histogram.padded`` axes, or None if one of them cannot be.
+
+    An axis qualifies when its index ``floor((v - lo) * (1/step))`` (numpy, float64)
+    is provably the bin ``histogram_expression`` gives, with rows outside
+    ``[lo, hi)`` below 0 or at least ``nbins``: unit bins of an integer column
+    (integer arithmetic), or a power-of-two step (exact scaling) whose index is
+    right at the four values next to the edges (the largest value below ``lo``,
+    the smallest at or above it, the same at ``hi``) among the values the
+    column can hold (``value_types``: ``f4``, ``f8`` (the default) or ``int``).
+    The index never decreases as ``v`` grows, so those four decide every value.
+    """
+    types = value_types or ["f8"] * len(grids)
+    axes = []
+    for g, kind in zip(grids, types):
+        if _is_integer_unit(g):
+            axes.append((g.lo, 1.0, g.nbins, int(g.lo + 0.5)))
+            continue
+        if math.frexp(g.step)[0] != 0.5:
+            return None
+        scale = 1.0 / g.step
+        n = g.nbins
+        below_lo, at_lo = _neighbours(g.lo, kind)
+        below_hi, at_hi = _neighbours(g.hi, kind)
+
+        def index(v: float, lo: float = g.lo, scale: float = scale) -> int:
+            return math.floor((v - lo) * scale)
+
+        if not (
+            index(below_lo) <= -1
+            and index(at_lo) >= 0
+            and index(below_hi) <= n - 1
+            and index(at_hi) >= n
+        ):
+            return None
+        axes.append((g.lo, scale, n, None))
+    return tuple(axes)
+
+
+def _neighbours(edge: float, kind: str) -> tuple[float, float]:
+    """The largest value of the type below ``edge`` and the smallest at or above it."""
+    if kind == "int":
+        up = math.ceil(edge)
+        return float(up - 1), float(up)
+    if kind == "f4":
+        import numpy as np
+
+        near = np.float32(edge)
+        if float(near) >= edge:
+            at, below = near, np.nextafter(near, np.float32(-np.inf))
+        else:
+            below, at = near, np.nextafter(near, np.float32(np.inf))
+        return float(below), float(at)
+    return math.nextafter(edge, -math.inf), edge
 
 
 def accumulator_bytes(nrows: int, *, weighted: bool) -> int:

@@ -130,6 +130,11 @@ class Histogram:
     dtype: str = "i2"
     dtype_explicit: bool = False
     accumulator: Literal["int32", "int64", "float64"] = "int64"
+    padded: tuple[tuple[float, float, int, int | None], ...] | None = None
+    """Per axis ``(lo, 1/step, nbins, first)`` when the index may be computed with
+    numpy on a grid with one spare cell at each end of every axis (rows out of
+    range land there; see ``kernels.padded_index``); ``first`` is the integer
+    offset of unit bins on an integer column. None: use ``index_expression``."""
 
     @property
     def shape(self) -> tuple[int, ...]:
