@@ -162,8 +162,10 @@ def write(
                         fh.write(hdu_bytes(table, primary=False))
                     elif i == block.index:
                         writer = EventWriter(fh, header, dtype)
-                        for _, records, mask in _filtered_chunks(plan, block):
-                            writer.append(_pick(records, mask, dtype, columns))
+                        with _Behind() as behind:  # chunk k is written during k+1
+                            for _, records, mask in _filtered_chunks(plan, block):
+                                rows = _pick(records, mask, dtype, columns)
+                                behind.run(writer.append, rows)
                         writer.close()
                     else:
                         fh.write(hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
@@ -359,7 +361,7 @@ def _padded_counts(
 
     _step(plan, Histogram, run)
     inner = tuple(slice(1, -1) for _ in padded_shape)
-    return counts.reshape(padded_shape)[inner].reshape(-1)
+    return counts.reshape(padded_shape)[inner]  # a view: the caller's astype copies
 
 
 def _expression_counts(
@@ -510,6 +512,36 @@ def _heap_table(
         if card.keyword not in table.header and card.keyword not in ("", "COMMENT"):
             table.header.append(card)
     return table
+
+
+class _Behind:
+    """Runs one job at a time on a helper thread, in order, while the caller goes
+    on (file writes release the GIL); a job's error is raised at the next call or
+    on exit."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="xdm-writer")
+        self._last: Any = None
+
+    def run(self, job: Any, *args: Any) -> None:
+        self._wait()
+        self._last = self._pool.submit(job, *args)
+
+    def _wait(self) -> None:
+        if self._last is not None:
+            last, self._last = self._last, None
+            last.result()
+
+    def __enter__(self) -> _Behind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _pick(

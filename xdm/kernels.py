@@ -96,23 +96,23 @@ def padded_index(
     passes a row, no Python loop per row), the chunk split between threads:
     numpy releases the GIL inside each pass.
     """
-    n = len(out)
-    parts = min(_THREADS, max(1, n // SUBCHUNK))
-    if parts == 1:
-        _padded_rows(values, axes, keep, out, 0, n)
-        return out
-    bounds = [n * i // parts for i in range(parts + 1)]
-    list(
-        _pool().map(
-            lambda i: _padded_rows(values, axes, keep, out, bounds[i], bounds[i + 1]),
-            range(parts),
-        )
-    )
+    _split_rows(len(out), lambda a, b: _padded_rows(values, axes, keep, out, a, b))
     return out
 
 
 _THREADS = max(1, min(ne.detect_number_of_cores(), 8))
 _POOL: list[Any] = []
+
+
+def _split_rows(n: int, work: Callable[[int, int], Any]) -> Any:
+    """``work(start, stop)`` over rows ``0:n`` in one part per core (numpy releases
+    the GIL inside its passes); the parts' results are concatenated if any."""
+    parts = min(_THREADS, max(1, n // SUBCHUNK))
+    if parts == 1:
+        return work(0, n)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    done = list(_pool().map(lambda i: work(bounds[i], bounds[i + 1]), range(parts)))
+    return None if done[0] is None else np.concatenate(done)
 
 
 def _pool() -> Any:
@@ -194,7 +194,7 @@ def region_contains(
 
     table = raster.for_region(region) if len(x) >= raster.MIN_POINTS else None
     if table is not None:
-        return table.contains(x, y)
+        return _split_rows(len(x), lambda a, b: table.contains(x[a:b], y[a:b]))
     out = np.zeros(len(x), dtype=bool)
     if candidates is None:
         out[:] = region.contains(
