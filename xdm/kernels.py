@@ -38,16 +38,53 @@ class TooComplexError(Exception):
 def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]:
     """Evaluate generated numexpr text over same-length operand arrays.
 
-    Operands may be big-endian, strided views straight from the memory map:
-    numexpr converts them block by block without a full copy. Raises
-    ``TooComplexError`` when the text needs more than numexpr's 255 registers.
+    Operands may be big-endian, strided views straight from the memory map.
+    A predicate (boolean result) over ``SUBCHUNK`` rows or more runs as numpy
+    passes over cache-sized sub-chunks with numexpr's types (``xdm.npexpr``,
+    several times faster for comparisons and ``&``/``|``); anything else, or text
+    ``npexpr`` does not take, goes to numexpr, which converts the operands block
+    by block without a full copy. Raises ``TooComplexError`` when the text needs
+    more than numexpr's 255 registers.
     """
+    result = _evaluate_numpy(expression, operands)
+    if result is not None:
+        return result
     try:
         return ne.evaluate(expression, local_dict=operands, global_dict={})
     except ValueError as exc:
         if "range(0, 256)" in str(exc):
             raise TooComplexError(str(exc)) from None
         raise
+
+
+def _evaluate_numpy(
+    expression: str, operands: dict[str, NDArray[Any]]
+) -> NDArray[np.bool_] | None:
+    """``evaluate`` of a predicate through ``npexpr``, or None to use numexpr."""
+    from xdm import npexpr
+
+    arrays = [v for v in operands.values() if np.ndim(v) == 1]
+    if not arrays or len(arrays[0]) < SUBCHUNK:
+        return None
+    kinds = npexpr.kinds_of(operands)
+    program = None if kinds is None else npexpr.compile(expression, kinds)
+    if program is None or program.kind != "bool":
+        return None
+    n = len(arrays[0])
+    used = {k: operands[k] for k in program.names}
+    out = np.empty(n, dtype=bool)
+
+    def rows(start: int, stop: int) -> None:
+        for j in range(start, stop, SUBCHUNK):
+            k = min(stop, j + SUBCHUNK)
+            env = {
+                name: npexpr.Program.convert(v[j:k] if np.ndim(v) else v)
+                for name, v in used.items()
+            }
+            out[j:k] = program.run(env)
+
+    _split_rows(n, rows)
+    return out
 
 
 def accumulate(
