@@ -34,6 +34,10 @@ from cases import Case, cases  # noqa: E402
 TOOLS = ("xdm", "xdm-cli", "fitsio", "numpy", "fitscopy", "funtools")
 CLI = ("xdm-cli", "fitscopy", "funtools")
 TIME = shutil.which("time") or "/usr/bin/time"  # GNU time, for peak memory
+# Python tools start as they do once installed: from cached bytecode (pip compiles
+# it at install; some sandboxes set PYTHONDONTWRITEBYTECODE, which would make every
+# xdm-cli run compile xdm's modules again, about 0.1 s)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass
@@ -105,7 +109,7 @@ def run_once(cmd: list[str], out: Path) -> tuple[float, float, float, str]:
     stats = CACHE / "time.txt"
     t = time.perf_counter()
     proc = subprocess.run(
-        [TIME, "-f", "%M", "-o", str(stats), *cmd], capture_output=True
+        [TIME, "-f", "%M", "-o", str(stats), *cmd], capture_output=True, env=ENV
     )
     wall = time.perf_counter() - t
     peak = float(stats.read_text().split()[-1]) / 1024.0  # kB

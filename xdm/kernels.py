@@ -8,6 +8,7 @@ plans. Every function works on one chunk of rows and loops over no rows.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,7 @@ def padded_index(
 
 _THREADS = max(1, min(ne.detect_number_of_cores(), 8))
 _POOL: list[Any] = []
+_POOL_LOCK = threading.Lock()
 
 
 def _split_rows(n: int, work: Callable[[int, int], Any]) -> Any:
@@ -154,11 +156,12 @@ def _split_rows(n: int, work: Callable[[int, int], Any]) -> Any:
 
 def _pool() -> Any:
     """The kernels' worker threads (made on first use)."""
-    if not _POOL:
-        from concurrent.futures import ThreadPoolExecutor
+    with _POOL_LOCK:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _POOL.append(ThreadPoolExecutor(_THREADS, thread_name_prefix="xdm-kernels"))
-    return _POOL[0]
+            _POOL.append(ThreadPoolExecutor(_THREADS, thread_name_prefix="xdm-kernels"))
+        return _POOL[0]
 
 
 def _padded_rows(
