@@ -11,6 +11,7 @@ step.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,10 +264,9 @@ def _test(
 ) -> NDArray[np.bool_]:
     if test.kind == "region":
         x, y = (_values(records, cols[c]) for c in test.columns)
-        prefilter = test.prefilter
-        candidates = None
-        if prefilter is not None:
-            candidates = lambda: kernels.evaluate(prefilter, env)  # noqa: E731
+        candidates = None  # the bbox prefilter, evaluated only if it is used
+        if test.prefilter is not None:
+            candidates = functools.partial(kernels.evaluate, test.prefilter, env)
         return kernels.region_contains(test.payload, x, y, candidates)
     if test.kind == "gti":
         times = np.asarray(_values(records, cols[test.columns[0]]), dtype=np.float64)
