@@ -51,3 +51,38 @@ def test_events_written_behind_equal_the_rows_selected(synthetic_events, tmp_pat
         rows = np.asarray(got["EVENTS"].data)
         assert 0 < len(rows) == len(want) == int(mask.sum())
         assert rows.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "[#row=1001:60000]",  # one run across chunk seams
+        "[#row=1:10,500:30000,40000:40005][energy=500:7000]",  # runs and scatter
+        "[time=:]",  # every row
+        "[energy=-5:-1]",  # no row
+        "[energy=500:7000]",  # scattered: copied out
+    ],
+)
+@pytest.mark.parametrize("limit", [1, 64])
+def test_events_written_from_the_map_equal_the_rows_selected(
+    synthetic_events, tmp_path, monkeypatch, suffix, limit
+):
+    monkeypatch.setattr(executor, "RUNS_WRITTEN_IN_PLACE", limit)
+    vf = f"{synthetic_events}{suffix}"
+    out = tmp_path / "sel.fits"
+    executor.write(planner.plan(vf, chunk_rows=7_001), out)
+    mask = xdm.api.select(vf)
+    with fits.open(synthetic_events) as src, fits.open(out) as got:
+        want = np.asarray(src["EVENTS"].data)[mask]
+        rows = np.asarray(got["EVENTS"].data)
+        assert len(rows) == len(want) == int(mask.sum())
+        assert rows.tobytes() == want.tobytes()
+
+
+def test_kept_runs():
+    m = np.zeros(20, dtype=bool)
+    assert kernels.kept_runs(m, 4) == []
+    m[3:7] = m[9] = m[15:] = True
+    assert kernels.kept_runs(m, 4) == [(3, 7), (9, 10), (15, 20)]
+    assert kernels.kept_runs(m, 2) is None
+    assert kernels.kept_runs(np.ones(5, dtype=bool), 1) == [(0, 5)]

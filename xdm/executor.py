@@ -165,8 +165,17 @@ def write(
                         writer = EventWriter(fh, header, dtype)
                         with _Behind() as behind:  # chunk k is written during k+1
                             for _, records, mask in _filtered_chunks(plan, block):
-                                rows = _pick(records, mask, dtype, columns)
-                                behind.run(writer.append, rows)
+                                runs = None
+                                if columns is None:
+                                    runs = kernels.kept_runs(
+                                        mask, RUNS_WRITTEN_IN_PLACE
+                                    )
+                                if runs is not None:  # no copy: slices of the map
+                                    behind.wait()  # in order, while they are mapped
+                                    _append_runs(writer, records, runs)
+                                else:
+                                    rows = _pick(records, mask, dtype, columns)
+                                    behind.run(writer.append, rows)
                         writer.close()
                     else:
                         fh.write(hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
@@ -514,6 +523,23 @@ def _heap_table(
     return table
 
 
+RUNS_WRITTEN_IN_PLACE = 64
+"""A chunk whose kept rows form at most this many runs of consecutive rows (a time
+range on time-ordered events, ``#row``, GTIs) is written run by run straight from
+the memory map, in line while its pages are mapped; other chunks have their kept
+rows copied out (``_pick``) and written by the helper thread during the next
+chunk. (f) at 1e7 rows: 0.52 s median (0.22-0.85) -> 0.21 s (0.20-0.25).
+Handing the runs to the helper thread instead was slower (0.39 s): the pages
+had been released by then and faulted in again."""
+
+
+def _append_runs(
+    writer: EventWriter, records: NDArray[Any], runs: list[tuple[int, int]]
+) -> None:
+    for start, stop in runs:
+        writer.append(records[start:stop])
+
+
 class _Behind:
     """Runs one job at a time on a helper thread, in order, while the caller goes
     on (file writes release the GIL); a job's error is raised at the next call or
@@ -526,10 +552,11 @@ class _Behind:
         self._last: Any = None
 
     def run(self, job: Any, *args: Any) -> None:
-        self._wait()
+        self.wait()
         self._last = self._pool.submit(job, *args)
 
-    def _wait(self) -> None:
+    def wait(self) -> None:
+        """Until the job handed over last has finished (its error raised here)."""
         if self._last is not None:
             last, self._last = self._last, None
             last.result()
@@ -539,7 +566,7 @@ class _Behind:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._wait()
+            self.wait()
         finally:
             self._pool.shutdown(wait=True)
 

@@ -7,6 +7,7 @@ plans. Every function works on one chunk of rows and loops over no rows.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ __all__ = [
     "accumulate",
     "evaluate",
     "in_intervals",
+    "kept_runs",
     "padded_index",
     "region_contains",
     "strings_equal",
@@ -203,6 +205,22 @@ def _padded_rows(
             acc += offset
             if keep is not None:
                 acc *= keep[j : j + m]
+
+
+def kept_runs(mask: NDArray[np.bool_], limit: int) -> list[tuple[int, int]] | None:
+    """The ``(start, stop)`` row ranges where ``mask`` is true, or None if there are
+    more than ``limit`` of them.
+
+    A time filter on a time-ordered event list, a ``#row`` range or a GTI keeps
+    a few long runs of consecutive rows; those can be written straight from the
+    memory map instead of being copied out first.
+    """
+    changes = np.flatnonzero(np.diff(mask.view(np.int8)))
+    if len(changes) > 2 * limit:
+        return None
+    bounds = [0, *(changes + 1).tolist(), len(mask)]
+    runs = [(a, b) for a, b in itertools.pairwise(bounds) if b > a and mask[a]]
+    return runs if len(runs) <= limit else None
 
 
 def in_intervals(
