@@ -75,6 +75,8 @@ def _evaluate_numpy(
         return None
     n = len(arrays[0])
     used = {k: operands[k] for k in program.names}
+    if any(np.ndim(v) > 1 or (np.ndim(v) == 1 and len(v) != n) for v in used.values()):
+        return None  # vector columns and odd shapes: numexpr says what is wrong
     out = np.empty(n, dtype=bool)
 
     def rows(start: int, stop: int) -> None:
