@@ -142,15 +142,15 @@ def padded_index(
     return out
 
 
-_THREADS = max(1, min(ne.detect_number_of_cores(), 8))
 _POOL: list[Any] = []
 _POOL_LOCK = threading.Lock()
 
 
 def _split_rows(n: int, work: Callable[[int, int], Any]) -> Any:
-    """``work(start, stop)`` over rows ``0:n`` in one part per core (numpy releases
-    the GIL inside its passes); the parts' results are concatenated if any."""
-    parts = min(_THREADS, max(1, n // SUBCHUNK))
+    """``work(start, stop)`` over rows ``0:n`` in one part per thread numexpr may use
+    (``NUMEXPR_NUM_THREADS``/``OMP_NUM_THREADS`` or ``ne.set_num_threads``; numpy
+    releases the GIL inside its passes); the parts' results are concatenated if any."""
+    parts = min(ne.get_num_threads(), max(1, n // SUBCHUNK))
     if parts == 1:
         return work(0, n)
     bounds = [n * i // parts for i in range(parts + 1)]
@@ -164,7 +164,7 @@ def _pool() -> Any:
         if not _POOL:
             from concurrent.futures import ThreadPoolExecutor
 
-            _POOL.append(ThreadPoolExecutor(_THREADS, thread_name_prefix="xdm-kernels"))
+            _POOL.append(ThreadPoolExecutor(8, thread_name_prefix="xdm-kernels"))
         return _POOL[0]
 
 
