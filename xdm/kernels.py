@@ -69,8 +69,7 @@ def _evaluate_numpy(
     arrays = [v for v in operands.values() if np.ndim(v) == 1]
     if not arrays or len(arrays[0]) < SUBCHUNK:
         return None
-    kinds = npexpr.kinds_of(operands)
-    program = None if kinds is None else npexpr.compile(expression, kinds)
+    program = npexpr.compile(expression, npexpr.kinds_of(operands))
     if program is None or program.kind != "bool":
         return None
     n = len(arrays[0])

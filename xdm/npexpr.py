@@ -121,15 +121,15 @@ def compile(text: str, kinds: tuple[tuple[str, str], ...]) -> Program | None:
     return Program(node, kind, frozenset(builder.used))
 
 
-def kinds_of(operands: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
-    """``(name, kind)`` of each array operand, or None if one has no numexpr kind."""
+def kinds_of(operands: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``(name, kind)`` of each operand with a numexpr kind; the others (strings)
+    are left out, so a text that reads one is refused by ``compile``."""
     out = []
     for name, value in operands.items():
         dtype = np.asarray(value).dtype if not hasattr(value, "dtype") else value.dtype
         kind = _kind_of(dtype)
-        if kind is None:
-            return None
-        out.append((name, kind))
+        if kind is not None:
+            out.append((name, kind))
     return tuple(sorted(out))
 
 

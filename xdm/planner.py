@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xdm import nodes as n
@@ -215,9 +214,11 @@ def _plan_block(
             _grid(block, col, spec, compiled, full=full, source=source)
             for col, spec in axis_columns
         )
-        hist = _histogram(grids, weight, compiled, opts, source, binq, block.nrows)
-        padded = padded_axes(grids, [value_type(col) for col, _ in axis_columns])
-        steps.append(replace(hist, padded=padded))
+        types = [value_type(col) for col, _ in axis_columns]
+        hist = _histogram(
+            grids, types, weight, compiled, opts, source, binq, block.nrows
+        )
+        steps.append(hist)
     elif vf.cols:
         steps.append(SelectColumns(columns=_select_columns(block, vf.cols, source)))
     if compiled.time_selections:
@@ -608,6 +609,7 @@ def _data_range(block: Block, col: ColumnMeta) -> tuple[float, float, str]:
 
 def _histogram(
     grids: tuple[BinGrid, ...],
+    value_types: Sequence[str],
     weight: ColumnMeta | None,
     compiled: CompiledFilter,
     opts: dict[str, str | None],
@@ -648,6 +650,7 @@ def _histogram(
             if nrows >= 2**31 - 1
             else "int32"
         ),
+        padded=padded_axes(grids, value_types),
     )
 
 
