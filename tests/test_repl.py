@@ -56,7 +56,7 @@ def test_schema_lists_blocks_and_the_columns_in_the_header() -> None:
     ("typed", "replace", "expected"),
     [
         ("cop", 3, ["copy"]),
-        ("dm", 2, ["dmcopy"]),
+        ("dmc", 3, ["dmcopy"]),
         ("copy ev", 2, ["evt2.fits"]),
         ("copy out", 3, ["output/"]),
         ("dmcopy infile=ev", 2, ["evt2.fits"]),

@@ -20,7 +20,55 @@ COMMANDS: dict[str, str] = {
     "demo": "xdm.cli.cmd_demo",
     "run": "xdm.cli.cmd_run",
     "repl": "xdm.cli.cmd_repl",
+    "plist": "xdm.cli.cmd_plist",
 }
+TOOL_MODULE = "xdm.cli.cmd_tool"
+"""Every CIAO tool of ``xdm.tools`` runs through this module (``run_tool``)."""
+
+
+def _with_tools() -> dict[str, str]:
+    from xdm.tools import available
+
+    return {**COMMANDS, **dict.fromkeys(available(), TOOL_MODULE)}
+
+
+def commands() -> dict[str, str]:
+    """Built-in subcommands and the installed CIAO tools: name -> module."""
+    global _ALL
+    if _ALL is None:
+        _ALL = _with_tools()
+    return _ALL
+
+
+_ALL: dict[str, str] | None = None
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Run subcommand or tool ``name`` with ``argv``; returns its exit status."""
+    module_name = commands()[name]
+    if module_name == TOOL_MODULE:
+        from xdm.cli.cmd_tool import run_tool
+
+        return run_tool(name, argv)
+    module = importlib.import_module(module_name)
+    return int(module.run(argv) or 0)
+
+
+def unknown_command(name: str) -> str:
+    """The message for an unknown command: the nearest name and what exists."""
+    import difflib
+
+    names = sorted(commands())
+    near = difflib.get_close_matches(name, names, n=1)
+    guess = f"; did you mean {near[0]!r}?" if near else ""
+    from xdm.tools import available
+
+    return (
+        f"error: unknown command {name!r}{guess}\n"
+        f"commands: {', '.join(sorted(COMMANDS))}\n"
+        f"CIAO tools: {', '.join(available())}\n"
+    )
+
 
 USAGE = """\
 usage: xdm [--debug] [--version] COMMAND [ARGS...]
@@ -33,6 +81,9 @@ commands:
   explain "IN[...]"             print the evaluation plan
   run FILE.xdm [name=value ...] run a script
   repl                          interactive prompt (also: xdm with no arguments)
+  plist TOOL                    a CIAO tool's parameters as .par lines
+  TOOL key=value ...            a CIAO tool (dmextract, deflare, srcflux, ...);
+                                xdm TOOL --help lists its parameters
 """
 
 
@@ -51,15 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command = args.pop(0) if args else "repl"
-    module_name = COMMANDS.get(command)
-    if module_name is None:
-        print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
+    if command not in COMMANDS and command not in commands():
+        print(unknown_command(command), file=sys.stderr, end="")
         return 2
     from xdm.errors import XdmError
 
     try:
-        module = importlib.import_module(module_name)
-        return int(module.run(args) or 0)
+        return run_command(command, args)
     except XdmError as exc:
         if debug:
             raise

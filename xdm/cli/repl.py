@@ -167,13 +167,15 @@ def complete(text: str, session: Session) -> tuple[int, list[str]]:
 
 def _outside(word: str, first: bool) -> tuple[int, list[str]]:
     """A command or a file name (also after a CIAO ``infile=``)."""
-    from xdm.cli.main import COMMANDS
+    from xdm.cli.main import commands as all_commands
+
+    known = all_commands()
 
     key = re.match(r"[A-Za-z_]+=", word)
     stem = word[key.end() :] if key else word
     candidates = _paths(stem)
     if first:
-        commands = sorted({*COMMANDS, *REPL_COMMANDS} - {"repl"})
+        commands = sorted({*known, *REPL_COMMANDS} - {"repl"})
         candidates = [c for c in commands if c.startswith(word)] + candidates
     return len(stem), candidates
 
@@ -328,7 +330,9 @@ STYLES = {
 
 def highlight(line: str) -> list[tuple[str, str]]:
     """Style fragments for one line of input (prompt_toolkit's format)."""
-    from xdm.cli.main import COMMANDS
+    from xdm.cli.main import commands as all_commands
+
+    known = all_commands()
 
     fragments: list[tuple[str, str]] = []
     pos = 0
@@ -340,7 +344,7 @@ def highlight(line: str) -> list[tuple[str, str]]:
         text = m.group()
         if kind == "word":
             lower = text.lower()
-            if first_word and (lower in COMMANDS or lower in REPL_COMMANDS):
+            if first_word and (lower in known or lower in REPL_COMMANDS):
                 kind = "command"
             elif lower in KEYWORDS:
                 kind = "keyword"

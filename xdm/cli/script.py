@@ -12,7 +12,6 @@ The REPL uses the same ``Session``.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import shlex
@@ -428,10 +427,9 @@ def _find_source(word: str, source: str) -> int | None:
 
 def run_command(name: str, argv: list[str]) -> int:
     """Run the ``xdm`` subcommand ``name`` exactly as the command line does."""
-    from xdm.cli.main import COMMANDS
+    from xdm.cli.main import run_command as run
 
-    module = importlib.import_module(COMMANDS[name])
-    return int(module.run(argv) or 0)
+    return run(name, argv)
 
 
 @dataclass
@@ -488,8 +486,9 @@ class Session:
         return True
 
     def _dispatch(self, words: list[Word], statement: Statement) -> None:
-        from xdm.cli.main import COMMANDS
+        from xdm.cli.main import commands as all_commands
 
+        known = all_commands()
         if words[0].text == "xdm" and len(words) > 1:  # a pasted shell line
             words = words[1:]
         name = words[0].text
@@ -500,7 +499,7 @@ class Session:
             self.builtins[name](self, words, statement)
         elif name == "echo":
             print(" ".join(argv))
-        elif name in COMMANDS and name not in NOT_IN_SCRIPTS:
+        elif name in known and name not in NOT_IN_SCRIPTS:
             self._remember_file(argv)
             status = self.run_command(name, argv)
             if status != 0:
@@ -523,7 +522,7 @@ class Session:
                 f"unknown command {name!r}",
                 source=name,
                 span=Span(0, len(name)),
-                expected=tuple(sorted({*COMMANDS, "set", "echo"} - NOT_IN_SCRIPTS)),
+                expected=tuple(sorted({*known, "set", "echo"} - NOT_IN_SCRIPTS)),
                 hint='quote a virtual file that holds spaces: "evt2.fits[...]"',
             )
 

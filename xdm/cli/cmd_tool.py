@@ -1,0 +1,86 @@
+"""``xdm TOOL key=value ...``: any CIAO tool of ``xdm.tools`` from the command line.
+
+The tool's parameter table (``TOOL``) parses the words; ``-h``/``--help``
+prints the table; ``--json`` prints the result as JSON when the result offers
+``as_dict()``. The tool runs at the ``verbose=`` level asked for (its CIAO
+default otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def run_tool(name: str, argv: list[str]) -> int:
+    """Run tool ``name`` with command-line words; returns the exit status."""
+    from xdm.progress import verbosity
+    from xdm.tools import load
+
+    module = load(name)
+    tool = module.TOOL
+    given, extra = tool.split(argv)
+    if "-h" in extra or "--help" in extra:
+        print(tool.help_text())
+        return 0
+    values = tool.bind(given, python=False)
+    level = values.get("verbose")
+    as_json = "--json" in extra
+    with verbosity(1 if level is None else int(level)), _quiet_stdout(as_json):
+        result = module.run(values)
+    if as_json:
+        as_dict = getattr(result, "as_dict", None)
+        if as_dict is None:
+            from xdm.errors import XdmSemanticError
+
+            raise XdmSemanticError(f"xdm {name} has no --json output")
+        json.dump(_plain(as_dict()), sys.stdout, indent=2)
+        print()
+    return 0
+
+
+@contextlib.contextmanager
+def _quiet_stdout(quiet: bool) -> Iterator[None]:
+    """With ``--json`` the tool's printed report is held back: stdout is JSON only."""
+    if not quiet:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays, NaN -> JSON-friendly values (NaN as null)."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def run_plist(argv: list[str]) -> int:
+    """``xdm plist TOOL``: the tool's parameters as CIAO ``.par`` lines."""
+    from xdm.errors import XdmSemanticError
+    from xdm.tools import TOOLS, available, load
+
+    if len(argv) != 1 or argv[0] not in TOOLS:
+        import difflib
+
+        word = argv[0] if argv else ""
+        near = difflib.get_close_matches(word, list(TOOLS), n=1)
+        raise XdmSemanticError(
+            f"usage: xdm plist TOOL (tools: {', '.join(available())})",
+            hint=f"did you mean {near[0]}?" if near else None,
+        )
+    print(load(argv[0]).TOOL.plist())
+    return 0
