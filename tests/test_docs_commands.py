@@ -1,0 +1,87 @@
+"""Every shell command shown in the docs runs, in order, on the demo data.
+
+Each page's ``$ ...`` lines (console blocks, and indented ones) become one bash
+script run with ``set -e`` in a folder holding the demo event file under the
+names the pages use; a page whose commands need their own checks has a test of
+its own, and the last test makes sure no page with commands is left untested.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "events"
+PROMPT = re.compile(r"^\s*\$ (.+)$", re.MULTILINE)
+PAGES = ("README.md", "docs/cli.md", "docs/engine.md", "docs/syntax.md")
+SKIP = ("pip install",)  # installing is the README's own first line, run by CI
+
+
+def commands(page: Path) -> list[str]:
+    """The shell lines a page shows after a ``$`` prompt."""
+    return [
+        line
+        for line in PROMPT.findall(page.read_text())
+        if not any(s in line for s in SKIP)
+    ]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from xdm.demo import make_events
+
+    folder = tmp_path_factory.mktemp("docs")
+    make_events(folder / "evt2.fits", n_rows=20_000, seed=3)
+    return folder
+
+
+def _prepare(sandbox: Path, here: Path, page: str) -> None:
+    """The files the pages name: the demo file under several names, the examples.
+
+    The README makes its own ``xdm-demo`` folder: its first line is the main job.
+    """
+    for name in ("evt2.fits", "big_evt2.fits", "other_evt2.fits"):
+        (here / name).symlink_to(sandbox / "evt2.fits")
+    (here / "chandra_test.fits").symlink_to(DATA / "chandra_test.fits")
+    if page != "README.md":
+        (here / "xdm-demo").mkdir()
+        (here / "xdm-demo" / "evt2.fits").symlink_to(sandbox / "evt2.fits")
+    shutil.copy(ROOT / "examples" / "imaging.xdm", here / "imaging.xdm")
+    (here / "examples").symlink_to(ROOT / "examples")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_commands_of_a_page_run(page: str, sandbox: Path, tmp_path: Path) -> None:
+    lines = commands(ROOT / page)
+    assert lines, f"{page} shows no commands"
+    _prepare(sandbox, tmp_path, page)
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"{page}:\n{script}\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+
+
+def test_every_page_with_commands_is_run_by_a_test() -> None:
+    tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    pages = [*ROOT.glob("docs/**/*.md"), ROOT / "README.md"]
+    for page in pages:
+        rel = page.relative_to(ROOT).as_posix()
+        if commands(page):
+            assert rel in tests or page.name in tests, f"no test runs {rel}"
