@@ -93,7 +93,9 @@ def build(
     )
 
 
-def _error(message: str, node: n.Shape, source: str | None, hint: str | None = None):
+def _error(
+    message: str, node: n.Shape, source: str | None, hint: str | None = None
+) -> XdmRegionError:
     return XdmRegionError(message, source=source, span=node.span, hint=hint)
 
 
@@ -115,6 +117,7 @@ def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
                 node,
                 source,
             )
+    coords = [a for a in args if isinstance(a, n.Coordinate)]  # all of them now
     nargs = len(args)
     layout = None
     for cand in layouts:
@@ -141,15 +144,15 @@ def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
     i = 0
     for kind in layout:
         if kind == "p":
-            x, y, sky = _position(args[i], args[i + 1], frame, node, source)
+            x, y, sky = _position(coords[i], coords[i + 1], frame, node, source)
             on_sky |= sky
             values += [x, y]
             i += 2
         elif kind == "l":
-            values.append(_length(args[i], frame, node, source))
+            values.append(_length(coords[i], frame, node, source))
             i += 1
         else:
-            values.append(_plain(args[i], node, source, "an angle"))
+            values.append(_plain(coords[i], node, source, "an angle"))
             i += 1
     if on_sky and "a" in layout:
         system = frame.system if frame.system in ("galactic", "ecliptic") else "world"
@@ -257,7 +260,7 @@ def _number(arg: n.Coordinate, node: n.Shape, source: str | None) -> float:
 
 def _need_wcs(
     frame: Frame, node: n.Shape, source: str | None, arg: n.Coordinate, what: str
-):
+) -> None:
     if frame.wcs is None:
         unit = {"d": "d", "'": "'", '"': '"'}.get(arg.unit or "", "")
         raise XdmRegionError(

@@ -141,18 +141,19 @@ class Region:
         true = f"(({x} == {x}) | ({x} != {x}))"
         terms = []
         for component in self.components:
-            parts: list[str] | None = []
+            parts: list[str] = []
+            empty = False  # a !field in the component: it holds no point
             for s in component:
                 if isinstance(s, Field):
                     if not s.include:
-                        parts = None
+                        empty = True
                         break
                     continue
                 text = s.contains_expr(x, y)
                 if text is None:
                     return None
                 parts.append(text)
-            if parts is None:
+            if empty:
                 continue
             terms.append(" & ".join(parts) if parts else true)
         if not terms:

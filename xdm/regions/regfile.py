@@ -19,6 +19,7 @@ import itertools
 import math
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from xdm.errors import XdmError, XdmRegionError
 from xdm.regions import shapes as s
 from xdm.regions.build import build, shape_from_values
 from xdm.regions.compound import Region
-from xdm.regions.coords import Frame, LogicalMap, logical_map_from_header
+from xdm.regions.coords import Frame, LogicalMap, System, logical_map_from_header
 
 __all__ = ["EXCLUDE_RULE", "Mask", "load", "read_fits_regions", "read_text_regions"]
 
@@ -36,7 +37,7 @@ EXCLUDE_RULE = "all"
 """How an exclusion line combines: ``"all"`` = AND'ed with every included line
 (ds9's rule, and the spec's reading of CIAO files)."""
 
-_SYSTEMS = {
+_SYSTEMS: dict[str, System] = {
     "physical": "physical",
     "image": "image",
     "fk5": "world",
@@ -310,7 +311,7 @@ def _filter_rows(data: Any, expr: n.FilterExpr, path: str) -> np.ndarray:
             return _range_mask(column(target), ranges)
         case n.ComparisonFilter(column=target, op=op, value=value):
             col, v = column(target), _value(value)
-            ops = {
+            ops: dict[str, Callable[[Any, Any], np.ndarray]] = {
                 "<": np.less,
                 ">": np.greater,
                 "<=": np.less_equal,
@@ -320,9 +321,11 @@ def _filter_rows(data: Any, expr: n.FilterExpr, path: str) -> np.ndarray:
             }
             return ops[op](col, v)
         case n.AndFilter(terms=terms):
-            return np.logical_and.reduce([_filter_rows(data, t, path) for t in terms])
+            rows = [_filter_rows(data, t, path) for t in terms]
+            return np.asarray(np.logical_and.reduce(rows), dtype=bool)
         case n.OrFilter(terms=terms):
-            return np.logical_or.reduce([_filter_rows(data, t, path) for t in terms])
+            rows = [_filter_rows(data, t, path) for t in terms]
+            return np.asarray(np.logical_or.reduce(rows), dtype=bool)
     raise XdmRegionError(f"{path}: this filter is not supported on a region table")
 
 
@@ -355,7 +358,8 @@ def _row_shape(
             angle = [ang[0]] if name == "rotrectangle" else []
             shape = one(name, [xs[0], ys[0], xs[1], ys[1], *angle])
         case "polygon":
-            px, py = [], []
+            px: list[float] = []
+            py: list[float] = []
             for a, b in zip(xs, ys):
                 if not (math.isfinite(a) and math.isfinite(b)):
                     break
@@ -407,8 +411,8 @@ def read_fits_regions(path: Path, vf: n.VirtualFile, frame: Frame) -> Region:
         for q in vf.filters:
             m = _filter_rows(data, q.expr, vf.path)
             keep &= ~m if q.exclude else m
-        for q in vf.qualifiers:
-            if not isinstance(q, n.BlockRef | n.FilterQualifier):
+        for qual in vf.qualifiers:
+            if not isinstance(qual, n.BlockRef | n.FilterQualifier):
                 raise XdmRegionError(
                     f"region({vf.path}): only a block name and row filters are allowed here"
                 )
@@ -475,6 +479,9 @@ class Mask(s.Shape):
 
     __slots__ = ("data", "label_text", "lmap")
     name = "Mask"
+    data: np.ndarray
+    lmap: LogicalMap
+    label_text: str
 
     def __init__(
         self, data: np.ndarray, lmap: LogicalMap, label_text: str, include: bool = True
@@ -517,7 +524,7 @@ class Mask(s.Shape):
         return (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
 
     def area(self) -> float:
-        return float(np.count_nonzero(self.data)) * self.lmap.scale**2
+        return float(np.count_nonzero(self.data)) * float(self.lmap.scale) ** 2
 
     def args(self) -> tuple[float, ...]:
         return ()

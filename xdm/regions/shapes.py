@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 
@@ -50,13 +50,18 @@ def lit(value: float) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+@overload
+def _mod_angle(a: float) -> float: ...
+@overload
+def _mod_angle(a: np.ndarray) -> np.ndarray: ...
 def _mod_angle(a: np.ndarray | float) -> np.ndarray | float:
     """CIAO ``reg_mod_angle``: ``fmod(a, 360)`` moved into ``[0, 360]``."""
     if isinstance(a, float):
         m = math.fmod(a, 360.0)
         return m + 360.0 if m < 0.0 else m
-    m = np.fmod(a, 360.0)
-    return np.where(m < 0.0, m + 360.0, m)
+    mm = np.fmod(a, 360.0)
+    out: np.ndarray = np.where(mm < 0.0, mm + 360.0, mm)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +340,8 @@ class Rectangle(Shape):
         xp, yp = self._rot(x, y)
         xr0, yr0 = self._rot(self.x0, self.y0)
         xr1, yr1 = self._rot(self.x1, self.y1)
-        return (xp >= xr0) & (xp <= xr1) & (yp >= yr0) & (yp <= yr1)
+        inside: Array = (xp >= xr0) & (xp <= xr1) & (yp >= yr0) & (yp <= yr1)
+        return inside
 
     def inside_expr(self, x: str, y: str) -> str | None:
         if self.angle != 0.0:
@@ -372,7 +378,7 @@ class Rectangle(Shape):
         if self.angle == 0.0:
             return (self.x1 - self.x0) * (self.y1 - self.y0)
         xr, yr = self._rot(self.x0, self.y0)
-        return abs(4.0 * xr * yr)
+        return float(abs(4.0 * xr * yr))
 
     def args(self) -> tuple[float, ...]:
         base = (self.x0, self.y0, self.x1, self.y1)
@@ -434,7 +440,8 @@ class Polygon(Shape):
                 wn[idx[(ys < y2) & (is_left > 0)]] += 1
             elif y1 > y2:
                 wn[idx[(ys < y1) & (is_left < 0)]] -= 1
-        return on_edge | (wn != 0)
+        inside: Array = on_edge | (wn != 0)
+        return inside
 
     def extent(self) -> Extent:
         return (min(self.xs), max(self.xs), min(self.ys), max(self.ys))
@@ -518,7 +525,8 @@ class Point(Shape):
     name: ClassVar[str] = "Point"
 
     def inside(self, x: Array, y: Array) -> Array:
-        return (x == self.xc) & (y == self.yc)
+        inside: Array = (x == self.xc) & (y == self.yc)
+        return inside
 
     def inside_expr(self, x: str, y: str) -> str | None:
         return f"(({x} == {lit(self.xc)}) & ({y} == {lit(self.yc)}))"
