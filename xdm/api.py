@@ -189,7 +189,7 @@ def copy(
         return _copy_image_block(
             vf, out, clobber=clobber, history=history, base_dir=base_dir
         )
-    return write(p, out, clobber=clobber, history=history)
+    return write(p, os.fspath(out), clobber=clobber, history=history)
 
 
 def _to_table(records: NDArray[Any], header: Header) -> Table:

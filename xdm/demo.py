@@ -19,8 +19,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from astropy.io.fits import Header
 
 __all__ = [
     "CHIPS",
@@ -280,7 +284,9 @@ def _chip_of(detx: np.ndarray, dety: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- generation
 
 
-def _positions(rng, kind: np.ndarray, t: np.ndarray):
+def _positions(
+    rng: np.random.Generator, kind: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Sky positions for sources (kind >= 0: point index, -1: extended)."""
     n = len(kind)
     x = np.empty(n)
@@ -306,7 +312,11 @@ def _positions(rng, kind: np.ndarray, t: np.ndarray):
 
 
 def _chunk(
-    rng: np.random.Generator, first: int, count: int, total: int, curves
+    rng: np.random.Generator,
+    first: int,
+    count: int,
+    total: int,
+    curves: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Rows ``first .. first+count`` of a ``total``-row file, time ordered."""
     cdf, bkg_share = curves
@@ -439,7 +449,7 @@ def _common_cards() -> list[tuple[str, object, str]]:
     ]
 
 
-def _primary_header():
+def _primary_header() -> Header:
     from astropy.io import fits
 
     h = fits.Header()
@@ -454,7 +464,7 @@ def _primary_header():
     return h
 
 
-def _bintable_header(width: int, n_rows: int, n_fields: int):
+def _bintable_header(width: int, n_rows: int, n_fields: int) -> Header:
     """A binary table header's mandatory cards, in FITS order."""
     from astropy.io import fits
 
@@ -470,7 +480,7 @@ def _bintable_header(width: int, n_rows: int, n_fields: int):
     return h
 
 
-def _events_header(n_rows: int, seed: int):
+def _events_header(n_rows: int, seed: int) -> Header:
     h = _bintable_header(EVENT_DTYPE.itemsize, n_rows, len(_COLUMNS))
     h["EXTNAME"] = ("EVENTS", "name of this binary table extension")
     h["HDUNAME"] = ("EVENTS", "ASCDM block name")
@@ -567,7 +577,7 @@ def _events_header(n_rows: int, seed: int):
     return h
 
 
-def _gti_header(chip: int, n: int):
+def _gti_header(chip: int, n: int) -> Header:
     h = _bintable_header(16, n, 2)
     h["EXTNAME"] = ("GTI", "name of this binary table extension")
     h["EXTVER"] = chip
@@ -585,7 +595,7 @@ def _gti_header(chip: int, n: int):
     return h
 
 
-def _pad(f, nbytes: int) -> None:
+def _pad(f: BinaryIO, nbytes: int) -> None:
     f.write(b"\0" * (-nbytes % 2880))
 
 

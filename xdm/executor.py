@@ -469,7 +469,9 @@ def _table_layout(
     header = retarget_column_keywords(
         header, [(numbers[old], new) for old, new in sel.columns], len(sel.columns)
     )
-    dtype = np.dtype([(new, raw_dtype.fields[old][0]) for old, new in sel.columns])
+    fields = raw_dtype.fields
+    assert fields is not None  # a record layout
+    dtype = np.dtype([(new, fields[old][0]) for old, new in sel.columns])
     return header, dtype, sel.columns
 
 

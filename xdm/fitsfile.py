@@ -153,7 +153,7 @@ class Block:
     nrows: int = 0
     columns: tuple[ColumnMeta, ...] = ()
     vectors: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _raw: Any = None
+    _raw: NDArray[Any] | None = None
     _derived: dict[str, Any] = field(default_factory=dict)
     _data_offset: int | None = None  # file offset of the rows, when uncompressed
 
@@ -691,7 +691,7 @@ def _raw_records(block: Block) -> NDArray[Any]:
 
 def _raw_dtype(hdu: Any) -> np.dtype[Any]:
     """The on-disk record layout: big-endian numbers, bit fields as raw bytes."""
-    fields = []
+    fields: list[tuple[Any, ...]] = []
     for col in hdu.columns:
         fmt = col.format
         rec = fmt.recformat  # e.g. 'i2', 'f8', 'u1' (bits), 'a8'

@@ -211,7 +211,9 @@ def _chip_rows(keep: Mapping[int | None, Intervals], chip: int | None) -> Interv
 
 def _combine_filters(a: TimeFilter, b: TimeFilter, op: Any) -> TimeFilter:
     keys = set(a) | set(b)
-    out = {k: op(_chip_rows(a, k), _chip_rows(b, k)) for k in keys if k is not None}
+    out: TimeFilter = {
+        k: op(_chip_rows(a, k), _chip_rows(b, k)) for k in keys if k is not None
+    }
     if None in a or None in b:
         out[None] = op(_chip_rows(a, None), _chip_rows(b, None))
     return out

@@ -196,7 +196,8 @@ class _Frame:
         if axis.kind == "logical":
             return logical
         if axis.kind == "physical":
-            return self.to_physical(axis.index, logical)
+            physical: NDArray[np.float64] = self.to_physical(axis.index, logical)
+            return physical
         return self.world_line(axis.index, logical)
 
 
@@ -259,7 +260,7 @@ def _range_mask(
     out = np.zeros(values.shape, dtype=bool)
     for item in ranges:
         lo, hi = _value(item.lo), _value(item.hi)
-        if item.is_single or (lo is not None and lo == hi):
+        if lo is not None and (item.is_single or lo == hi):
             # a single value selects the pixel whose extent holds it
             out |= (values - width / 2 <= lo) & (lo < values + width / 2)
             continue
@@ -297,7 +298,8 @@ def _axis_term(frame: _Frame, axis: _Axis, select: Callable[[Any], Mask]) -> _Te
     def mask(grid: _Grid) -> Mask:
         c = grid.logical(axis.index).astype(int) - 1
         inside = (c >= 0) & (c < chosen.size)
-        return inside & chosen[np.clip(c, 0, chosen.size - 1)]
+        selected: Mask = inside & chosen[np.clip(c, 0, chosen.size - 1)]
+        return selected
 
     return _Term(crop={axis.index: crop}, mask=None if contiguous else mask)
 
@@ -326,7 +328,13 @@ class _Compiler:
                 column=nodes.ColumnName() | nodes.AxisNumber() as col
             ):
                 axis = frame.axis(col)
-                threshold = _value(expr.value)
+                value = _value(expr.value)
+                if value is None:
+                    raise XdmSemanticError(
+                        "a comparison on an image axis needs a number",
+                        span=expr.span,
+                    )
+                threshold = value
                 op = _OPS[expr.op]
                 return _axis_term(frame, axis, lambda v: op(v, threshold))
             case nodes.RegionFilter():
@@ -669,7 +677,10 @@ def _block_sum(
     else:
         tiles = np.zeros(padded_shape, dtype=dtype)
         tiles[tuple(dst)] = array[tuple(src)]
-    return tiles.reshape(blocks).sum(axis=tuple(range(1, 2 * ndim, 2)), dtype=dtype)
+    summed: NDArray[Any] = tiles.reshape(blocks).sum(
+        axis=tuple(range(1, 2 * ndim, 2)), dtype=dtype
+    )
+    return summed
 
 
 # ---------------------------------------------------------------- evaluation

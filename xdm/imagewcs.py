@@ -337,7 +337,7 @@ def resampled_header(
     fac = np.asarray(factors, dtype=float)
 
     def moved(value: float, i: int) -> float:
-        return (value - off[i - 1] - 0.5) / fac[i - 1] + 0.5
+        return float((value - off[i - 1] - 0.5) / fac[i - 1] + 0.5)
 
     had_physical = any(_LTV.match(k) or _LTM.match(k) for k in header) or any(
         k.endswith("P") and _ONE.match(k) for k in header

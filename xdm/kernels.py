@@ -53,7 +53,10 @@ def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]
     if result is not None:
         return result
     try:
-        return ne.evaluate(expression, local_dict=operands, global_dict={})
+        value: NDArray[Any] = ne.evaluate(
+            expression, local_dict=operands, global_dict={}
+        )
+        return value
     except ValueError as exc:
         if "range(0, 256)" in str(exc):
             raise TooComplexError(str(exc)) from None
@@ -253,7 +256,10 @@ def region_contains(
 
     table = raster.for_region(region) if len(x) >= raster.MIN_POINTS else None
     if table is not None:
-        return _split_rows(len(x), lambda a, b: table.contains(x[a:b], y[a:b]))
+        inside: NDArray[np.bool_] = _split_rows(
+            len(x), lambda a, b: table.contains(x[a:b], y[a:b])
+        )
+        return inside
     out = np.zeros(len(x), dtype=bool)
     if candidates is None:
         out[:] = region.contains(

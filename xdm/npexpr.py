@@ -139,7 +139,9 @@ class _Builder:
         self.used: set[str] = set()
 
     def build(self, e: ast.expr) -> tuple[Node, str]:
-        method = getattr(self, "_" + type(e).__name__, None)
+        method: Callable[[ast.expr], tuple[Node, str]] | None = getattr(
+            self, "_" + type(e).__name__, None
+        )
         if method is None:
             raise _Unsupported(type(e).__name__)
         return method(e)
@@ -176,7 +178,8 @@ class _Builder:
             and isinstance(e.op, ast.USub)
             and isinstance(e.operand, ast.Constant)
         ):
-            return -e.operand.value
+            value: Any = e.operand.value
+            return -value
         return None
 
     # ------------------------------------------------------------ operators
@@ -213,6 +216,7 @@ class _Builder:
         left, lk = self.build(e.left)
         right, rk = self.build(e.right)
         kind = _wider(lk, rk)
+        ufunc: np.ufunc
         if type(e.op) in _BITS:
             if kind not in ("bool", "int", "long"):
                 raise _Unsupported("bits of floats")
@@ -263,13 +267,13 @@ class _Builder:
             if kind == "bool":
                 raise _Unsupported("minimum of bools")
             a, b = self._cast(a, ak, kind), self._cast(b, bk, kind)
-            ufunc = np.minimum if name == "minimum" else np.maximum
-            return (lambda env: ufunc(a(env), b(env))), kind
+            pick: np.ufunc = np.minimum if name == "minimum" else np.maximum
+            return (lambda env: pick(a(env), b(env))), kind
         if name in ("sqrt", "floor", "abs") and len(args) == 1:
             (a, ak) = args[0]
             if name == "abs" and ak in ("float", "double"):
                 return (lambda env: np.abs(a(env))), ak
             if ak in ("float", "double"):
-                ufunc = np.sqrt if name == "sqrt" else np.floor
-                return (lambda env: ufunc(a(env))), ak
+                one: np.ufunc = np.sqrt if name == "sqrt" else np.floor
+                return (lambda env: one(a(env))), ak
         raise _Unsupported(name)

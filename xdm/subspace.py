@@ -79,7 +79,7 @@ class SubspaceEntry:
 
     @property
     def is_integer(self) -> bool:
-        return bool(self.form) and self.form.strip()[-1:].upper() in _INTEGER_FORMS
+        return bool(self.form and self.form.strip()[-1:].upper() in _INTEGER_FORMS)
 
     @property
     def is_empty(self) -> bool:
@@ -136,7 +136,7 @@ class Subspace:
                 if component > 1:
                     fields = _inherit(fields, first.get(index, {}))
                 if "column" in fields:
-                    entries.append(SubspaceEntry(**fields))  # type: ignore[arg-type]
+                    entries.append(SubspaceEntry(**fields))
             components.append(tuple(entries))
         return cls(tuple(components))
 
@@ -327,8 +327,8 @@ class Subspace:
             header.remove(key, remove_all=True)
         order: dict[str, None] = {}
         for entries in self.components:
-            for entry in entries:
-                order.setdefault(entry.column.lower(), None)
+            for each in entries:
+                order.setdefault(each.column.lower(), None)
         first = self.components[0] if self.components else ()
         for n, name in enumerate(order, start=1):
             base = _find(first, name)
@@ -396,7 +396,7 @@ def _append(header: Header, key: str, value: str) -> None:
 
 
 def _is_integer_form(form: str | None) -> bool:
-    return bool(form) and form.strip()[-1:].upper() in _INTEGER_FORMS
+    return bool(form and form.strip()[-1:].upper() in _INTEGER_FORMS)
 
 
 # ---------------------------------------------------------------- range lists

@@ -160,7 +160,8 @@ def preview(image: NDArray[Any], shape: tuple[int, int]) -> NDArray[np.float64]:
     my, mx = math.ceil(ny / f), math.ceil(nx / f)
     padded = np.zeros((my * f, mx * f), dtype=np.float64)
     padded[:ny, :nx] = np.nan_to_num(np.asarray(image, dtype=np.float64))
-    return padded.reshape(my, f, mx, f).sum(axis=(1, 3))
+    cells: NDArray[np.float64] = padded.reshape(my, f, mx, f).sum(axis=(1, 3))
+    return cells
 
 
 def summarise_records(

@@ -297,7 +297,7 @@ def new_span(key: tuple[int, int]) -> Span:
 
 def _tspan(token: Tok) -> Span:
     key = token[2:]  # (start, end)
-    return SPANS.get(key) or new_span(key)  # type: ignore[arg-type]
+    return SPANS.get(key) or new_span(key)
 
 
 class Transform:
@@ -730,13 +730,13 @@ def _num(t: Tok | None) -> Number | None:
     if t is None:
         return None
     key = t[2:]  # (start, end)
-    return _Number(t[TEXT], SPANS.get(key) or new_span(key))  # type: ignore[arg-type]
+    return _Number(t[TEXT], SPANS.get(key) or new_span(key))
 
 
 def _coord(t: Tok, is_position: bool) -> Coordinate | RangeArg:
     kind, text = t[KIND], t[TEXT]
     key = t[2:]  # (start, end)
-    span = SPANS.get(key) or new_span(key)  # type: ignore[arg-type]
+    span = SPANS.get(key) or new_span(key)
     if text[-1] not in "d'\"" and kind != "TRIPLE":  # a plain number
         return _Coordinate(text, None, span)
     if kind == "TRIPLE":
