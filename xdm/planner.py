@@ -678,7 +678,7 @@ def padded_axes(
     The index never decreases as ``v`` grows, so those four decide every value.
     """
     types = value_types or ["f8"] * len(grids)
-    axes = []
+    axes: list[tuple[float, float, int, int | None]] = []
     for g, kind in zip(grids, types):
         if _is_integer_unit(g):
             axes.append((g.lo, 1.0, g.nbins, int(g.lo + 0.5)))
