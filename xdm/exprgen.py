@@ -373,6 +373,12 @@ class _Generator:
         if value is None:
             return None
         if isinstance(value, n.Number):
+            if not math.isfinite(value.value):
+                raise self.error(
+                    f"'{value.text[:20]}' is not a finite number (column '{col.name}')",
+                    value,
+                    hint="leave a bound out for an open range, e.g. energy=:5000",
+                )
             return value.value
         what = type(value).__name__.replace("Value", "").lower()
         raise self.error(

@@ -501,6 +501,12 @@ def _grid(
         hi = d_hi if hi is None else hi
         if spec.lo is not None or spec.hi is not None:
             origin = f"given and {origin}"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise XdmSemanticError(
+            f"bin range for '{col.name}' must be finite, got {lo:g}:{hi:g}",
+            source=source,
+            span=where,
+        )
     if not hi > lo:
         raise XdmSemanticError(
             f"empty bin range for '{col.name}': {lo:g}:{hi:g}",
@@ -520,7 +526,14 @@ def _grid(
             raise XdmSemanticError(
                 f"bin size must be positive, got {step:g}", source=source, span=where
             )
-        nbins = max(1, math.ceil((hi - lo) / step - 1e-9))
+        count = (hi - lo) / step
+        if not math.isfinite(count):
+            raise XdmSemanticError(
+                f"bin size {step:g} gives no finite number of bins over {lo:g}:{hi:g}",
+                source=source,
+                span=where,
+            )
+        nbins = max(1, math.ceil(count - 1e-9))
     return BinGrid(
         column=col.name,
         var=compiled.variable(col.name) or col.key,
@@ -634,6 +647,16 @@ def _histogram(
             span=binq.span,
             hint=f"use a larger bin size or add [opt mem={math.ceil(need_mb)}]",
         )
+    from xdm import budget
+
+    shape = " x ".join(str(g.nbins) for g in grids)
+    budget.check(
+        need_mb * 2**20,
+        f"image of {shape} bins",
+        source=source,
+        span=binq.span,
+        hint="use a larger bin size or a smaller range",
+    )
     return Histogram(
         axes=grids,
         index_expression=histogram_expression(compiled.predicate, grids),

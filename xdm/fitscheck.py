@@ -1,0 +1,317 @@
+"""Check a file's FITS structure before astropy reads it.
+
+``check_file`` walks the headers of every block with plain reads (80-byte
+cards, 2880-byte records) and refuses, in one line naming the file and the
+block, what would otherwise surface as an astropy warning, a numpy error or an
+out-of-memory kill: a directory, an empty or non-FITS file, a header without
+END, non-ASCII header bytes, an impossible BITPIX or NAXISn, table columns that
+do not add up to NAXIS1, a missing TTYPEn or TFORMn, data that the file is too
+short to hold (a NAXIS2 claim bigger than the file, a truncated copy), and
+compressed streams whose declared sizes exceed the memory budget (a gzip
+bomb), since astropy inflates a compressed block into memory.
+
+Header reading is bounded (``MAX_HEADER_RECORDS``), so a stream of zeros or a
+huge header costs at most a few megabytes of reading, never unbounded data.
+Plain files cost a few small reads per block (data is skipped with seek).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import re
+from pathlib import Path
+from typing import IO
+
+from xdm.errors import Span, XdmIOError
+
+__all__ = ["MAX_HEADER_RECORDS", "check_file"]
+
+RECORD = 2880
+CARD = 80
+MAX_HEADER_RECORDS = 1000
+"""A header longer than 1000 records (36,000 cards, 2.9 MB) is refused: no
+Chandra header comes near, and the bound keeps a hostile stream's reading small."""
+
+_BITPIX = (8, 16, 32, 64, -32, -64)
+_TFORM = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])", re.IGNORECASE)
+_TFORM_BYTES = {
+    "L": 1,
+    "B": 1,
+    "I": 2,
+    "J": 4,
+    "K": 8,
+    "A": 1,
+    "E": 4,
+    "D": 8,
+    "C": 8,
+    "M": 16,
+    "P": 8,
+    "Q": 16,
+}
+_PRINTABLE = bytes(range(32, 127))
+
+
+class _Refused(Exception):
+    """A structural fault, worded for the user (``check_file`` adds the file)."""
+
+
+def check_file(
+    real: Path, shown: str, *, source: str | None = None, span: Span | None = None
+) -> None:
+    """Raise XdmIOError (exit status 2) if ``real`` is not a sound FITS file.
+
+    ``shown`` is the name the user wrote (used in the message).
+    """
+
+    def refuse(what: str, hint: str | None = None) -> XdmIOError:
+        return XdmIOError(f"{shown}: {what}", source=source, span=span, hint=hint)
+
+    if real.is_dir():
+        raise refuse("is a directory, not a FITS file")
+    try:
+        size = real.stat().st_size
+        if size == 0:
+            raise refuse("is empty (0 bytes), not a FITS file")
+        with open(real, "rb") as fh:
+            magic = fh.read(3)
+            fh.seek(0)
+            if magic[:2] == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=fh) as stream:
+                    _walk(stream, None, f"gzip file {shown}")
+            elif magic == b"BZh":
+                with bz2.BZ2File(fh) as stream:
+                    _walk(stream, None, f"bzip2 file {shown}")
+            elif magic[:2] == b"PK":
+                return  # a zip archive: astropy reads its first member
+            else:
+                _walk(fh, size, None)
+    except _Refused as exc:
+        raise refuse(str(exc)) from None
+    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        if isinstance(exc, PermissionError):
+            raise refuse("cannot be read (permission denied)") from None
+        raise refuse(
+            f"is damaged: the compressed stream ends early or is corrupt ({exc})"
+        ) from None
+
+
+def _walk(fh: IO[bytes], size: int | None, compression: str | None) -> None:
+    """Read every header; check each block's declared data fits what is there."""
+    offset = 0
+    index = 0
+    while True:
+        found = _header(fh, index, offset)
+        if found is None:
+            return
+        cards, length = found
+        header_end = offset + length
+        name = _name(cards, index)
+        nbytes = _data_bytes(cards, index, name)
+        padded = nbytes + (-nbytes) % RECORD
+        if compression is not None:
+            from xdm import budget
+
+            budget.check(
+                nbytes,
+                f"block {index + 1} ({name}) of {compression}, inflated in memory,",
+                hint="decompress the file first (a plain FITS file is memory-mapped)",
+            )
+            _skip(fh, nbytes, index, name)
+            if padded > nbytes:
+                fh.read(padded - nbytes)  # padding may be missing at the end
+            offset = fh.tell()
+        else:
+            assert size is not None
+            if header_end + nbytes > size:
+                raise _Refused(_short(cards, index, name, nbytes, size - header_end))
+            offset = header_end + padded
+            fh.seek(offset)
+        index += 1
+
+
+def _skip(fh: IO[bytes], nbytes: int, index: int, name: str) -> None:
+    """Read past ``nbytes`` of a compressed stream in 4 MB steps (flat memory)."""
+    left = nbytes
+    while left > 0:
+        got = len(fh.read(min(left, 1 << 22)))
+        if got == 0:
+            raise _Refused(
+                f"is truncated: block {index + 1} ({name}) declares {nbytes:,} bytes "
+                f"of data but the stream ends after {nbytes - left:,}"
+            )
+        left -= got
+
+
+def _short(cards: dict[str, str], index: int, name: str, nbytes: int, have: int) -> str:
+    """The message for data the file is too short to hold."""
+    have = max(0, have)
+    if cards.get("XTENSION", "").upper() == "BINTABLE":
+        width = _int(cards, "NAXIS1", index, name)
+        rows = _int(cards, "NAXIS2", index, name)
+        fits = have // width if width else 0
+        return (
+            f"block {index + 1} ({name}) declares NAXIS2 = {rows:,} rows of {width} "
+            f"bytes, but the file holds at most {fits:,} (truncated file or wrong NAXIS2)"
+        )
+    return (
+        f"block {index + 1} ({name}) declares {nbytes:,} bytes of data, but only "
+        f"{have:,} follow its header (truncated file or wrong NAXISn/BITPIX)"
+    )
+
+
+def _header(
+    fh: IO[bytes], index: int, offset: int
+) -> tuple[dict[str, str], int] | None:
+    """The value cards of the header at ``offset`` and its length in bytes
+    (None: the file ends here)."""
+    cards: dict[str, str] = {}
+    for n in range(MAX_HEADER_RECORDS):
+        record = fh.read(RECORD)
+        if n == 0:
+            if index == 0:
+                if not record.startswith(b"SIMPLE  ="):
+                    raise _Refused(
+                        "is not a FITS file (it does not begin with SIMPLE =)"
+                    )
+            elif not record.startswith(b"XTENSION="):
+                if not record.strip(b"\0 "):
+                    return None  # blank or zero padding after the last block
+                raise _Refused(
+                    f"has bytes that are not a FITS header after block {index} "
+                    f"(at byte {offset:,}): the previous block's NAXISn or BITPIX "
+                    "is wrong, or the file is damaged"
+                )
+        if len(record) < RECORD:
+            raise _Refused(
+                f"is truncated: the header of block {index + 1} has no END card"
+            )
+        bad = record.translate(None, _PRINTABLE)
+        if bad:
+            at = next(i for i, b in enumerate(record) if b < 32 or b > 126)
+            raise _Refused(
+                f"header of block {index + 1} has a non-ASCII byte (0x{record[at]:02x}) "
+                f"at byte {offset + n * RECORD + at:,}: the file is damaged"
+            )
+        text = record.decode("ascii")
+        for i in range(0, RECORD, CARD):
+            card = text[i : i + CARD]
+            key = card[:8].rstrip()
+            if key == "END":
+                return cards, (n + 1) * RECORD
+            if card[8:10] == "= " and key not in cards:
+                cards[key] = _value(card[10:])
+    raise _Refused(
+        f"header of block {index + 1} has no END card in its first "
+        f"{MAX_HEADER_RECORDS * RECORD:,} bytes"
+    )
+
+
+def _value(text: str) -> str:
+    """A card's value: a quoted string unquoted, else the text before any ``/``."""
+    s = text.strip()
+    if s.startswith("'"):
+        out, i = [], 1
+        while i < len(s):
+            if s[i] == "'":
+                if s[i + 1 : i + 2] == "'":
+                    out.append("'")
+                    i += 2
+                    continue
+                break
+            out.append(s[i])
+            i += 1
+        return "".join(out).rstrip()
+    return s.split("/", 1)[0].strip()
+
+
+def _name(cards: dict[str, str], index: int) -> str:
+    for key in ("HDUNAME", "EXTNAME"):
+        if cards.get(key):
+            return cards[key]
+    return "PRIMARY" if index == 0 else f"BLOCK{index + 1}"
+
+
+def _int(
+    cards: dict[str, str], key: str, index: int, name: str, default: int | None = None
+) -> int:
+    text = cards.get(key)
+    if text is None:
+        if default is not None:
+            return default
+        raise _Refused(f"block {index + 1} ({name}) has no {key} keyword")
+    try:
+        return int(text)
+    except ValueError:
+        raise _Refused(
+            f"block {index + 1} ({name}) has {key} = {text[:30]}, not an integer"
+        ) from None
+
+
+def _data_bytes(cards: dict[str, str], index: int, name: str) -> int:
+    """The block's data size from BITPIX, NAXISn, PCOUNT, GCOUNT (FITS 4.4.1)."""
+    bitpix = _int(cards, "BITPIX", index, name)
+    if bitpix not in _BITPIX:
+        raise _Refused(
+            f"block {index + 1} ({name}) has BITPIX = {bitpix}, not a FITS value "
+            "(8, 16, 32, 64, -32 or -64)"
+        )
+    naxis = _int(cards, "NAXIS", index, name)
+    if not 0 <= naxis <= 999:
+        raise _Refused(f"block {index + 1} ({name}) has NAXIS = {naxis}, not 0..999")
+    axes = [_int(cards, f"NAXIS{i}", index, name) for i in range(1, naxis + 1)]
+    if any(a < 0 for a in axes):
+        raise _Refused(f"block {index + 1} ({name}) has a negative NAXISn")
+    pcount = _int(cards, "PCOUNT", index, name, 0)
+    gcount = _int(cards, "GCOUNT", index, name, 1)
+    if pcount < 0 or gcount < 0:
+        raise _Refused(f"block {index + 1} ({name}) has a negative PCOUNT or GCOUNT")
+    if index == 0 and axes and axes[0] == 0 and cards.get("GROUPS") == "T":
+        axes = axes[1:]  # random groups: NAXIS1 = 0
+    count = 1
+    for a in axes:
+        count *= a
+    if not axes:
+        count = 0
+    xtension = cards.get("XTENSION", "").upper()
+    if xtension == "BINTABLE":
+        _check_table(cards, axes, bitpix, index, name)
+    return abs(bitpix) // 8 * gcount * (pcount + count)
+
+
+def _check_table(
+    cards: dict[str, str], axes: list[int], bitpix: int, index: int, name: str
+) -> None:
+    """TFIELDS, TTYPEn and TFORMn present, and the columns add up to NAXIS1."""
+    where = f"block {index + 1} ({name})"
+    if bitpix != 8 or len(axes) != 2:
+        raise _Refused(
+            f"{where} is a table with BITPIX = {bitpix} and NAXIS = "
+            f"{len(axes)} (a binary table has 8 and 2)"
+        )
+    tfields = _int(cards, "TFIELDS", index, name)
+    if not 0 <= tfields <= 999:
+        raise _Refused(f"{where} has TFIELDS = {tfields}, not 0..999")
+    width = 0
+    seen: set[str] = set()
+    for n in range(1, tfields + 1):
+        tform = cards.get(f"TFORM{n}")
+        if tform is None:
+            raise _Refused(f"{where} has TFIELDS = {tfields} but no TFORM{n}")
+        m = _TFORM.match(tform)
+        if m is None:
+            raise _Refused(f"{where} has TFORM{n} = '{tform[:20]}', not a FITS format")
+        repeat = int(m.group(1)) if m.group(1) else 1
+        code = m.group(2).upper()
+        width += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
+        ttype = cards.get(f"TTYPE{n}", "").strip()
+        if not ttype:
+            raise _Refused(f"{where}: column {n} has no name (TTYPE{n})")
+        if ttype.lower() in seen:
+            raise _Refused(f"{where} has two columns named '{ttype}'")
+        seen.add(ttype.lower())
+    if width != axes[0]:
+        raise _Refused(
+            f"{where} has NAXIS1 = {axes[0]}, but its columns (TFORMn) take "
+            f"{width} bytes a row"
+        )
