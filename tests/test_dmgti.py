@@ -1,0 +1,219 @@
+"""dmgti: GTIs from a row filter, against numpy masks and a hand merge of the bins.
+
+Oracle: the kept rows are computed here with numpy comparisons on the columns
+read by astropy; their ``[TIME_MIN, TIME_MAX)`` (or ``TIME -+ TIMEDEL/2``) are
+merged by a plain loop. CIAO's userlimit spellings go through xdm's grammar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import xdm.tools
+from xdm import XdmSemanticError
+from xdm.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANDRA = ROOT / "tests" / "data" / "events" / "chandra_test.fits"
+
+
+def merge(bins: list[tuple[float, float]]) -> list[list[float]]:
+    out: list[list[float]] = []
+    for lo, hi in sorted(bins):
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return out
+
+
+def curve(
+    tmp_path: Path, seed: int = 0, n: int = 400
+) -> tuple[Path, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    tmin = 3.0e8 + 50.0 * np.arange(n)
+    rate = rng.normal(1.0, 0.12, n)
+    rate[rng.integers(0, n, 20)] = 0.0
+    cols = {
+        "TIME_MIN": tmin,
+        "TIME": tmin + 25.0,
+        "TIME_MAX": tmin + 50.0,
+        "COUNT_RATE": rate,
+        "EXPOSURE": np.full(n, 49.0),
+    }
+    hdu = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format="D", array=v) for k, v in cols.items()],
+        name="LIGHTCURVE",
+    )
+    hdu.header.update(
+        {"TIMESYS": "TT", "TIMEREF": "LOCAL", "MJDREF": 50814.0, "TSTART": 3.0e8}
+    )
+    path = tmp_path / "lc.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    return path, cols
+
+
+def gti_rows(path: Path) -> list[list[float]]:
+    with fits.open(path) as hdul:
+        g = hdul["GTI"].data
+        return np.column_stack((g["START"], g["STOP"])).tolist()
+
+
+@pytest.mark.parametrize(
+    "userlimit",
+    [
+        "(count_rate>0.9)&&(count_rate<1.1)",
+        "count_rate>0.9&&count_rate<1.1",
+        "((count_rate>0.9)&&(count_rate<1.1))",
+        "(count_rate>0.9 && count_rate<1.1)",
+        "count_rate>0.9,count_rate<1.1",
+    ],
+)
+def test_ciao_userlimit_spellings(tmp_path: Path, userlimit: str) -> None:
+    path, c = curve(tmp_path)
+    out = tmp_path / "out.gti"
+    result = xdm.tools.dmgti(infile=str(path), outfile=str(out), userlimit=userlimit)
+    keep = (c["COUNT_RATE"] > 0.9) & (c["COUNT_RATE"] < 1.1)
+    want = merge(list(zip(c["TIME_MIN"][keep], c["TIME_MAX"][keep])))
+    assert gti_rows(out) == want
+    assert result.kept == int(keep.sum()) and result.rows == len(keep)
+    with fits.open(out) as hdul:
+        h = hdul["GTI"].header
+        assert (h["HDUCLASS"], h["HDUCLAS1"], h["HDUCLAS2"]) == (
+            "OGIP",
+            "GTI",
+            "STANDARD",
+        )
+        assert h["ONTIME"] == pytest.approx(sum(b - a for a, b in want))
+        assert (h["TIMESYS"], h["TIMEREF"], h["MJDREF"]) == ("TT", "LOCAL", 50814.0)
+        assert h["TSTART"] == 3.0e8  # the table's own
+        assert "userlimit=" in str(h["HISTORY"]).replace("\n", "")
+
+
+def test_time_filters_as_lc_sigma_clip_writes_them(tmp_path: Path) -> None:
+    path, c = curve(tmp_path)
+    a, b, d, e = 3.0e8 + 1000, 3.0e8 + 2500, 3.0e8 + 6000, 3.0e8 + 9000
+    limit = f"(((time>={a:f})&&(time<{b:f}))||((time>={d:f})&&(time<{e:f})))"
+    out = tmp_path / "t.gti"
+    xdm.tools.dmgti(infile=str(path), outfile=str(out), userlimit=limit)
+    t = c["TIME"]
+    keep = ((t >= a) & (t < b)) | ((t >= d) & (t < e))
+    assert gti_rows(out) == merge(list(zip(c["TIME_MIN"][keep], c["TIME_MAX"][keep])))
+
+
+def test_timedel_timepixr_and_timezero(tmp_path: Path) -> None:
+    """No bin edges: TIME - TIMEPIXR x TIMEDEL .. + TIMEDEL, plus TIMEZERO."""
+    time = 8.0 * np.arange(100)
+    rate = np.where((np.arange(100) // 10) % 2 == 0, 3.0, 1.0)
+    hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="TIME", format="D", array=time),
+            fits.Column(name="RATE", format="E", array=rate),
+        ],
+        name="RATE",
+    )
+    hdu.header.update({"TIMEDEL": 8.0, "TIMEPIXR": 0.0, "TIMEZERO": 1.0e7})
+    path = tmp_path / "x.lc"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    out = tmp_path / "x.gti"
+    xdm.tools.dmgti(infile=str(path), outfile=str(out), userlimit="rate>2")
+    keep = rate > 2
+    lo = time[keep] + 1.0e7
+    assert gti_rows(out) == merge(list(zip(lo, lo + 8.0)))
+    assert len(gti_rows(out)) == 5  # five runs of ten touching bins, merged
+
+
+def test_event_file_rows_with_frame_time(tmp_path: Path) -> None:
+    """An event file (CIAO dmgti's other input): each event spans its frame."""
+    out = tmp_path / "e.gti"
+    result = xdm.tools.dmgti(
+        infile=str(CHANDRA), outfile=str(out), userlimit="energy>8000"
+    )
+    with fits.open(CHANDRA) as hdul:
+        ev = hdul["EVENTS"]
+        t, energy, frame = ev.data["time"], ev.data["energy"], ev.header["TIMEDEL"]
+    keep = energy > 8000
+    lo = t[keep] - 0.5 * frame
+    assert gti_rows(out) == merge(list(zip(lo, lo + frame)))
+    assert result.kept == int(keep.sum())
+
+
+def test_lkupfile_limits_are_anded_and_mtlfile_keeps_the_rows(tmp_path: Path) -> None:
+    path, c = curve(tmp_path)
+    limits = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(
+                name="gti_limits", format="40A", array=["count_rate>0.8", "exposure>0"]
+            )
+        ],
+        name="LIMITS",
+    )
+    lookup = tmp_path / "limits.fits"
+    fits.HDUList([fits.PrimaryHDU(), limits]).writeto(lookup)
+    out, rows = tmp_path / "l.gti", tmp_path / "rows.fits"
+    xdm.tools.dmgti(
+        infile=str(path),
+        outfile=str(out),
+        userlimit="count_rate<1.2",
+        lkupfile=str(lookup),
+        mtlfile=str(rows),
+    )
+    keep = (c["COUNT_RATE"] > 0.8) & (c["COUNT_RATE"] < 1.2) & (c["EXPOSURE"] > 0)
+    assert gti_rows(out) == merge(list(zip(c["TIME_MIN"][keep], c["TIME_MAX"][keep])))
+    with fits.open(rows) as hdul:
+        assert hdul[1].data["TIME"].tolist() == c["TIME"][keep].tolist()
+
+
+def test_cli_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = curve(tmp_path)
+    out = tmp_path / "c.gti"
+    assert (
+        main(
+            [
+                "dmgti",
+                str(path),
+                str(out),
+                "userlimit=(count_rate>0.9)&&(count_rate<1.1)",
+            ]
+        )
+        == 0
+    )
+    assert "rows pass" in capsys.readouterr().out
+    # no clobber: refused, the file is kept
+    before = out.read_bytes()
+    assert main(["dmgti", str(path), str(out), "userlimit=count_rate>0"]) == 2
+    assert "clobber" in capsys.readouterr().err and out.read_bytes() == before
+    new = tmp_path / "n.gti"
+    for limit, words in [
+        ("count_rate>5", "no rows"),
+        ("cont_rate>1", "cont_rate"),
+        ("count_rate>>1", "error"),
+    ]:
+        assert main(["dmgti", str(path), str(new), f"userlimit={limit}"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
+        assert not new.exists()
+    with pytest.raises(XdmSemanticError, match="userlimit"):
+        xdm.tools.dmgti(infile=str(path), outfile=str(new))
+    bare = tmp_path / "bare.fits"
+    fits.BinTableHDU.from_columns(
+        [fits.Column(name="TIME", format="D", array=[1.0, 2.0])]
+    ).writeto(bare)
+    with pytest.raises(XdmSemanticError, match="TIMEDEL"):
+        xdm.tools.dmgti(infile=str(bare), outfile=str(new), userlimit="time>0")
+
+
+def test_deflare_rate_filter_equals_dmgti_of_its_userlimit(tmp_path: Path) -> None:
+    """deflare's GTI is the rate filter CIAO hands to dmgti: the same intervals."""
+    path, _ = curve(tmp_path, seed=3)
+    flares = xdm.tools.deflare(infile=str(path), outfile=str(tmp_path / "d.gti"))
+    assert flares.flares.by_rate
+    out = tmp_path / "g.gti"
+    xdm.tools.dmgti(
+        infile=str(path), outfile=str(out), userlimit=flares.flares.userlimit()
+    )
+    assert gti_rows(out) == gti_rows(tmp_path / "d.gti")
