@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xdm"
-LARK_USERS = {"parser.py", "transform.py", "friendly.py"}
+LARK_USERS = {"parser.py", "fastparse.py", "transform.py", "friendly.py"}
 HEAVY = {"astropy", "numexpr", "lark", "rich"}
 LIGHT_MODULES = ("__init__.py", "cli/main.py")
 

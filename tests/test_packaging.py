@@ -33,7 +33,7 @@ def test_pyproject_ships_the_grammar() -> None:
 
 def test_parser_never_uses_file_paths() -> None:
     """The grammar is opened with Lark.open_from_package, never via __file__."""
-    for name in ("parser.py", "transform.py", "friendly.py"):
+    for name in ("parser.py", "fastparse.py", "transform.py", "friendly.py"):
         tree = ast.parse((ROOT / "xdm" / name).read_text())
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         assert "__file__" not in names, name

@@ -199,31 +199,6 @@ def test_fast_constructors_build_the_same_nodes() -> None:
     assert F.BlockRef(name="x") == BlockRef(name="x")  # defaults filled
 
 
-@pytest.mark.parametrize(
-    ("pattern", "char", "may"),
-    [
-        (r"[A-Za-z_][A-Za-z0-9_]*(?=\s*=)", "_", True),
-        (r"[A-Za-z_][A-Za-z0-9_]*(?=\s*=)", "=", False),
-        (r"[+-]?(?:[0-9]+|\.[0-9]+)", "-", True),
-        (r"[+-]?(?:[0-9]+|\.[0-9]+)", ".", True),
-        (r"[+-]?(?:[0-9]+|\.[0-9]+)", ":", False),
-        (r"(?:\+|\|)", "|", True),
-        (r"(?i:true|false)(?!\w)", "T", True),
-        (r"(?i:true|false)(?!\w)", ",", False),
-        (r"[^\s\[\]()@,|&;][^\s]*", "[", False),
-        (r"[^\s\[\]()@,|&;][^\s]*", "=", True),
-        (r"\|\|", "|", True),
-        (r"(?:a|)b", "b", True),
-    ],
-)
-def test_first_character_analysis(pattern: str, char: str, may: bool) -> None:
-    """The driver reads punctuation without its regex only where this says no
-    other terminal can start with that character."""
-    from xdm.parser import _may_start_with
-
-    assert _may_start_with(pattern, char) is may
-
-
 def test_long_polygon() -> None:
     """Long argument lists are gathered in place (linear, not quadratic)."""
     n = 3000
@@ -238,12 +213,13 @@ def test_saved_driver_tables_parse_the_same(tmp_path: Path) -> None:
     case table line like tables made from lark in this process, spans included."""
     import marshal
 
-    from xdm.parser import _Machine, _tables, get_parser
+    from xdm.fastparse import Machine, build_tables
+    from xdm.parser import get_parser
 
-    fresh = _tables(get_parser())
+    fresh = build_tables(get_parser())
     saved = tmp_path / "driver.marshal"
     saved.write_bytes(marshal.dumps(fresh))
-    machines = (_Machine(fresh), _Machine(marshal.loads(saved.read_bytes())))
+    machines = (Machine(fresh), Machine(marshal.loads(saved.read_bytes())))
     lines = (Path(__file__).parent / "cases" / "parse.txt").read_text().splitlines()
     sources = [ln.partition("  =>  ")[0] for ln in lines if ln and ln[0] != "#"]
     assert len(sources) > 150

@@ -10,11 +10,12 @@ out), and recognise common mistakes (``MISTAKES``) with their own message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from difflib import get_close_matches
 
 from xdm.errors import Span, XdmSyntaxError
+from xdm.fastparse import Stuck
 
 __all__ = [
     "MISTAKES",
@@ -80,40 +81,20 @@ KEYWORD_TYPOS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Stuck:
-    """Where parsing stopped.
-
-    ``found`` is the text of the token that did not fit (``None`` at the end of
-    the input, or when no token could be read at ``pos``); ``next_char`` is the
-    character at ``pos``; ``previous`` is the token before it and
-    ``previous_kind`` its terminal name; ``before`` is the token before that one.
-    """
-
-    pos: int
-    found: str | None
-    found_kind: str | None
-    expected: frozenset[str]
-    previous: str | None = None
-    previous_kind: str | None = None
-    before: str | None = None
-    at_end: bool = False
-    next_char: str = ""
-
-
-def _terminal_words() -> dict[str, str]:
-    from xdm.parser import string_terminals
-
+def _terminal_words(literals: Mapping[str, str]) -> dict[str, str]:
     words = dict(REGEX_WORDS)
-    for name, value in string_terminals().items():
+    for name, value in literals.items():
         if name not in words:
             words[name] = f"'{value}'"
     return words
 
 
-def describe_expected(expected: Iterable[str]) -> tuple[str, ...]:
-    """Terminal names -> the user's words, de-duplicated, most useful first."""
-    words = _terminal_words()
+def describe_expected(
+    expected: Iterable[str], literals: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Terminal names -> the user's words, de-duplicated, most useful first;
+    ``literals`` are the grammar's string terminals (``RSQB`` -> ``]``)."""
+    words = _terminal_words(literals)
     seen = {words.get(name, name.lower()) for name in expected}
     rank = {w: i for i, w in enumerate(_ORDER)}
     return tuple(sorted(seen, key=lambda w: (rank.get(w, len(rank)), w)))
@@ -344,8 +325,11 @@ def _open_brackets(text: str, pos: int) -> tuple[int, int]:
     return parens, brackets
 
 
-def syntax_error(text: str, stuck: Stuck, start: str = "start") -> XdmSyntaxError:
-    """The worded error for ``text`` stopped at ``stuck``."""
+def syntax_error(
+    text: str, stuck: Stuck, start: str, literals: Mapping[str, str]
+) -> XdmSyntaxError:
+    """The worded error for ``text`` stopped at ``stuck`` (``start``: the start
+    rule; ``literals``: the grammar's string terminals, name -> text)."""
     # LALR states are shared between contexts: drop closers with nothing open
     parens, brackets = _open_brackets(text, stuck.pos)
     expected = set(stuck.expected)
@@ -360,7 +344,7 @@ def syntax_error(text: str, stuck: Stuck, start: str = "start") -> XdmSyntaxErro
     if not _in_bin(text, stuck.pos):
         expected.discard("SEMICOLON")
     stuck = replace(stuck, expected=frozenset(expected))
-    words = describe_expected(expected)
+    words = describe_expected(expected, literals)
     for _label, rule in MISTAKES:
         found = rule(text, stuck)
         if found is not None:
