@@ -273,7 +273,8 @@ def exposures(p: Values, obs: list[Observation], bands: list[Band]) -> list[Expo
         for m in maps:
             if not os.path.isfile(m):
                 raise XdmIOError(f"merge_obs: exposure map {m} not found")
-        return [Exposure("maps", maps=m, unit=_map_unit(m[0])) for m in per]
+        units_of = {m: _map_unit(m) for m in maps}
+        return [Exposure("maps", maps=m, unit=units_of[m[0]]) for m in per]
     for o in obs:
         if o.exposure is None:
             raise XdmSemanticError(
@@ -309,10 +310,18 @@ def exposures(p: Values, obs: list[Observation], bands: list[Band]) -> list[Expo
 
 
 def _map_unit(path: str) -> str:
+    """The exposure map's BUNIT; refuses a file without a 2-D image."""
     from astropy.io import fits
 
     try:
-        return str(fits.getheader(path).get("BUNIT", "cm**2 s")).strip() or "cm**2 s"
+        with fits.open(path) as hdul:
+            hdu = next((h for h in hdul if h.is_image and h.header["NAXIS"] == 2), None)
+            if hdu is None:
+                raise XdmSemanticError(
+                    f"merge_obs: exposure map {path} is not a 2-D image",
+                    hint="expmapfiles= takes images with a sky WCS (fluximage .expmap)",
+                )
+            return str(hdu.header.get("BUNIT", "cm**2 s")).strip() or "cm**2 s"
     except OSError as exc:
         raise XdmIOError(
             f"merge_obs: cannot read the exposure map {path}: {exc}"

@@ -183,7 +183,7 @@ def exposure(
     out = []
     for path in how.maps:
         with fits.open(path) as hdul:
-            hdu = next(h for h in hdul if h.data is not None and h.header["NAXIS"] == 2)
+            hdu = next(h for h in hdul if h.is_image and h.header["NAXIS"] == 2)
             data = np.asarray(hdu.data, dtype=np.float64)
             wcs = quiet_wcs(hdu.header)
         out.append(resample_image(data, wcs, frame, grid))
