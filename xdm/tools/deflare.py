@@ -299,7 +299,7 @@ def run(p: Values) -> DeflareResult:
         plotfile=plotfile,
     )
     if loud:
-        _print_filter(result, lc)
+        _print_filter(result, lc, p)
     if outfile is not None:
         from xdm.tools.dmgti import write_gti
 
@@ -419,7 +419,7 @@ def _print_light_curve(lc: LightCurve) -> None:
         print(f"Number of bins with a rate of 0 ct/s = {zero}\n")
 
 
-def _print_filter(result: DeflareResult, lc: LightCurve) -> None:
+def _print_filter(result: DeflareResult, lc: LightCurve, p: Values) -> None:
     f = result.flares
     name = result.ratename
     if f.method == "lc_clean":
@@ -428,7 +428,19 @@ def _print_filter(result: DeflareResult, lc: LightCurve) -> None:
                 f"Calculated an initial mean (sigma-clipped) rate of {f.initial_mean:g} ct/s"
             )
         else:
+            print(
+                "Warning: the mean value should be set very carefully (approx. the "
+                "mean count-rate of the input light curve)."
+            )
             print(f"Using a fixed mean rate of {f.level:g} ct/s")
+        if p["stddev"]:
+            print(
+                f"Lightcurve limits clipped using {p['stddev']:g} sigma's about this mean"
+            )
+        else:
+            print(
+                f"Lightcurve limits use a scale factor of {p['scale']:g} about this mean"
+            )
         print(
             f"Filtering lightcurve between rates of {f.min_rate:g} and {f.max_rate:g} ct/s"
         )
