@@ -34,7 +34,7 @@ _LAZY = {
     "parse_filter": "xdm.parser",
     "unparse": "xdm.unparse",
     "nodes": "xdm.nodes",
-    "region": "xdm.regions.api",
+    "region": "xdm.api",
     "plan": "xdm.planner",
     "read": "xdm.api",
     "copy": "xdm.api",

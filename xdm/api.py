@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from astropy.wcs import WCS
     from numpy.typing import NDArray
 
-    from xdm.nodes import VirtualFile
+    from xdm.nodes import RegionExpr, VirtualFile
+    from xdm.regions.compound import Region
+    from xdm.regions.coords import LogicalMap
     from xdm.steps import Plan
 
-__all__ = ["Image", "Scan", "copy", "read", "scan", "select"]
+__all__ = ["Image", "Scan", "copy", "read", "region", "scan", "select"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,27 @@ class Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)  # date-key fix-ups
             return WCS(self.header)
+
+
+def region(
+    text_or_node: str | RegionExpr,
+    *,
+    wcs: Any = None,
+    base_dir: str | os.PathLike[str] | None = None,
+    logical: LogicalMap | None = None,
+) -> Region:
+    """``xdm.region``: ``xdm.regions.api.region`` with the engine's image reader,
+    so ``mask(evt2.fits[bin sky=16])`` is made from the virtual file."""
+    from xdm.planner import evaluate_virtual_image
+    from xdm.regions.api import region as build_region
+
+    return build_region(
+        text_or_node,
+        wcs=wcs,
+        base_dir=None if base_dir is None else os.fspath(base_dir),
+        logical=logical,
+        image_reader=evaluate_virtual_image,
+    )
 
 
 def _plan(
@@ -215,9 +238,12 @@ def _to_table(records: NDArray[Any], header: Header) -> Table:
 # Image blocks are evaluated by xdm.images (another module's job); one place each.
 def _read_image_block(vf: VirtualFile | str, base_dir: Any) -> Image:
     from xdm import images
+    from xdm.planner import evaluate_virtual_image
 
     base = None if base_dir is None else os.fspath(base_dir)
-    data, header = images.read_image(vf, base_dir=base)
+    data, header = images.read_image(
+        vf, base_dir=base, image_reader=evaluate_virtual_image
+    )
     return Image(data=data, header=header, name=str(header.get("HDUNAME", "")))
 
 

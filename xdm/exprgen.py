@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from xdm.fitsfile import Block, ColumnMeta
+    from xdm.regions.coords import ImageReader
 
 __all__ = [
     "BIT_PATTERN_ALIGN_RIGHT",
@@ -126,13 +127,15 @@ def compile_filters(
     source: str | None = None,
     base_dir: str | None = None,
     extra_columns: Sequence[str] = (),
+    image_reader: ImageReader | None = None,
 ) -> CompiledFilter:
     """Compile every filter bracket of a virtual file into one conjunction.
 
     ``extra_columns`` (bin axes, weights) get operands too so the executor reads
-    each column once per chunk.
+    each column once per chunk; ``image_reader`` makes the image of a virtual
+    ``mask(vf)`` (the planner hands in the engine's).
     """
-    gen = _Generator(block, source=source, base_dir=base_dir)
+    gen = _Generator(block, source=source, base_dir=base_dir, image_reader=image_reader)
     terms = [gen.qualifier(q) for q in qualifiers]
     for name in extra_columns:
         gen.var(block.require_column(name))
@@ -160,11 +163,17 @@ def literal(value: float) -> str:
 
 class _Generator:
     def __init__(
-        self, block: Block, *, source: str | None, base_dir: str | None
+        self,
+        block: Block,
+        *,
+        source: str | None,
+        base_dir: str | None,
+        image_reader: ImageReader | None = None,
     ) -> None:
         self.block = block
         self.source = source
         self.base_dir = base_dir
+        self.image_reader = image_reader
         self.operands: dict[str, Operand] = {}
         self.tests: list[VectorTest] = []
         self.time_selections: list[Intervals] = []
@@ -665,7 +674,7 @@ class _Generator:
         (dm-syntax 10.2, unconfirmed form)."""
         xcol, ycol, label = self.region_columns(node.column)
         wcs = _column_wcs(xcol, ycol)
-        region = _make_region(node.region, wcs, self.base_dir, self.source, node)
+        region = _make_region(node.region, wcs, self, node)
         xv, yv = self.var(xcol), self.var(ycol)
         text = region.to_numexpr(xv, yv)
         if (
@@ -796,7 +805,12 @@ class _Generator:
         self._files[id(node)] = expr
         # names inside the file resolve like the virtual file's own (CIAO: the
         # current directory), and the generators share operands and tests
-        sub = _Generator(self.block, source=text, base_dir=self.base_dir)
+        sub = _Generator(
+            self.block,
+            source=text,
+            base_dir=self.base_dir,
+            image_reader=self.image_reader,
+        )
         sub._names = self._names
         sub.operands = self.operands
         sub.tests = self.tests
@@ -1032,15 +1046,15 @@ def _attach(exc: XdmError, source: str | None, span: Span | None) -> XdmError:
 
 
 # The two calls into modules owned by other engineers live here, one place each.
-def _make_region(
-    node: Any, wcs: Any, base_dir: str | None, source: str | None, at: Any
-) -> Any:
+def _make_region(node: Any, wcs: Any, gen: _Generator, at: Any) -> Any:
     from xdm.regions.api import region
 
     try:
-        return region(node, wcs=wcs, base_dir=base_dir)
+        return region(
+            node, wcs=wcs, base_dir=gen.base_dir, image_reader=gen.image_reader
+        )
     except XdmError as exc:
-        raise _attach(exc, source, getattr(at, "span", None)) from None
+        raise _attach(exc, gen.source, getattr(at, "span", None)) from None
 
 
 def _read_time_filter(

@@ -37,6 +37,8 @@ from xdm.imagewcs import (
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
+    from xdm.regions.coords import ImageReader
+
 __all__ = [
     "IMAGE_TYPES",
     "PHYSICAL_UPPER_INCLUSIVE",
@@ -305,9 +307,15 @@ def _axis_term(frame: _Frame, axis: _Axis, select: Callable[[Any], Mask]) -> _Te
 
 
 class _Compiler:
-    def __init__(self, frame: _Frame, base_dir: str | None) -> None:
+    def __init__(
+        self,
+        frame: _Frame,
+        base_dir: str | None,
+        image_reader: ImageReader | None = None,
+    ) -> None:
         self.frame = frame
         self.base_dir = base_dir
+        self.image_reader = image_reader
 
     def term(self, expr: nodes.FilterExpr) -> _Term:
         frame = self.frame
@@ -373,7 +381,11 @@ class _Compiler:
                 expected=("sky", "(x,y)", "(#1,#2)"),
             )
         shape = region(
-            expr.region, wcs=wcs, base_dir=self.base_dir, logical=logical_map
+            expr.region,
+            wcs=wcs,
+            base_dir=self.base_dir,
+            logical=logical_map,
+            image_reader=self.image_reader,
         )
 
         def mask(grid: _Grid) -> Mask:
@@ -720,6 +732,7 @@ def evaluate_image(
     header: Header,
     *,
     base_dir: str | None = None,
+    image_reader: ImageReader | None = None,
 ) -> tuple[NDArray[Any], Header]:
     """Apply the virtual file's filters, ``[bin]`` and ``[opt]`` to an image.
 
@@ -734,6 +747,8 @@ def evaluate_image(
         The image header; not modified.
     base_dir
         Directory for relative region/mask file names.
+    image_reader
+        Makes the image of a virtual ``mask(vf)`` (``xdm.regions.coords.ImageReader``).
 
     Returns
     -------
@@ -762,7 +777,7 @@ def evaluate_image(
     if data.ndim == 0:
         raise XdmSemanticError(f"block of {vf.path} holds no image data", span=vf.span)
     frame = _Frame(header, data.shape)
-    compiler = _Compiler(frame, base_dir)
+    compiler = _Compiler(frame, base_dir, image_reader)
 
     includes: list[_Term] = []
     excludes: list[_Term] = []
@@ -909,7 +924,10 @@ def _finish_header(
 
 
 def read_image(
-    vf: nodes.VirtualFile | str, *, base_dir: str | None = None
+    vf: nodes.VirtualFile | str,
+    *,
+    base_dir: str | None = None,
+    image_reader: ImageReader | None = None,
 ) -> tuple[NDArray[Any], Header]:
     """Open the image block named by ``vf`` and evaluate it (``evaluate_image``).
 
@@ -936,6 +954,10 @@ def read_image(
         else:
             data = np.asarray(block.hdul[block.index].data)
         result, out_header = evaluate_image(
-            vf, data, header, base_dir=None if base_dir is None else str(base_dir)
+            vf,
+            data,
+            header,
+            base_dir=None if base_dir is None else str(base_dir),
+            image_reader=image_reader,
         )
         return np.array(result), out_header

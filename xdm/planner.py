@@ -45,6 +45,11 @@ from xdm.steps import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from astropy.io.fits import Header
+    from numpy.typing import NDArray
+
     from xdm.fitsfile import Block, ColumnMeta
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "IMAGE_TYPES",
     "SNAP_TO_TLMIN_GRID",
     "WEIGHTED_IMAGE_TYPE",
+    "evaluate_virtual_image",
     "histogram_expression",
     "plan",
 ]
@@ -120,6 +126,36 @@ def plan(
     base = None if base_dir is None else str(base_dir)
     with _open(vf, base, source) as block:
         return _plan_block(vf, block, base, source, chunk_rows)
+
+
+def evaluate_virtual_image(
+    vf: n.VirtualFile, base_dir: Path | None
+) -> tuple[NDArray[Any], Header]:
+    """The image (pixels, header) a virtual file gives: ``[bin ...]`` of a table
+    or a filtered image block, planned and run like ``xdm.read``.
+
+    This is how ``mask(evt2.fits[bin sky=4])`` is made: the regions cannot
+    import the engine (it imports them), so the planner hands this function down
+    to them (``xdm.regions.coords.ImageReader``).
+    """
+    from xdm.executor import ImageResult, evaluate
+
+    p = plan(vf, base_dir=base_dir)
+    first = p.steps[0]
+    if isinstance(first, OpenBlock) and first.kind == "image":
+        from xdm import images
+
+        base = None if base_dir is None else str(base_dir)
+        return images.read_image(vf, base_dir=base, image_reader=evaluate_virtual_image)
+    result = evaluate(p)
+    if not isinstance(result, ImageResult):
+        raise XdmSemanticError(
+            f"{vf.path}: the virtual file gives a table, not an image",
+            source=p.source,
+            span=vf.span,
+            hint="bin it into an image: [bin sky=4]",
+        )
+    return result.data, result.header
 
 
 def _open(vf: n.VirtualFile, base_dir: str | None, source: str | None) -> Block:
@@ -195,7 +231,12 @@ def _plan_block(
                 )
             extra.append(weight.name)
     compiled = compile_filters(
-        block, vf.filters, source=source, base_dir=base_dir, extra_columns=extra
+        block,
+        vf.filters,
+        source=source,
+        base_dir=base_dir,
+        extra_columns=extra,
+        image_reader=evaluate_virtual_image,
     )
     steps: list[Step] = [open_step]
     read_cols = _read_columns(compiled)

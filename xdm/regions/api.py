@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from xdm.regions.build import build
 from xdm.regions.compound import Region
-from xdm.regions.coords import Frame, LogicalMap
+from xdm.regions.coords import Frame, ImageReader, LogicalMap
+from xdm.regions.regfile import load
 
 if TYPE_CHECKING:
     from xdm import nodes
@@ -28,13 +29,16 @@ def region(
     wcs: Any = None,
     base_dir: str | Path | None = None,
     logical: LogicalMap | None = None,
+    image_reader: ImageReader | None = None,
 ) -> Region:
     """Build a region from CIAO region text or a parsed ``RegionExpr``.
 
     ``wcs`` maps physical pixels to the sky (``wcs.all_pix2world(x, y, 1)``) and
     is needed for sky coordinates; ``base_dir`` resolves relative file names in
     ``region(file)`` and ``mask(file)``; ``logical`` (image LTM/LTV) lets ds9
-    files in ``image`` coordinates be read.
+    files in ``image`` coordinates be read; ``image_reader`` evaluates the
+    virtual file of ``mask(evt2.fits[bin sky=4])`` (``xdm.region`` gives the
+    engine's; without one such a mask is an error).
     """
     source = None
     if isinstance(text_or_node, str):
@@ -48,5 +52,6 @@ def region(
         wcs=wcs,
         logical=logical,
         base_dir=Path(base_dir) if base_dir is not None else None,
+        image_reader=image_reader,
     )
-    return build(node, frame, source=source)
+    return build(node, frame, source=source, files=load)

@@ -60,7 +60,12 @@ def build(
     source: str | None = None,
     files: Callable[[n.RegionFileRef | n.MaskRef, Frame], Region] | None = None,
 ) -> Region:
-    """Turn a region node into a ``Region`` in physical coordinates."""
+    """Turn a region node into a ``Region`` in physical coordinates.
+
+    ``files`` reads ``region(file)`` and ``mask(file)`` (``xdm.regions.regfile.load``,
+    handed in by ``xdm.regions.api.region``: region files are read by shapes
+    built here, so this module cannot import that one).
+    """
     match node:
         case n.Shape():
             return Region.of(_shape(node, frame, source))
@@ -79,9 +84,12 @@ def build(
             )
         case n.RegionFileRef() | n.MaskRef():
             if files is None:
-                from xdm.regions.regfile import load
-
-                files = load
+                raise XdmRegionError(
+                    "region and mask files cannot be read here",
+                    source=source,
+                    span=node.span,
+                    hint="build regions with xdm.region",
+                )
             try:
                 return files(node, frame)
             except XdmRegionError as exc:

@@ -10,17 +10,23 @@ build that WCS from event-file columns or an image header.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from astropy.io.fits import Header
     from astropy.wcs import WCS
+    from numpy.typing import NDArray
+
+    from xdm.nodes import VirtualFile
 
 __all__ = [
     "Frame",
+    "ImageReader",
     "LogicalMap",
     "logical_map_from_header",
     "parse_sexagesimal",
@@ -29,6 +35,14 @@ __all__ = [
 ]
 
 System = Literal["physical", "image", "world", "galactic", "ecliptic"]
+
+ImageReader: TypeAlias = (
+    "Callable[[VirtualFile, Path | None], tuple[NDArray[Any], Header]]"
+)
+"""Evaluates a virtual file to an image (pixels, header): how ``mask(vf)`` of a
+virtual file (``mask(evt2.fits[bin sky=4])``) is made. The regions sit below the
+engine and cannot import it, so the engine hands this in (``Frame.image_reader``;
+``xdm.planner.evaluate_virtual_image``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +74,7 @@ class Frame:
     logical: LogicalMap | None = None
     system: System = "physical"
     base_dir: Path | None = None
+    image_reader: ImageReader | None = None
 
     def sky_to_physical(
         self, lon: float, lat: float, system: System

@@ -18,8 +18,9 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -166,9 +167,7 @@ def read_text_regions(text: str, frame: Frame, *, name: str = "<region>") -> Reg
                 continue
             try:
                 node = _ds9_node(body)
-                region = build(
-                    node, Frame(frame.wcs, frame.logical, system, frame.base_dir)
-                )
+                region = build(node, replace(frame, system=system), files=load)
             except XdmError as exc:
                 raise XdmRegionError(
                     f"{name}:{lineno}: {exc.message}",
@@ -541,15 +540,18 @@ def read_mask(path: Path, vf: n.VirtualFile, frame: Frame) -> Mask:
     from astropy.io import fits
 
     if any(not isinstance(q, n.BlockRef) for q in vf.qualifiers):
-        from xdm.api import Image, read
-
-        image = read(vf, base_dir=frame.base_dir)
-        if not isinstance(image, Image) or image.data.ndim != 2:
+        if frame.image_reader is None:
+            raise XdmRegionError(
+                f"mask({vf.path}): a virtual mask needs the engine to make it",
+                hint="use xdm.region or a filter of xdm.read/xdm.copy, or pass image_reader=",
+            )
+        data, header = frame.image_reader(vf, frame.base_dir)
+        if data.ndim != 2:
             raise XdmRegionError(
                 f"mask({vf.path}): the virtual file is not a 2-D image"
             )
-        lmap = logical_map_from_header(image.header)
-        return Mask(np.asarray(image.data), lmap, _mask_label(vf))
+        lmap = logical_map_from_header(header)
+        return Mask(np.asarray(data), lmap, _mask_label(vf))
     try:
         hdul = fits.open(path, memmap=False)
     except OSError as exc:
