@@ -160,9 +160,13 @@ class Block:
     def hdul(self) -> HDUList:
         """The file's astropy HDU list (memory-mapped), opened on first use."""
         if self._hdul is None:
+            import warnings
+
             from astropy.io import fits
 
-            self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=False)
+            with warnings.catch_warnings():  # open_block has checked the file
+                warnings.simplefilter("ignore")
+                self._hdul = fits.open(self.path, memmap=True, lazy_load_hdus=False)
         return self._hdul
 
     @property

@@ -77,6 +77,10 @@ documented): the histogram accumulator (``accumulator_bytes`` per bin) may not
 exceed this many megabytes unless ``[opt mem=N]`` raises it. ``[bin sky=1]`` on
 ACIS (8192 x 8192) needs 256."""
 
+MAX_BINS = 2**53
+"""No axis may have more bins than a float counts exactly (the memory budget
+refuses far fewer; this keeps the size arithmetic finite)."""
+
 SNAP_TO_TLMIN_GRID = True
 """dm-syntax 7.4 (observed): a default bin range shrunk to a filter starts at
 ``TLMIN + floor(filter_min - TLMIN)`` (the column's half-pixel grid)."""
@@ -575,6 +579,13 @@ def _grid(
                 span=where,
             )
         nbins = max(1, math.ceil(count - 1e-9))
+    if nbins > MAX_BINS:
+        raise XdmSemanticError(
+            f"{nbins:.3g} bins on '{col.name}' (more than {MAX_BINS:.3g} on one axis)",
+            source=source,
+            span=where,
+            hint="use a larger bin size or a smaller range",
+        )
     return BinGrid(
         column=col.name,
         var=compiled.variable(col.name) or col.key,
