@@ -145,9 +145,51 @@ def _to_ast(text: str, start: str, cached: bool = True) -> Any:
         raise syntax_error(text, exc.stuck, start, string_terminals()) from None
 
 
+MAX_NESTING = 100
+"""Deepest tree a text may give (``!!!...circle``, ``(a||(b||(...``): deeper
+trees would overflow the recursion of the later stages and numexpr's own
+parser (200 nested parentheses), so they are refused here with a clean error."""
+
+
 def _run(text: str, start: str) -> Any:
     _check_empty(text, start)
-    return _machine().run(text, start)
+    tree = _machine().run(text, start)
+    if len(text) > MAX_NESTING:  # a shorter text cannot nest deeper
+        _check_nesting(text, tree)
+    return tree
+
+
+def _check_nesting(text: str, tree: Any) -> None:
+    """Raise XdmSyntaxError if ``tree`` is nested deeper than ``MAX_NESTING``
+    (walked without recursion; nodes are dataclasses, children in tuples)."""
+    fields: dict[type, tuple[str, ...]] = {}
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        kind = type(node)
+        if kind is tuple or kind is list:
+            for item in node:
+                push((item, depth))
+            continue
+        names = fields.get(kind)
+        if names is None:
+            found = getattr(kind, "__dataclass_fields__", None)
+            names = fields[kind] = () if found is None or kind is Span else tuple(found)
+        if not names:
+            continue
+        if depth > MAX_NESTING:
+            span = getattr(node, "span", None)
+            raise XdmSyntaxError(
+                f"expression nested too deeply (more than {MAX_NESTING} levels)",
+                source=text,
+                span=span if isinstance(span, Span) else Span(0, len(text)),
+                hint="write the filter or region with fewer nested levels",
+            )
+        for name in names:
+            child = getattr(node, name)
+            if child is not None and not isinstance(child, str | int | float | Span):
+                push((child, depth + 1))
 
 
 _run_cached = lru_cache(maxsize=CACHE_SIZE)(_run)
