@@ -1,0 +1,322 @@
+"""Light curves (dmextract ``opt=ltc1``; workflows spec 2.2).
+
+Counts per time bin are one ``np.bincount`` of the time index per chunk of
+kept events. The exposure of bin i is ``DTCOR x`` the overlap of
+``[TIME_MIN[i], TIME_MAX[i])`` with the good time of the CCD(s) the region lies
+on (``xdm.gti.overlap``, vectorised over bins), so a bin outside every GTI has
+EXPOSURE 0 and COUNT_RATE 0, and a bin cut by a GTI edge has less.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xdm.errors import XdmSemanticError
+from xdm.tools._extract import (
+    MAX_BINS,
+    Events,
+    Infile,
+    Pass,
+    carry_header,
+    chip_gti,
+    error_of,
+    positive_area,
+    ratio,
+    stream,
+)
+
+if TYPE_CHECKING:
+    from astropy.io.fits import Header
+
+__all__ = ["Curve", "TimeGrid", "curve", "light_curve_hdus", "time_grid"]
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """Bin i covers ``[lo + i*dt, lo + (i+1)*dt)``; the last ends at ``hi``."""
+
+    lo: float
+    dt: float
+    n: int
+    hi: float
+
+    def edges(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """TIME_MIN and TIME_MAX of every bin (the last one clipped at ``hi``)."""
+        i = np.arange(self.n, dtype=np.float64)
+        lo = self.lo + i * self.dt
+        hi = np.minimum(self.lo + (i + 1) * self.dt, self.hi)
+        return lo, hi
+
+
+def time_grid(source: Infile, events: Events, what: str = "dmextract") -> TimeGrid:
+    """The ``[bin time=lo:hi:dt]`` grid; lo/hi default to TSTART/TSTOP."""
+    from xdm import nodes
+
+    spec = source.axis.spec if source.axis is not None else None
+    if spec is not None and not isinstance(spec, nodes.BinRange):
+        raise XdmSemanticError(
+            f"{what}: [bin time=...] takes lo:hi:dt in seconds, not a region",
+            source=source.text,
+        )
+    h = events.header
+
+    def key(name: str) -> float:
+        v = h.get(name)
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise XdmSemanticError(
+                f"{what}: {source.events} has no {name} keyword for the time range",
+                source=source.text,
+                hint="give the range: [bin time=lo:hi:dt]",
+            )
+        return float(v)
+
+    lo = spec.lo.value if spec is not None and spec.lo is not None else key("TSTART")
+    hi = spec.hi.value if spec is not None and spec.hi is not None else key("TSTOP")
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not hi > lo:
+        raise XdmSemanticError(
+            f"{what}: empty time range {lo:.10g}:{hi:.10g}",
+            source=source.text,
+            span=getattr(spec, "span", None),
+        )
+    if spec is not None and spec.nbins is not None:
+        if spec.nbins <= 0:
+            raise XdmSemanticError(
+                f"{what}: #n needs a positive number of time bins", source=source.text
+            )
+        n, dt = int(spec.nbins), (hi - lo) / spec.nbins
+    else:
+        dt = spec.step.value if spec is not None and spec.step is not None else 1.0
+        if not (dt > 0 and math.isfinite(dt)):
+            raise XdmSemanticError(
+                f"{what}: time bins of width {dt:g} s: the width must be positive",
+                source=source.text,
+                span=getattr(spec, "span", None),
+                hint="e.g. [bin time=::200] for 200 s bins",
+            )
+        count = (hi - lo) / dt
+        n = (
+            MAX_BINS + 1
+            if not math.isfinite(count)
+            else max(1, math.ceil(count - 1e-9))
+        )
+    if n > MAX_BINS:
+        raise XdmSemanticError(
+            f"{what}: {n:.3g} time bins (more than {MAX_BINS:.0e})",
+            source=source.text,
+            span=getattr(spec, "span", None),
+            hint="use wider bins or a shorter range",
+        )
+    return TimeGrid(float(lo), float(dt), int(n), float(hi))
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """Counts and live exposure per time bin of one region."""
+
+    grid: TimeGrid
+    counts: NDArray[np.int64]
+    exposure: NDArray[np.float64]
+    area: float
+    gti: NDArray[np.float64]
+    gti_origin: str
+    dtcor: float
+    header: Header
+    scan: Pass
+
+
+def curve(
+    source: Infile, events: Events, grid: TimeGrid, what: str = "dmextract"
+) -> Curve:
+    """Counts per bin (one pass) and EXPOSURE per bin from the region's CCD GTIs."""
+    from xdm import gti
+    from xdm.progress import note
+
+    events.column("time", what)
+    area = positive_area(events.area(), what, source.events)
+    counts = np.zeros(grid.n, dtype=np.int64)
+    lo, inv, n = grid.lo, 1.0 / grid.dt, grid.n
+
+    def add(values: dict[str, NDArray[Any]]) -> None:
+        t = np.asarray(values["time"], dtype=np.float64)
+        ok = (t >= lo) & (t < grid.hi)
+        i = np.floor((t[ok] - lo) * inv).astype(np.int64)
+        np.minimum(i, n - 1, out=i)  # rounding at the last edge
+        counts[:] += np.bincount(i, minlength=n)
+
+    result = stream(events, ["time"], add)
+    header = result.header
+    good, origin = chip_gti(result, header)
+    dtcor = header.get("DTCOR", 1.0)
+    dtcor = float(dtcor) if isinstance(dtcor, int | float) else 1.0
+    tmin, tmax = grid.edges()
+    exposure = dtcor * gti.overlap(good, tmin, tmax)
+    note(f"dmextract: exposure per bin from the {origin} x DTCOR {dtcor:.6g}", level=2)
+    return Curve(grid, counts, exposure, area, good, origin, dtcor, header, result)
+
+
+def light_curve_hdus(
+    src: Curve,
+    bkg: Curve | None = None,
+    *,
+    error: str = "gaussian",
+    bkgerror: str = "gaussian",
+    bkgnorm: float = 1.0,
+    history: str | None = None,
+) -> list[Any]:
+    """Primary, ``LIGHTCURVE`` (spec 2.2 columns, BG_*/NET_* with a background), GTI."""
+    from astropy.io import fits
+
+    tmin, tmax = src.grid.edges()
+    err = error_of(src.counts, error)
+    cols = [
+        fits.Column(
+            name="TIME_BIN",
+            format="1J",
+            array=np.arange(1, src.grid.n + 1, dtype=np.int32),
+        ),
+        fits.Column(name="TIME_MIN", format="1D", unit="s", array=tmin),
+        fits.Column(name="TIME", format="1D", unit="s", array=0.5 * (tmin + tmax)),
+        fits.Column(name="TIME_MAX", format="1D", unit="s", array=tmax),
+        fits.Column(
+            name="COUNTS", format="1J", unit="count", array=src.counts.astype(np.int32)
+        ),
+        fits.Column(name="STAT_ERR", format="1D", unit="count", array=err),
+        fits.Column(
+            name="AREA",
+            format="1D",
+            unit="pixel**2",
+            array=np.full(src.grid.n, src.area),
+        ),
+        fits.Column(name="EXPOSURE", format="1D", unit="s", array=src.exposure),
+        fits.Column(
+            name="COUNT_RATE",
+            format="1D",
+            unit="count/s",
+            array=ratio(src.counts, src.exposure),
+        ),
+        fits.Column(
+            name="COUNT_RATE_ERR",
+            format="1D",
+            unit="count/s",
+            array=ratio(err, src.exposure),
+        ),
+    ]
+    if bkg is not None:
+        cols += background_columns(
+            src.counts,
+            err,
+            src.area,
+            src.exposure,
+            bkg.counts,
+            bkg.area,
+            bkg.exposure,
+            bkgerror=bkgerror,
+            bkgnorm=bkgnorm,
+        )
+    hdu = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    h = hdu.header
+    h["HDUNAME"] = ("LIGHTCURVE", "ASCDM block name")
+    carry_header(src.header, h)
+    h["HDUCLASS"] = ("OGIP", "format conforms to OGIP standard")
+    h["HDUCLAS1"] = ("LIGHTCURVE", "light curve dataset (OGIP/93-003)")
+    h["HDUCLAS2"] = ("TOTAL", "gross counts (NET_* columns with a background)")
+    h["HDUCLAS3"] = ("COUNT", "data stored as counts")
+    on = float(np.sum(src.exposure) / src.dtcor) if src.dtcor else 0.0
+    h["TSTART"] = (src.grid.lo, "[s] start of the binned range")
+    h["TSTOP"] = (src.grid.hi, "[s] end of the binned range")
+    h["TIMEDEL"] = (src.grid.dt, "[s] bin width")
+    h["TIMEPIXR"] = (0.5, "TIME is the bin centre")
+    h["ONTIME"] = (on, "[s] good time inside the binned range")
+    h["LIVETIME"] = (float(np.sum(src.exposure)), "[s] ONTIME x DTCOR")
+    h["EXPOSURE"] = (float(np.sum(src.exposure)), "[s] summed bin exposure")
+    h["DTCOR"] = (src.dtcor, "dead time correction")
+    h["ORIGIN"] = ("xdm", "Source of FITS file")
+    h["CREATOR"] = ("xdm dmextract", "tool that created this output")
+    if history:
+        h.add_history(history)
+    h.add_comment(f"EXPOSURE per bin = DTCOR x overlap with the {src.gti_origin}")
+    primary = fits.PrimaryHDU()
+    for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
+        if key in src.header:
+            primary.header[key] = src.header[key]
+    return [primary, hdu, _gti_hdu(src)]
+
+
+def background_columns(
+    counts: NDArray[Any],
+    err: NDArray[np.float64],
+    area: float | NDArray[np.float64],
+    exposure: float | NDArray[np.float64],
+    bg_counts: NDArray[Any],
+    bg_area: float | NDArray[np.float64],
+    bg_exposure: float | NDArray[np.float64],
+    *,
+    bkgerror: str,
+    bkgnorm: float,
+) -> list[Any]:
+    """BG_* and NET_* columns (spec 2.2): net = counts - bkgnorm x bg x area and
+    exposure ratios; errors in quadrature with the same scaling."""
+    from astropy.io import fits
+
+    n = len(counts)
+    a = np.broadcast_to(np.asarray(area, dtype=np.float64), (n,))
+    e = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (n,))
+    be = np.broadcast_to(np.asarray(bg_exposure, dtype=np.float64), (n,))
+    ba = np.broadcast_to(np.asarray(bg_area, dtype=np.float64), (n,))
+    bg_err = error_of(bg_counts, bkgerror)
+    scale = bkgnorm * (a / ba) * ratio(e, be)
+    net = np.asarray(counts, dtype=np.float64) - scale * bg_counts
+    net_err = np.sqrt(err**2 + (scale * bg_err) ** 2)
+    return [
+        fits.Column(
+            name="BG_COUNTS",
+            format="1D",
+            unit="count",
+            array=np.asarray(bg_counts, dtype=np.float64),
+        ),
+        fits.Column(name="BG_ERR", format="1D", unit="count", array=bg_err),
+        fits.Column(name="BG_AREA", format="1D", unit="pixel**2", array=np.array(ba)),
+        fits.Column(name="BG_EXPOSURE", format="1D", unit="s", array=np.array(be)),
+        fits.Column(
+            name="BG_RATE", format="1D", unit="count/s", array=ratio(bg_counts, be)
+        ),
+        fits.Column(name="NET_COUNTS", format="1D", unit="count", array=net),
+        fits.Column(name="NET_ERR", format="1D", unit="count", array=net_err),
+        fits.Column(name="NET_RATE", format="1D", unit="count/s", array=ratio(net, e)),
+        fits.Column(
+            name="ERR_RATE", format="1D", unit="count/s", array=ratio(net_err, e)
+        ),
+    ]
+
+
+def _gti_hdu(src: Curve) -> Any:
+    """The good time used for EXPOSURE, within the binned range, as block GTI."""
+    from astropy.io import fits
+
+    from xdm import gti
+
+    g = gti.intersect(src.gti, [[src.grid.lo, src.grid.hi]])
+    hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="START", format="1D", unit="s", array=g[:, 0]),
+            fits.Column(name="STOP", format="1D", unit="s", array=g[:, 1]),
+        ],
+        name="GTI",
+    )
+    h = hdu.header
+    h["HDUNAME"] = ("GTI", "ASCDM block name")
+    h["HDUCLASS"] = "OGIP"
+    h["HDUCLAS1"] = "GTI"
+    h["HDUCLAS2"] = "STANDARD"
+    for key in ("TIMESYS", "TIMEREF", "TIMEUNIT", "MJDREF", "MJDREFI", "MJDREFF"):
+        if key in src.header:
+            h[key] = src.header[key]
+    h["TSTART"] = src.grid.lo
+    h["TSTOP"] = src.grid.hi
+    h["ONTIME"] = (gti.total(g), "[s] Sum of GTIs")
+    return hdu
