@@ -1,0 +1,283 @@
+"""Atomic outputs: a product appears whole or not at all.
+
+Oracles: the bytes of the old output (a SHA-256 taken before the run), a
+reference run's rows (an output, when present, must hold exactly those), the
+directory listing (no temporary file after success, failure, Ctrl-C, or the
+run after a SIGKILL), and the mode that ``open()`` gives a new file under the
+same umask (0666 less the umask).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import xdm
+from xdm.fitsfile import atomic_output
+
+FILTER = "[energy=300:8000]"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rows(path: Path) -> tuple[int, str]:
+    """(rows, SHA-256 of the EVENTS data bytes): what a complete output holds."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
+        info = hdul.fileinfo(hdul.index_of("EVENTS"))
+        nrows = int(hdul["EVENTS"].header["NAXIS2"])
+        width = int(hdul["EVENTS"].header["NAXIS1"])
+    with open(path, "rb") as fh:
+        fh.seek(int(info["datLoc"]))
+        data = fh.read(nrows * width)
+    assert len(data) == nrows * width
+    return nrows, hashlib.sha256(data).hexdigest()
+
+
+def _temps(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.endswith(".xdm-tmp"))
+
+
+def _dmcopy(*words: str, umask: int | None = None) -> subprocess.Popen[str]:
+    def setup() -> None:
+        if umask is not None:
+            os.umask(umask)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "xdm", "dmcopy", *words],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=setup,
+    )
+
+
+@pytest.fixture(scope="module")
+def big_events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6e5 rows (36 MB): a dmcopy of it lasts long enough to be killed."""
+    from xdm.demo import make_events
+
+    return make_events(
+        tmp_path_factory.mktemp("atomic") / "big.fits", n_rows=600_000, seed=19
+    )
+
+
+@pytest.mark.parametrize(
+    ("what", "umask"), [("events", 0o022), ("image", 0o077), ("gzip", 0o002)]
+)
+def test_outputs_follow_the_umask(
+    synthetic_events: Path, tmp_path: Path, umask: int, what: str
+) -> None:
+    suffix = {"events": FILTER, "image": "[bin sky=16]", "gzip": "[bin sky=16]"}[what]
+    out = tmp_path / ("out.fits.gz" if what == "gzip" else "out.fits")
+    run = _dmcopy(f"{synthetic_events}{suffix}", str(out), umask=umask)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    # what open() gives a new file under this umask, made the same way
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import os; os.umask({umask}); open({str(tmp_path / 'probe')!r}, 'w')",
+        ],
+        check=True,
+    )
+    assert probe.returncode == 0
+    expected = (tmp_path / "probe").stat().st_mode & 0o777
+    assert expected == 0o666 & ~umask
+    assert out.stat().st_mode & 0o777 == expected
+    assert _temps(tmp_path) == []
+
+
+def test_failure_leaves_the_old_output_and_no_temporary(tmp_path: Path) -> None:
+    out = tmp_path / "out.fits"
+    out.write_bytes(b"old product")
+    with pytest.raises(RuntimeError), atomic_output(out, clobber=True) as tmp:
+        tmp.write_bytes(b"half a new prod")
+        raise RuntimeError("disk full")
+    assert out.read_bytes() == b"old product"
+    assert _temps(tmp_path) == []
+    with pytest.raises(KeyboardInterrupt), atomic_output(out, clobber=True) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert out.read_bytes() == b"old product"
+    assert _temps(tmp_path) == []
+
+
+def test_failing_run_leaves_existing_output(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.fits"
+    xdm.copy(f"{synthetic_events}{FILTER}", out)
+    before = _sha(out)
+    for bad in ("[energy=300:8000][bin sky=0.0001]", "[nosuch=1]", "[energy=1e999]"):
+        run = _dmcopy(f"{synthetic_events}{bad}", str(out), "clobber=yes")
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 2, err
+        assert _sha(out) == before
+    assert _temps(tmp_path) == []
+
+
+def test_no_clobber_refuses_and_keeps(synthetic_events: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.fits"
+    out.write_bytes(b"keep me")
+    with pytest.raises(xdm.XdmIOError, match="exists"):
+        xdm.copy(f"{synthetic_events}{FILTER}", out)
+    assert out.read_bytes() == b"keep me"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_orphans_of_dead_runs_are_removed(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    """Temporary files of a dead process of this host go; a live process's
+    and another host's stay (they may still be writing)."""
+    out = tmp_path / "out.fits"
+    host = socket.gethostname()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = tmp_path / f".out.fits.{host}-{_dead_pid()}.00aa11bb.xdm-tmp"
+        alive = tmp_path / f".out.fits.{host}-{live.pid}.00aa11bb.xdm-tmp"
+        elsewhere = tmp_path / ".out.fits.otherhost-1.00aa11bb.xdm-tmp"
+        unrelated = tmp_path / ".other.fits.x-1.00aa11bb.xdm-tmp"
+        for path in (dead, alive, elsewhere, unrelated):
+            path.write_bytes(b"partial")
+        xdm.copy(f"{synthetic_events}{FILTER}", out)
+        assert not dead.exists()
+        assert alive.exists() and elsewhere.exists() and unrelated.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def _kill_while_writing(
+    events: Path, out: Path, after_temp: float | None, start_delay: float = 0.05
+) -> subprocess.Popen[str]:
+    """Start a dmcopy to ``out``; SIGKILL it ``after_temp`` seconds after its
+    temporary file appears (None: ``start_delay`` after the start)."""
+    run = _dmcopy(f"{events}{FILTER}", str(out), "clobber=yes")
+    if after_temp is None:
+        time.sleep(start_delay)
+    else:
+        deadline = time.monotonic() + 30
+        while (
+            not _temps(out.parent)
+            and run.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.002)
+        time.sleep(after_temp)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=60)
+    return run
+
+
+def test_sigkill_at_any_moment_leaves_old_or_complete(
+    big_events: Path, tmp_path: Path
+) -> None:
+    """dmcopy of 6e5 rows killed with SIGKILL at 8 moments (before it writes,
+    0 ... 0.4 s after its temporary file appears, near the end): the output is
+    always the old file byte for byte or the complete new one, never partial;
+    the next run removes the orphaned temporary file."""
+    out = tmp_path / "out.fits"
+    reference = tmp_path / "reference.fits"
+    xdm.copy(f"{big_events}{FILTER}", reference)
+    new_rows = _rows(reference)
+    moments: list[float | None] = [None, 0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4]
+    kinds: dict[str, int] = {"old": 0, "new": 0, "orphans": 0}
+    xdm.copy(f"{big_events}[energy=300:500]", out)  # the old product
+    old = _sha(out)
+    for after in moments:
+        _kill_while_writing(big_events, out, after)
+        if _sha(out) == old:
+            kinds["old"] += 1
+        else:
+            assert _rows(out) == new_rows  # complete, never partial
+            kinds["new"] += 1
+        if _temps(tmp_path):
+            kinds["orphans"] += 1
+            # the next run writing this output removes the orphan
+            xdm.copy(f"{big_events}[energy=300:500]", out, clobber=True)
+            assert _temps(tmp_path) == []
+        if _sha(out) != old:
+            xdm.copy(f"{big_events}[energy=300:500]", out, clobber=True)
+            old = _sha(out)
+    print(f"\nSIGKILL at {len(moments)} moments: {kinds}")
+    assert kinds["old"] + kinds["new"] == len(moments)
+    assert kinds["orphans"] >= len(moments) // 2  # most kills landed mid-write
+
+
+def test_ctrl_c_leaves_no_temporary(big_events: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.fits"
+    xdm.copy(f"{big_events}[energy=300:500]", out)
+    old = _sha(out)
+    interrupted = 0
+    for delay in (0.0, 0.05, 0.15):
+        run = _dmcopy(f"{big_events}{FILTER}", str(out), "clobber=yes")
+        deadline = time.monotonic() + 30
+        while (
+            not _temps(tmp_path) and run.poll() is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.002)
+        time.sleep(delay)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+        assert _temps(tmp_path) == [], err
+        if run.returncode == 130:
+            interrupted += 1
+            assert _sha(out) == old
+            assert "Traceback" not in err
+        else:
+            assert run.returncode == 0, err
+            old = _sha(out)
+    assert interrupted > 0
+
+
+def test_two_clobbering_runs_leave_one_valid_file(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.fits"
+    soft, hard = tmp_path / "soft.fits", tmp_path / "hard.fits"
+    xdm.copy(f"{synthetic_events}[energy=300:2000]", soft)
+    xdm.copy(f"{synthetic_events}[energy=2000:8000]", hard)
+    expected = {_rows(soft), _rows(hard)}
+    for _ in range(2):
+        runs = [
+            _dmcopy(f"{synthetic_events}[energy=300:2000]", str(out), "clobber=yes"),
+            _dmcopy(f"{synthetic_events}[energy=2000:8000]", str(out), "clobber=yes"),
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=120)
+            assert run.returncode == 0, err
+        assert _rows(out) in expected
+        assert _temps(tmp_path) == []
+
+
+def test_two_runs_racing_for_a_new_name(synthetic_events: Path, tmp_path: Path) -> None:
+    """Without clobber exactly one of two racing runs writes the file."""
+    for i in range(2):
+        out = tmp_path / f"new{i}.fits"
+        runs = [_dmcopy(f"{synthetic_events}{FILTER}", str(out)) for _ in range(2)]
+        codes = sorted(r.wait(timeout=120) for r in runs)
+        for r in runs:
+            r.communicate()
+        assert codes == [0, 2]
+        _rows(out)
+        assert _temps(tmp_path) == []
