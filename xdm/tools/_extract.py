@@ -193,11 +193,22 @@ class Events:
     def area(self, extra: Region | None = None) -> float:
         """Exact area of the filter region (and ``extra``), clipped to the sky range."""
         region = self.region
-        if extra is not None:
+        if extra is not None and (
+            region is None or region.canonical() != extra.canonical()
+        ):
             region = extra if region is None else region & extra
         if region is None:
             return self.sky_area
-        return float(region.area(field=self.sky_box))
+        b, box = region.bbox, self.sky_box
+        if (
+            b is not None
+            and b[0] >= box[0]
+            and b[1] <= box[1]
+            and b[2] >= box[2]
+            and b[3] <= box[3]
+        ):
+            return float(region.area())  # inside the sky range: exact where it can be
+        return float(region.area(field=box))
 
     def column(self, name: str, what: str) -> ColumnMeta:
         """A column of the events, or a clean error naming those there are."""
