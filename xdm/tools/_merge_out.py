@@ -351,7 +351,7 @@ class Names:
         return names | {"flux": head + "_flux.img"}
 
     def all(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for b in self.bands:
             for k in range(len(self.prefixes)):
                 out += self.observation(k, b).values()

@@ -204,7 +204,7 @@ def dask_executor(
                 n_workers=n,
                 threads_per_worker=1,
                 processes=processes,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=50,
             ) as cluster,
             distributed.Client(cluster) as client,
@@ -212,7 +212,7 @@ def dask_executor(
             yield _DaskExecutor(client)
         return
     try:
-        client = distributed.Client(scheduler, timeout=10)
+        client = distributed.Client(scheduler, timeout=5)
     except OSError as exc:
         raise XdmSemanticError(
             f"cannot reach the dask scheduler at {scheduler}: {exc}",

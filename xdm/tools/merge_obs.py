@@ -36,7 +36,15 @@ from xdm.tools._merge_scan import (
 )
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
-__all__ = ["TOOL", "MergeResult", "merge_obs", "run", "scan_many", "tree_reduce"]
+__all__ = [
+    "TOOL",
+    "MergeResult",
+    "counts_on_grid",
+    "merge_obs",
+    "run",
+    "scan_many",
+    "tree_reduce",
+]
 
 TOOL = Tool(
     "merge_obs",
@@ -191,6 +199,37 @@ def run(p: Values) -> MergeResult:
         )
     with dask_executor(sched, p["nproc"]) as executor:
         return _merge(p, executor)
+
+
+def counts_on_grid(
+    vfs: list[str],
+    xygrid: str,
+    *,
+    refcoord: str = "",
+    bands: str = "broad",
+    client: Any = None,
+    task_rows: int = TASK_ROWS,
+) -> np.ndarray:
+    """Merged counts ``(nbands, ny, nx)`` of many event files, no files written.
+
+    The events of every virtual file in ``vfs`` are reprojected onto the tangent
+    plane of ``refcoord`` (or the first file's) and binned on ``xygrid``
+    (``xlo:xhi:#nx,ylo:yhi:#ny`` in that plane's sky pixels); with a dask
+    ``client`` the tasks (``task_rows`` rows each) run on its workers, with
+    the same result.
+    """
+    from xdm.tools import _merge_out as out
+    from xdm.tools._bands import parse_bands
+    from xdm.tools._merge_work import CountReducer, combine_counts
+
+    obs = [out.observation(vf) for vf in vfs]
+    frame = out.common_frame(refcoord, obs[0].frame)
+    grid = out.user_grid(xygrid, frame)
+    ranges = tuple(b.energy_filter for b in parse_bands(bands, obs[0].instrument))
+    reducer = CountReducer(tuple(o.frame for o in obs), frame, grid, ranges)
+    parts = scan_many(vfs, reducer, combine_counts, client=client, task_rows=task_rows)
+    total: np.ndarray = tree_reduce([c.images for c in parts], np.add)
+    return total
 
 
 def _refuse_unsupported(p: Values) -> None:
