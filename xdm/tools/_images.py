@@ -37,6 +37,7 @@ __all__ = [
     "parse_threshold",
     "read_grid_image",
     "same_grid",
+    "sky_grid",
     "split_outroot",
     "write_image",
 ]
@@ -89,6 +90,20 @@ def read_grid_image(text: str, what: str = "image") -> GridImage:
             f"{what} {text} has {data.ndim} axes; a 2-D image is needed"
         )
     return GridImage(data, result.header, text)
+
+
+def sky_grid(
+    img: GridImage,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The physical ``(lo, hi, step)`` per axis that an image covers (get_sky_limits)."""
+    (mx, vx), (my, vy) = img.physical()
+    ny, nx = img.shape
+    out = []
+    for m, v, n in ((mx, vx, nx), (my, vy, ny)):
+        lo = (0.5 - v) / m
+        hi = (n + 0.5 - v) / m
+        out.append((min(lo, hi), max(lo, hi), abs(1.0 / m)))
+    return out[0], out[1]
 
 
 def same_grid(a: Header, b: Header, shape_a: Any, shape_b: Any) -> str | None:

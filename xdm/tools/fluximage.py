@@ -226,17 +226,9 @@ def _image_grid(
     text: str,
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """The physical range an image covers (get_sky_limits)."""
-    from xdm.tools._images import read_grid_image
+    from xdm.tools._images import read_grid_image, sky_grid
 
-    img = read_grid_image(text, "xygrid image")
-    (mx, vx), (my, vy) = img.physical()
-    ny, nx = img.shape
-    out = []
-    for m, v, n in ((mx, vx, nx), (my, vy, ny)):
-        lo = (0.5 - v) / m
-        hi = (n + 0.5 - v) / m
-        out.append((min(lo, hi), max(lo, hi), abs(1.0 / m)))
-    return out[0], out[1]
+    return sky_grid(read_grid_image(text, "xygrid image"))
 
 
 def _data_grid(
