@@ -633,3 +633,46 @@ def test_plot_png(tmp_path: Path) -> None:
     )
     assert r2.plotfile == str(tmp_path / "b.gti.png")
     assert Path(r2.plotfile).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_end_to_end_through_dmextract(tmp_path: Path, synthetic_events: Path) -> None:
+    """dmextract opt=ltc1 -> deflare -> evt[@gti]: limits from the spec loop on its columns."""
+    pytest.importorskip("xdm.tools.dmextract")
+    lc_path = tmp_path / "bg_lc.fits"
+    xdm.tools.dmextract(
+        infile=f"{synthetic_events}[ccd_id=6][bin time=::1000]",
+        outfile=str(lc_path),
+        opt="ltc1",
+    )
+    with fits.open(lc_path) as hdul:
+        d = hdul["LIGHTCURVE"].data
+        lc = {
+            k: np.asarray(d[k.upper()], dtype=float)
+            for k in ("time_min", "time_max", "exposure")
+        }
+        lc["rate"] = np.asarray(d["COUNT_RATE"], dtype=float)
+        counts = np.asarray(d["COUNTS"])
+    with fits.open(synthetic_events) as hdul:
+        ev = hdul["EVENTS"].data
+        t = np.asarray(ev["time"], dtype=float)[np.asarray(ev["ccd_id"]) == 6]
+    edges = np.append(lc["time_min"], lc["time_max"][-1])
+    assert counts.tolist() == np.histogram(t, edges)[0].tolist()
+    for method in ("clean", "sigma"):
+        out = tmp_path / f"{method}.gti"
+        result = xdm.tools.deflare(infile=str(lc_path), outfile=str(out), method=method)
+        args = (lc["rate"].tolist(), lc["time_min"].tolist(), lc["time_max"].tolist())
+        if method == "clean":
+            want = spec_clean(args[0], lc["exposure"].tolist(), args[1], args[2])
+        else:
+            want = spec_sigma_clip(*args, 3.0, 3)
+        assert _close(result.min_rate, want["lo"]) and _close(
+            result.max_rate, want["hi"]
+        )
+        assert result.intervals.tolist() == want["intervals"]
+        kept = xdm.read(f"{synthetic_events}[@{out}][cols time]")
+        g = np.asarray(want["intervals"])
+        all_t = np.asarray(
+            fits.getdata(synthetic_events, "EVENTS")["time"], dtype=float
+        )
+        inside = ((all_t[:, None] >= g[:, 0]) & (all_t[:, None] < g[:, 1])).any(axis=1)
+        assert len(kept) == int(inside.sum())
