@@ -37,17 +37,16 @@ def events_of(path: Path) -> tuple[Any, Any]:
 
 
 def gti_of(path: Path, chip: int) -> list[tuple[float, float]]:
+    """START/STOP of the GTI block of ``chip`` (CCD_ID key, else EXTVER), by astropy."""
     with fits.open(path) as h:
         for hdu in h[1:]:
-            if (
-                hdu.header.get("EXTNAME") == "GTI"
-                and hdu.header.get("CCD_ID", chip) == chip
-            ):
-                if hdu.header.get("CCD_ID") == chip or hdu.header.get("EXTVER") == chip:
-                    return [
-                        (float(a), float(b))
-                        for a, b in zip(hdu.data["START"], hdu.data["STOP"])
-                    ]
+            head = hdu.header
+            mine = head.get("CCD_ID", head.get("EXTVER")) == chip
+            if head.get("EXTNAME") == "GTI" and mine:
+                return [
+                    (float(a), float(b))
+                    for a, b in zip(hdu.data["START"], hdu.data["STOP"], strict=True)
+                ]
     raise AssertionError(f"no GTI for chip {chip}")
 
 
@@ -361,7 +360,7 @@ def test_region_list_and_region_file(synthetic_events: Path, tmp_path: Path) -> 
     reg.write_text(
         f"# Region file format: CIAO version 1.0\ncircle({XC},{YC},15)\nbox(3700,3700,80,40)\n"
     )
-    data, header = events_of(synthetic_events)
+    data, _ = events_of(synthetic_events)
     circle = (data["x"] - XC) ** 2 + (data["y"] - YC) ** 2 <= 15**2
     box = (np.abs(data["x"] - 3700) <= 40) & (np.abs(data["y"] - 3700) <= 20)
     for spec, name in ((f"@{lis}", "lis.fits"), (f"region({reg})", "reg.fits")):
