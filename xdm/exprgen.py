@@ -196,7 +196,10 @@ class _Generator:
         for op in self.operands.values():
             if op.column == col.name and op.how == how:
                 return op.var
-        base = col.key if _SAFE_NAME.match(col.key) else f"col{col.number}"
+        # a leading "_" is left to generated names (_row, _t0, _keep) and numexpr
+        # refuses "__" anywhere: such columns get colN too
+        safe = _SAFE_NAME.match(col.key) and not col.key.startswith("_")
+        base = col.key if safe and "__" not in col.key else f"col{col.number}"
         if base in _NUMEXPR_NAMES or keyword.iskeyword(base):
             base = f"col_{base}"
         if how == "bits":
