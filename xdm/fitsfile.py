@@ -434,7 +434,10 @@ class _MetaCache:
     MAX_FILES = 32
 
     def __init__(self) -> None:
+        import threading
+
         self._files: dict[tuple[Any, ...], _FileMeta] = {}
+        self._lock = threading.Lock()  # threads of one process share the cache
 
     @staticmethod
     def _key(real: Path, stat: os.stat_result) -> tuple[Any, ...]:
@@ -459,10 +462,12 @@ class _MetaCache:
                     parts.append(fh.read(end - start))
         except OSError:
             parts = []
-        if b"".join(parts) != meta.header_bytes:
-            del self._files[key]
-            return None
-        self._files[key] = self._files.pop(key)  # most recently used last
+        with self._lock:
+            if b"".join(parts) != meta.header_bytes:
+                self._files.pop(key, None)
+                return None
+            self._files.pop(key, None)
+            self._files[key] = meta  # most recently used last
         return meta
 
     def put(self, real: Path, stat: os.stat_result, hdul: HDUList) -> _FileMeta:
@@ -491,9 +496,10 @@ class _MetaCache:
         except OSError:
             return meta
         meta.header_bytes = b"".join(parts)
-        while len(self._files) >= self.MAX_FILES:
-            del self._files[next(iter(self._files))]
-        self._files[self._key(real, stat)] = meta
+        with self._lock:
+            while len(self._files) >= self.MAX_FILES:
+                del self._files[next(iter(self._files))]
+            self._files[self._key(real, stat)] = meta
         return meta
 
     def clear(self) -> None:
