@@ -232,7 +232,7 @@ def row_intervals(vf: str) -> tuple[NDArray[np.float64], int, int, Header]:
             kept += int(mask.sum())
 
             def col(name: str, records: Any = records, mask: Any = mask) -> Any:
-                return _values(records, metas[name])[mask]
+                return _values(records, metas[name], mask)
 
             t = col("time")
             if edges:
@@ -240,18 +240,41 @@ def row_intervals(vf: str) -> tuple[NDArray[np.float64], int, int, Header]:
             else:
                 width = col("timedel") if "timedel" in metas else float(timedel)
                 lo, hi = bin_edges(t, timedel=width, timepixr=pixr)
-            pieces.append(normalise(np.column_stack((lo + zero, hi + zero))))
+            pieces.append(_merge_bins(lo + zero, hi + zero))
     return normalise(np.concatenate(pieces)), rows, kept, header
 
 
-def _values(records: Any, meta: Any) -> NDArray[np.float64]:
+def _merge_bins(
+    lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``normalise`` of the rows ``[lo, hi)``; rows in time order (light curves,
+    event files) are merged in one pass without sorting."""
+    from xdm.gti import normalise
+
+    if lo.size < 2 or not bool(np.all(lo[1:] >= lo[:-1])):
+        return normalise(np.column_stack((lo, hi)))
+    full = hi > lo
+    if not full.all():
+        lo, hi = lo[full], hi[full]
+        if lo.size == 0:
+            return np.empty((0, 2))
+    ends = np.maximum.accumulate(hi)
+    first = np.flatnonzero(np.concatenate(([True], lo[1:] > ends[:-1])))
+    last = np.append(first[1:], lo.size) - 1
+    return np.column_stack((lo[first], ends[last]))
+
+
+def _values(records: Any, meta: Any, mask: Any) -> NDArray[np.float64]:
+    """The kept rows of one column as float64 (gathered before converting)."""
     from astropy.io import fits
 
     from xdm.fitsfile import column_values
 
     if isinstance(records, fits.FITS_rec):  # heap tables come scaled
-        return np.asarray(records[meta.name], dtype=np.float64)
-    return np.asarray(column_values(records, meta), dtype=np.float64)
+        return np.asarray(records[meta.name][mask], dtype=np.float64)
+    if meta.is_scaled:
+        return np.asarray(column_values(records[mask], meta), dtype=np.float64)
+    return np.asarray(records[meta.name][mask], dtype=np.float64)
 
 
 def _number(value: Any) -> bool:
