@@ -310,3 +310,44 @@ def test_blanksky_image_needs_a_tailored_file(
         blanksky_image(
             bkgfile=str(synthetic_events), outroot=str(tmp_path / "x"), imgfile=str(img)
         )
+
+
+def _as_hrc(src: Path, out: Path) -> Path:
+    """A demo file relabelled as HRC-I: chip_id 0 for every event."""
+    with fits.open(src) as hdul:
+        ev = hdul["EVENTS"]
+        ev.data["ccd_id"][:] = 0
+        ev.columns.change_name("ccd_id", "chip_id")
+        ev.header["INSTRUME"] = "HRC"
+        ev.header["DETNAM"] = "HRC-I"
+        hdul.writeto(out)
+    return out
+
+
+def test_hrc_gets_one_bkgscale(
+    synthetic_events: Path, blank: Path, tmp_path: Path
+) -> None:
+    obs = _as_hrc(synthetic_events, tmp_path / "hrc_obs.fits")
+    bkg = _as_hrc(blank, tmp_path / "hrc_blank.fits")
+    out = tmp_path / "hrc_bkg.fits"
+    r = blanksky(evtfile=str(obs), blankfile=str(bkg), outfile=str(out))
+    h = fits.getheader(out, "EVENTS")
+    assert h["BKGPARAM"] == "[pi=300:500]" and not any(
+        k.startswith("BKGSCAL") and k != "BKGSCALE" for k in h
+    )
+
+    def band(path: Path) -> int:
+        pi = fits.getdata(path, "EVENTS")["pi"]
+        return int(((pi >= 300) & (pi <= 500)).sum())  # pi is an integer column: closed
+
+    assert h["BKGSCALE"] == pytest.approx(band(obs) / band(bkg), rel=1e-12)
+    assert r.as_dict()["scales"] == {"BKGSCALE": h["BKGSCALE"]}
+    img = xdm.copy(
+        f"{obs}[pi=50:400][bin x=3900:4300:8,y=3900:4300:8]", tmp_path / "h.img"
+    )
+    b = blanksky_image(bkgfile=str(out), outroot=str(tmp_path / "h"), imgfile=str(img))
+    ev = fits.getdata(out, "EVENTS")
+    keep = (ev["pi"] >= 50) & (ev["pi"] <= 400)
+    edges = np.arange(3900, 4300 + 8, 8.0)
+    hist, _, _ = np.histogram2d(ev["y"][keep], ev["x"][keep], bins=[edges, edges])
+    np.testing.assert_allclose(fits.getdata(b.bgnd), h["BKGSCALE"] * hist, rtol=1e-12)
