@@ -217,3 +217,31 @@ def test_deflare_rate_filter_equals_dmgti_of_its_userlimit(tmp_path: Path) -> No
         infile=str(path), outfile=str(out), userlimit=flares.flares.userlimit()
     )
     assert gti_rows(out) == gti_rows(tmp_path / "d.gti")
+
+
+def test_rows_out_of_time_order_and_overlapping(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    n = 300
+    tmin = np.sort(rng.uniform(0, 5000, n))
+    width = rng.uniform(0, 40, n)  # overlapping, touching and empty bins
+    order = rng.permutation(n)
+    rate = rng.uniform(0, 2, n)
+    hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="TIME", format="D", array=(tmin + width / 2)[order]),
+            fits.Column(name="TIME_MIN", format="D", array=tmin[order]),
+            fits.Column(name="TIME_MAX", format="D", array=(tmin + width)[order]),
+            fits.Column(name="RATE", format="D", array=rate[order]),
+        ]
+    )
+    shuffled = tmp_path / "shuffled.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(shuffled)
+    hdu.data[:] = hdu.data[np.argsort(order)]
+    ordered = tmp_path / "sorted.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(ordered)
+    keep = rate > 0.5
+    want = merge([(a, a + w) for a, w, k in zip(tmin, width, keep) if k and w > 0])
+    for path in (shuffled, ordered):  # the sorting merge and the one-pass merge
+        out = path.with_suffix(".gti")
+        xdm.tools.dmgti(infile=str(path), outfile=str(out), userlimit="rate>0.5")
+        assert gti_rows(out) == want, path.name
