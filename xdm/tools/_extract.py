@@ -37,11 +37,13 @@ __all__ = [
     "Events",
     "Infile",
     "Pass",
+    "bin_index",
     "carry_header",
     "chip_gti",
     "describe",
     "error_of",
     "gti_hdus",
+    "sky_wcs",
     "split_infile",
     "stream",
     "table_product",
@@ -178,7 +180,6 @@ class Events:
     block: str
     columns: dict[str, ColumnMeta]
     sky: tuple[ColumnMeta, ColumnMeta] | None
-    wcs: Any
     region: Region | None
     """The region the filters select on sky (and-terms), or None."""
     sky_box: tuple[float, float, float, float]
@@ -222,10 +223,11 @@ class Events:
         return col
 
     def region_of(self, node: nodes.RegionExpr) -> Region:
-        """A region node in this file's frame (sky WCS for celestial coordinates)."""
+        """A region node in this file's frame (sky WCS for celestial coordinates,
+        built only when the region has some: astropy.wcs is slow to import)."""
         from xdm.regions.api import region
 
-        return region(node, wcs=self.wcs)
+        return region(node, wcs=_sky_wcs(self.sky) if _celestial(node) else None)
 
 
 def describe(text: str, what: str = "dmextract") -> Events:
@@ -246,7 +248,6 @@ def describe(text: str, what: str = "dmextract") -> Events:
             )
     if sky is None and "x" in columns and "y" in columns:
         sky = (columns["x"], columns["y"])
-    wcs = _sky_wcs(sky)
     box = (0.5, 8192.5, 0.5, 8192.5)
     if sky is not None and None not in (
         sky[0].tlmin,
@@ -260,9 +261,36 @@ def describe(text: str, what: str = "dmextract") -> Events:
             float(sky[1].tlmin or 0.0),
             float(sky[1].tlmax or 0.0),
         )
-    events = Events(text, header, name, columns, sky, wcs, None, box)
+    events = Events(text, header, name, columns, sky, None, box)
     region = _filter_region(vf, events)
     return replace(events, region=region)
+
+
+def _celestial(node: Any) -> bool:
+    """Whether a region node may need the sky WCS: a coordinate with a unit
+    (degrees, arcsec, sexagesimal) or a region file (which may be in fk5)."""
+    import dataclasses
+
+    from xdm import nodes
+
+    if isinstance(node, nodes.Coordinate):
+        return node.unit is not None
+    if isinstance(node, nodes.RegionFileRef | nodes.MaskRef | nodes.StackRef):
+        return True
+    if isinstance(node, tuple):
+        return any(_celestial(n) for n in node)
+    if dataclasses.is_dataclass(node):
+        return any(
+            _celestial(getattr(node, f.name))
+            for f in dataclasses.fields(node)
+            if f.name != "span"
+        )
+    return False
+
+
+def sky_wcs(events: Events) -> Any:
+    """The sky WCS of the events (None without sky column WCS keys)."""
+    return _sky_wcs(events.sky)
 
 
 def _sky_wcs(sky: tuple[ColumnMeta, ColumnMeta] | None) -> Any:
@@ -360,15 +388,25 @@ def _detached(hdu: Any) -> Any:
 def stream(
     events: Events,
     names: Sequence[str],
-    reduce: Callable[[dict[str, NDArray[Any]]], None],
+    reduce: Callable[[dict[str, NDArray[Any]], NDArray[np.bool_] | None], None],
+    *,
+    chips: bool = False,
 ) -> Pass:
-    """One pass over the kept rows of ``events``: ``reduce({name: values})``
-    per chunk (values of the kept rows only); events per CCD on the way."""
+    """One pass over ``events``: ``reduce(values, keep)`` per chunk.
+
+    ``values`` are the chunk's columns (every row of the chunk, straight from
+    the memory map) and ``keep`` the rows the virtual file keeps, or None when
+    it keeps them all (reducers that bin through ``kernels.padded_index`` need
+    no compress). ``chips``: also count the kept events per CCD (the CCDs the
+    region lies on), one comparison per CCD with a GTI block.
+    """
+    from xdm import gti
     from xdm.api import scan
     from xdm.progress import note
 
     metas = [events.columns[n.lower()] for n in names]
     ccd = events.columns.get("ccd_id") or events.columns.get("chip_id")
+    ccd = ccd if chips else None
     out = Pass()
     counts = np.zeros(16, dtype=np.int64)
     note(f"dmextract: streaming {events.text}", level=3)
@@ -376,26 +414,58 @@ def stream(
         out.header = rows.header
         out.gti = [_detached(hdu) for hdu in rows.gti_blocks]
         out.rows = rows.total_rows
+        refs = gti.subspace_refs(rows.header)
+        known = {gti.gti_ccd(h.header, refs) for h in out.gti}
+        candidates = sorted(c for c in known if c is not None and 0 <= c < 16)
         for records, mask in rows.chunks:
             n = int(np.count_nonzero(mask))
             if n == 0:
                 continue
             out.kept += n
-            every = n == len(mask)
-            values = {}
-            for name, meta in zip(names, metas, strict=True):
-                v = _values(records, meta)
-                values[name] = v if every else v[mask]
+            keep = None if n == len(mask) else mask
+            values = {
+                name: _values(records, meta)
+                for name, meta in zip(names, metas, strict=True)
+            }
             if ccd is not None:
                 c = _values(records, ccd)
-                c = (c if every else c[mask]).astype(np.int64)
-                c = c[(c >= 0) & (c < 16)]
-                counts += np.bincount(c, minlength=16)[:16]
-            reduce(values)
+                _count_chips(c if keep is None else c[keep], candidates, counts)
+            reduce(values, keep)
     if ccd is not None:
         out.ccd_counts = counts
     note(f"dmextract: {out.kept} of {out.rows} rows kept", level=2)
     return out
+
+
+def _count_chips(
+    c: NDArray[Any], candidates: list[int], counts: NDArray[np.int64]
+) -> None:
+    """Events per CCD: one comparison per known chip, a bincount if others appear."""
+    found = [int(np.count_nonzero(c == k)) for k in candidates]
+    if sum(found) == len(c):
+        for k, m in zip(candidates, found, strict=True):
+            counts[k] += m
+        return
+    v = np.asarray(c, dtype=np.int64)
+    counts += np.bincount(v[(v >= 0) & (v < 16)], minlength=16)[:16]
+
+
+def bin_index(
+    v: NDArray[Any],
+    keep: NDArray[np.bool_] | None,
+    lo: float,
+    step: float,
+    n: int,
+    first: int | None = None,
+) -> NDArray[np.int64]:
+    """Counts of ``v`` in ``n`` bins ``[lo + i*step, lo + (i+1)*step)`` (rows in
+    ``keep``): the engine's padded index (``floor((v - lo) / step)``, or
+    ``v - first`` for unit bins of integers) and one ``np.bincount``."""
+    from xdm.kernels import padded_index
+
+    out = np.empty(len(v), dtype=np.intp)
+    padded_index([v], ((lo, 1.0 / step, n, first),), keep, out)
+    return np.bincount(out, minlength=n + 2)[1 : n + 1].astype(np.int64)
 
 
 # ---------------------------------------------------------------- good time

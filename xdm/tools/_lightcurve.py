@@ -22,6 +22,7 @@ from xdm.tools._extract import (
     Events,
     Infile,
     Pass,
+    bin_index,
     carry_header,
     chip_gti,
     error_of,
@@ -139,16 +140,17 @@ def curve(
     events.column("time", what)
     area = positive_area(events.area(), what, source.events)
     counts = np.zeros(grid.n, dtype=np.int64)
-    lo, inv, n = grid.lo, 1.0 / grid.dt, grid.n
+    lo, n = grid.lo, grid.n
+    short = grid.hi < lo + n * grid.dt  # the last bin stops early at hi
 
-    def add(values: dict[str, NDArray[Any]]) -> None:
-        t = np.asarray(values["time"], dtype=np.float64)
-        ok = (t >= lo) & (t < grid.hi)
-        i = np.floor((t[ok] - lo) * inv).astype(np.int64)
-        np.minimum(i, n - 1, out=i)  # rounding at the last edge
-        counts[:] += np.bincount(i, minlength=n)
+    def add(values: dict[str, NDArray[Any]], keep: NDArray[np.bool_] | None) -> None:
+        t = values["time"]
+        if short:
+            before = np.asarray(t < grid.hi)
+            keep = before if keep is None else keep & before
+        counts[:] += bin_index(t, keep, lo, grid.dt, n)
 
-    result = stream(events, ["time"], add)
+    result = stream(events, ["time"], add, chips=True)
     header = result.header
     good, origin = chip_gti(result, header)
     dtcor = header.get("DTCOR", 1.0)

@@ -21,6 +21,7 @@ from xdm.tools._extract import (
     Events,
     Infile,
     Pass,
+    bin_index,
     carry_header,
     error_of,
     gti_hdus,
@@ -59,8 +60,11 @@ class Spectrum:
     scan: Pass
 
 
-def spectrum(source: Infile, events: Events, what: str = "dmextract") -> Spectrum:
-    """Histogram the channel column of the kept events in one pass."""
+def spectrum(
+    source: Infile, events: Events, what: str = "dmextract", *, chips: bool = False
+) -> Spectrum:
+    """Histogram the channel column of the kept events in one pass
+    (``chips``: also count the events per CCD, for blanksky's BKGSCALn)."""
     from xdm import nodes
 
     name = (source.column or "").lower()
@@ -99,16 +103,17 @@ def spectrum(source: Infile, events: Events, what: str = "dmextract") -> Spectru
     n = hi - lo + 1
     counts = np.zeros(n, dtype=np.int64)
 
-    def add(values: dict[str, NDArray[Any]]) -> None:
+    integer = col.kind == "int"
+
+    def add(values: dict[str, NDArray[Any]], keep: NDArray[np.bool_] | None) -> None:
         v = values[name]
-        if v.dtype.kind == "f":
-            v = np.floor(v + 0.5)
-        i = v.astype(np.int64) - lo
-        ok = (i >= 0) & (i < n)
-        counts[:] += np.bincount(i[ok], minlength=n)
+        if integer:
+            counts[:] += bin_index(v, keep, lo - 0.5, 1.0, n, first=lo)
+        else:  # a real-valued channel column: channel c covers [c - 0.5, c + 0.5)
+            counts[:] += bin_index(v, keep, lo - 0.5, 1.0, n)
 
     area = positive_area(events.area(), what, source.events)
-    result = stream(events, [name], add)
+    result = stream(events, [name], add, chips=chips)
     header = result.header
     exposure = float(header.get("EXPOSURE", header.get("LIVETIME", 0.0)) or 0.0)
     return Spectrum(

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmSemanticError
-from xdm.tools._extract import MAX_BINS, Events, Infile, Pass, stream
+from xdm.tools._extract import MAX_BINS, Events, Infile, Pass, sky_wcs, stream
 
 if TYPE_CHECKING:
     from xdm import nodes
@@ -111,7 +111,7 @@ def region_rows(
                 continue
             if "(" not in text:
                 text = f"region({text})"
-            rows.append(region(text, wcs=events.wcs, base_dir=path.parent))
+            rows.append(region(text, wcs=sky_wcs(events), base_dir=path.parent))
         if not rows:
             raise XdmSemanticError(
                 f"{what}: the region list @{spec.path} is empty", source=source.text
@@ -207,9 +207,14 @@ def profile(
         m = len(edges)
         note(f"dmextract: {n} concentric annuli: one radius per event", level=2)
 
-        def add(values: dict[str, NDArray[Any]]) -> None:
-            dx = np.asarray(values[xname], dtype=np.float64) - xc
-            dy = np.asarray(values[yname], dtype=np.float64) - yc
+        def add(
+            values: dict[str, NDArray[Any]], keep: NDArray[np.bool_] | None
+        ) -> None:
+            x, y = values[xname], values[yname]
+            if keep is not None:
+                x, y = x[keep], y[keep]
+            dx = np.asarray(x, dtype=np.float64) - xc
+            dy = np.asarray(y, dtype=np.float64) - yc
             r = np.sqrt(dx * dx + dy * dy)
             below = np.cumsum(
                 np.bincount(np.searchsorted(edges, r, "right"), minlength=m + 1)
@@ -226,9 +231,13 @@ def profile(
             f"dmextract: {n} regions: one vectorised test per region per chunk", level=2
         )
 
-        def add(values: dict[str, NDArray[Any]]) -> None:
+        def add(
+            values: dict[str, NDArray[Any]], keep: NDArray[np.bool_] | None
+        ) -> None:
             x = np.asarray(values[xname], dtype=np.float64)
             y = np.asarray(values[yname], dtype=np.float64)
+            if keep is not None:
+                x, y = x[keep], y[keep]
             for k, (r, box) in enumerate(zip(rows, boxes, strict=True)):
                 if box is None:
                     counts[k] += int(np.count_nonzero(r.contains(x, y)))

@@ -228,7 +228,12 @@ def run(p: Values) -> SpectraResult:
             )
 
     source = _binned(str(p["infile"]), "specextract infile")
-    s = spectrum(source, describe(source.events, "specextract"), "specextract")
+    s = spectrum(
+        source,
+        describe(source.events, "specextract"),
+        "specextract",
+        chips=bool(bkgfile),
+    )
     b = None
     areascal = 1.0
     notes: list[str] = []
