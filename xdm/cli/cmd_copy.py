@@ -52,5 +52,9 @@ def run(argv: list[str]) -> int:
     infile, outfile = values["infile"], values["outfile"]
     history = f"xdm copy infile={infile} outfile={outfile}"
     with verbosity(verbose):
-        copy(infile, outfile, clobber=clobber, history=history)
+        written = copy(infile, outfile, clobber=clobber, history=history)
+        if verbose >= 1:  # selections that cannot match: said, never changed
+            from xdm.advice import output_is_empty, warn
+
+            warn(infile, empty=output_is_empty(written))
     return 0

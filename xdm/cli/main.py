@@ -45,6 +45,10 @@ _ALL: dict[str, str] | None = None
 
 def run_command(name: str, argv: list[str]) -> int:
     """Run subcommand or tool ``name`` with ``argv``; returns its exit status."""
+    if name == "summary":
+        from xdm.cli.cmd_summary import run
+
+        return run(argv)
     module_name = commands()[name]
     if module_name == TOOL_MODULE:
         from xdm.cli.cmd_tool import run_tool
@@ -103,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = args.pop(0) if args else "repl"
     if command not in COMMANDS and command not in commands():
+        from xdm.cli.cmd_summary import looks_like_virtual_file
+
+        if looks_like_virtual_file(command):  # xdm "evt2.fits[...]": its summary
+            args.insert(0, command)
+            command = "summary"
+    if command == "summary":
+        pass
+    elif command not in COMMANDS and command not in commands():
         print(unknown_command(command), file=sys.stderr, end="")
         return 2
     from xdm.errors import XdmError

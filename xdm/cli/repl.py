@@ -410,9 +410,9 @@ class Repl:
         return status
 
     def _summarise(self, text: str) -> None:
-        from xdm.cli.render import print_summary
+        from xdm.cli.cmd_summary import show  # the summary, then any advice
 
-        print_summary(text, self.console)
+        show(text, self.console)
 
     def _help(self, session: Session, words: list[Word], statement: Statement) -> None:
         print(HELP)
