@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -676,3 +678,36 @@ def test_end_to_end_through_dmextract(tmp_path: Path, synthetic_events: Path) ->
         )
         inside = ((all_t[:, None] >= g[:, 0]) & (all_t[:, None] < g[:, 1])).any(axis=1)
         assert len(kept) == int(inside.sum())
+
+
+def test_constant_empty_and_no_matplotlib(tmp_path: Path) -> None:
+    t = 100.0 * np.arange(6)
+    flat = {
+        "time_min": t,
+        "time_max": t + 100,
+        "time": t + 50,
+        "exposure": np.full(6, 100.0),
+        "rate": np.array([2.0, 2.0, 0.0, 2.0, 2.0, 2.0]),
+    }
+    path = write_curve(tmp_path / "flat.fits", flat)
+    # clean: the limits 2/1.2 .. 2*1.2 hold every non-zero bin
+    result = xdm.tools.deflare(infile=str(path))
+    assert result.intervals.tolist() == [[0.0, 200.0], [300.0, 600.0]]
+    with pytest.raises(XdmSemanticError, match="constant"):
+        xdm.tools.deflare(infile=str(path), method="sigma")
+    empty = {k: v[:0] for k, v in flat.items()}
+    with pytest.raises(XdmSemanticError, match="empty"):
+        xdm.tools.deflare(infile=str(write_curve(tmp_path / "empty.fits", empty)))
+    # without matplotlib a plot is a one-line error and nothing is written
+    out = tmp_path / "x.gti"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from xdm.cli.main import main\n"
+        f"sys.exit(main(['deflare', {str(path)!r}, {str(out)!r}, 'plot=yes']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert "need matplotlib" in done.stderr and "pip install" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
