@@ -69,11 +69,30 @@ class Counts:
 
 
 def _hull(points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The convex hull's vertices (counter-clockwise), or the points if degenerate."""
+    """The convex hull's vertices (counter-clockwise), or the points if degenerate.
+
+    Points strictly inside the octagon of the extreme points in x, y, x+y and
+    x-y cannot be hull vertices (Akl-Toussaint), so only the few outside it
+    go to qhull.
+    """
     if len(points) < 3:
         return points
     from scipy.spatial import ConvexHull, QhullError
 
+    x, y = points[:, 0], points[:, 1]
+    extremes = []
+    for v in (x, y, x + y, x - y):
+        extremes += [int(np.argmin(v)), int(np.argmax(v))]
+    octagon = points[np.unique(extremes)]
+    if len(octagon) >= 3:
+        centre = octagon.mean(axis=0)
+        angle = np.arctan2(octagon[:, 1] - centre[1], octagon[:, 0] - centre[0])
+        ring = octagon[np.argsort(angle)]
+        inside = np.ones(len(points), dtype=bool)
+        for a, b in zip(ring, np.roll(ring, -1, axis=0), strict=True):
+            inside &= (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) > 0
+        if (~inside).sum() >= 3:
+            points = points[~inside]
     try:
         return np.ascontiguousarray(points[ConvexHull(points).vertices])
     except QhullError:  # collinear or repeated points
@@ -110,13 +129,21 @@ class CountReducer:
         x, y = _column(records, "x"), _column(records, "y")
         if x is None or y is None or not kept.any():
             return Counts(images)
-        xc, yc = reproject(x[kept], y[kept], self.sources[index], self.target)
+        every = bool(kept.all())  # a plain file's task: no copy through the mask
+        xc, yc = reproject(
+            x if every else x[kept],
+            y if every else y[kept],
+            self.sources[index],
+            self.target,
+        )
         fx = np.floor((xc - g.xlo) / g.step)
         fy = np.floor((yc - g.ylo) / g.step)
         on = (fx >= 0) & (fx < g.nx) & (fy >= 0) & (fy < g.ny)
         flat = fy.astype(np.int64) * g.nx + fx.astype(np.int64)
         energy = _column(records, "energy")
-        ev = None if energy is None else np.asarray(energy[kept], dtype=np.float64)
+        ev = None
+        if energy is not None:
+            ev = np.asarray(energy if every else energy[kept], dtype=np.float64)
         for b, band in enumerate(self.bands):
             sel = on
             if band is not None and ev is not None:
@@ -128,11 +155,13 @@ class CountReducer:
             chips = (
                 np.zeros(len(xc), dtype=np.int64)
                 if ccd is None
-                else np.asarray(ccd[kept], dtype=np.int64)
+                else np.asarray(ccd if every else ccd[kept], dtype=np.int64)
             )
-            for chip in np.unique(chips):
-                pts = np.column_stack([xc[chips == chip], yc[chips == chip]])
-                hulls[int(chip)] = _hull(pts)
+            finite = np.isfinite(xc) & np.isfinite(yc)
+            present = np.flatnonzero(np.bincount(chips - chips.min()))
+            for chip in present + chips.min():
+                sel = (chips == chip) & finite
+                hulls[int(chip)] = _hull(np.column_stack([xc[sel], yc[sel]]))
         return Counts(images, hulls, int(kept.sum()))
 
 
