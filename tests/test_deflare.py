@@ -635,6 +635,15 @@ def test_plot_png(tmp_path: Path) -> None:
     )
     assert r2.plotfile == str(tmp_path / "b.gti.png")
     assert Path(r2.plotfile).read_bytes()[:4] == b"\x89PNG"
+    # checked before anything is written: an existing plot, an unknown colour
+    gti = tmp_path / "c.gti"
+    with pytest.raises(XdmSemanticError, match="exists"):
+        xdm.tools.deflare(infile=str(path), outfile=str(gti), save=str(png))
+    with pytest.raises(XdmSemanticError, match="not a color"):
+        xdm.tools.deflare(
+            infile=str(path), outfile=str(gti), plot=True, good_color="limey"
+        )
+    assert not gti.exists() and not (tmp_path / "c.gti.png").exists()
 
 
 def test_end_to_end_through_dmextract(tmp_path: Path, synthetic_events: Path) -> None:

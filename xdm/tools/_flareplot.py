@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from xdm.tools._flares import FlareFilter
     from xdm.tools.deflare import LightCurve
 
-__all__ = ["plot_flares", "require_matplotlib"]
+__all__ = ["check_plot", "plot_flares", "require_matplotlib"]
 
 _HATCH = {
     "solid": None,
@@ -42,6 +42,36 @@ def require_matplotlib() -> None:
             "deflare: plot=yes and save= need matplotlib, which is not installed",
             hint="pip install 'xdm[plot]' (or matplotlib), or use plot=no",
         ) from None
+
+
+def check_plot(path: str, colors: tuple[str, ...], *, clobber: bool) -> str:
+    """Before any output: matplotlib present, colours known, the plot file free.
+
+    Returns the file name the plot will have (``.png`` added to a name without
+    a known extension).
+    """
+    import os
+
+    require_matplotlib()
+    from matplotlib.colors import is_color_like
+
+    for color in colors:
+        if not is_color_like(color):
+            raise XdmSemanticError(
+                f"deflare: {color!r} is not a color matplotlib knows",
+                hint="use a name (lime, red), a hex code (#00ff00) or a gray level",
+            )
+    path = _with_suffix(path)
+    if os.path.exists(os.path.expanduser(path)) and not clobber:
+        raise XdmSemanticError(
+            f"deflare: plot file {path} exists", hint="add clobber=yes to replace it"
+        )
+    return path
+
+
+def _with_suffix(path: str) -> str:
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    return path if suffix in _FORMATS else path + ".png"
 
 
 def plot_flares(
@@ -70,9 +100,8 @@ def plot_flares(
     from xdm.fitsfile import atomic_output
     from xdm.gti import subtract
 
-    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    if suffix not in _FORMATS:
-        path, suffix = path + ".png", "png"
+    path = _with_suffix(path)
+    suffix = path.rsplit(".", 1)[-1].lower()
     t0 = float(lc.time_min[0])
     t = (lc.time - t0) / 1e3
     good = flares.good

@@ -280,9 +280,15 @@ def run(p: Values) -> DeflareResult:
             )
         plotfile = outfile + ".png"
     if plotfile is not None:
-        from xdm.tools._flareplot import require_matplotlib
+        from xdm.tools._flareplot import check_plot
 
-        require_matplotlib()
+        colors = (str(p["good_color"]), str(p["exclude_color"]))
+        plotfile = check_plot(plotfile, colors, clobber=p["clobber"])
+    if outfile is not None and not p["clobber"] and _exists(outfile):
+        raise XdmSemanticError(
+            f"deflare: output file {outfile} exists",
+            hint="add clobber=yes to replace it",
+        )
     loud = get_verbosity() >= 1
     if loud:
         _print_parameters(p, outfile, plotfile)
@@ -341,6 +347,12 @@ def run(p: Values) -> DeflareResult:
         if loud:
             print(f"Created: {written}")
     return result
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.exists(os.path.expanduser(os.path.expandvars(path)))
 
 
 def _clean(p: Values, lc: LightCurve) -> FlareFilter:
