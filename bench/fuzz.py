@@ -150,7 +150,7 @@ def kills(count: int, rng: random.Random, work: Path) -> Counter[str]:
 
         with fits.open(path) as hdul:
             hdul.verify("exception")
-            return hdul["EVENTS"].data.tobytes()
+            return bytes(hdul["EVENTS"].data.tobytes())
 
     new = rows(reference)
     old = hashlib.sha256(out_path.read_bytes()).hexdigest()

@@ -21,7 +21,7 @@ import bz2
 import gzip
 import re
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 from xdm.errors import Span, XdmIOError
 
@@ -52,6 +52,16 @@ _TFORM_BYTES = {
 _PRINTABLE = bytes(range(32, 127))
 
 
+class _Stream(Protocol):
+    """What the walk needs of a file: plain, gzip or bzip2."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
 class _Refused(Exception):
     """A structural fault, worded for the user (``check_file`` adds the file)."""
 
@@ -80,8 +90,8 @@ def check_file(
                 with gzip.GzipFile(fileobj=fh) as stream:
                     _walk(stream, None, f"gzip file {shown}")
             elif magic == b"BZh":
-                with bz2.BZ2File(fh) as stream:
-                    _walk(stream, None, f"bzip2 file {shown}")
+                with bz2.BZ2File(fh) as packed:
+                    _walk(packed, None, f"bzip2 file {shown}")
             elif magic[:2] == b"PK":
                 return  # a zip archive: astropy reads its first member
             else:
@@ -96,7 +106,7 @@ def check_file(
         ) from None
 
 
-def _walk(fh: IO[bytes], size: int | None, compression: str | None) -> None:
+def _walk(fh: _Stream, size: int | None, compression: str | None) -> None:
     """Read every header; check each block's declared data fits what is there."""
     offset = 0
     index = 0
@@ -130,7 +140,7 @@ def _walk(fh: IO[bytes], size: int | None, compression: str | None) -> None:
         index += 1
 
 
-def _skip(fh: IO[bytes], nbytes: int, index: int, name: str) -> None:
+def _skip(fh: _Stream, nbytes: int, index: int, name: str) -> None:
     """Read past ``nbytes`` of a compressed stream in 4 MB steps (flat memory)."""
     left = nbytes
     while left > 0:
@@ -160,9 +170,7 @@ def _short(cards: dict[str, str], index: int, name: str, nbytes: int, have: int)
     )
 
 
-def _header(
-    fh: IO[bytes], index: int, offset: int
-) -> tuple[dict[str, str], int] | None:
+def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] | None:
     """The value cards of the header at ``offset`` and its length in bytes
     (None: the file ends here)."""
     cards: dict[str, str] = {}
