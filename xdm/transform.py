@@ -241,6 +241,8 @@ SHAPES: tuple[ShapeInfo, ...] = (
     ShapeInfo("field", 5, ()),
 )
 _SHAPE_NAMES = tuple(s.name for s in SHAPES)
+STACK_GRID: Final = "igrid"
+"""``name=igrid(lo:hi:step)``: one virtual file per value (``xdm.stacks``)."""
 _shape_cache: dict[str, ShapeInfo | None] = {}
 
 
@@ -594,6 +596,12 @@ class Transform:
 
     def shape(self, children: list[Tok], span: Span) -> Shape | FieldShape:
         word = children[0]
+        if (
+            word[TEXT].lower() == STACK_GRID
+            and len(children) == 2
+            and children[1][KIND] == "TRIPLE"
+        ):  # [component=igrid(1:15:1)]: a stack grid, expanded by the tool layer
+            return _Shape(STACK_GRID, (_coord(children[1], False),), span)
         info = lookup_shape(word[TEXT])
         if info is None:
             from difflib import get_close_matches

@@ -48,13 +48,16 @@ def run(argv: list[str]) -> int:
     clobber = _flag(values, "clobber", False)
     from xdm.api import copy
     from xdm.progress import verbosity
+    from xdm.stacks import runs
 
-    infile, outfile = values["infile"], values["outfile"]
-    history = f"xdm copy infile={infile} outfile={outfile}"
-    with verbosity(verbose):
-        written = copy(infile, outfile, clobber=clobber, history=history)
-        if verbose >= 1:  # selections that cannot match: said, never changed
-            from xdm.advice import output_is_empty, warn
+    pairs = runs(values, files=("infile", "outfile")) or [values]
+    for one in pairs:  # infile=@in.lis: once per member (xdm.stacks)
+        infile, outfile = one["infile"], one["outfile"]
+        history = f"xdm copy infile={infile} outfile={outfile}"
+        with verbosity(verbose):
+            written = copy(infile, outfile, clobber=clobber, history=history)
+            if verbose >= 1:  # selections that cannot match: said, never changed
+                from xdm.advice import output_is_empty, warn
 
-            warn(infile, empty=output_is_empty(written))
+                warn(infile, empty=output_is_empty(written))
     return 0

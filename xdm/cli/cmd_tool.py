@@ -27,18 +27,31 @@ def run_tool(name: str, argv: list[str]) -> int:
     if "-h" in extra or "--help" in extra:
         print(tool.help_text())
         return 0
-    values = tool.bind(given, python=False)
-    level = values.get("verbose")
-    as_json = "--json" in extra
-    with verbosity(1 if level is None else int(level)), _quiet_stdout(as_json):
-        result = module.run(values)
-    if as_json:
-        as_dict = getattr(result, "as_dict", None)
-        if as_dict is None:
-            from xdm.errors import XdmSemanticError
+    from xdm.stacks import runs
 
-            raise XdmSemanticError(f"xdm {name} has no --json output")
-        json.dump(_plain(as_dict()), sys.stdout, indent=2)
+    files = [p.name for p in tool.params if p.type == "f"]
+    stacked = runs(given, files=files)  # infile=@in.lis: once per member
+    results = []
+    for one in stacked or [given]:
+        values = tool.bind(one, python=False)
+        level = values.get("verbose")
+        as_json = "--json" in extra
+        with verbosity(1 if level is None else int(level)), _quiet_stdout(as_json):
+            if stacked:
+                from xdm.progress import note
+
+                note(f"{name}: {one.get('infile')}", level=2)
+            results.append(module.run(values))
+    if as_json:
+        dicts = []
+        for result in results:
+            as_dict = getattr(result, "as_dict", None)
+            if as_dict is None:
+                from xdm.errors import XdmSemanticError
+
+                raise XdmSemanticError(f"xdm {name} has no --json output")
+            dicts.append(as_dict())
+        json.dump(_plain(dicts if stacked else dicts[0]), sys.stdout, indent=2)
         print()
     return 0
 
