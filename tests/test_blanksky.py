@@ -351,3 +351,37 @@ def test_hrc_gets_one_bkgscale(
     edges = np.arange(3900, 4300 + 8, 8.0)
     hist, _, _ = np.histogram2d(ev["y"][keep], ev["x"][keep], bins=[edges, edges])
     np.testing.assert_allclose(fits.getdata(b.bgnd), h["BKGSCALE"] * hist, rtol=1e-12)
+
+
+def _relabel(src: Path, out: Path, ra: float, dec: float) -> Path:
+    """The same events with another tangent point for their sky pixels."""
+    with fits.open(src) as hdul:
+        hdul.writeto(out)
+    with fits.open(out, mode="update") as hdul:
+        h = hdul["EVENTS"].header
+        h[f"TCRVL{_col(h, 'x')}"], h[f"TCRVL{_col(h, 'y')}"] = ra, dec
+    return out
+
+
+def test_reprojection_at_high_declination(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    from xdm.demo import make_events
+
+    obs = _relabel(synthetic_events, tmp_path / "obs.fits", 210.0, 72.0)
+    raw = make_events(tmp_path / "raw.fits", n_rows=20_000, seed=4)
+    bkg = _relabel(raw, tmp_path / "bkg.fits", 210.4, 71.93)
+    out = tmp_path / "out.fits"
+    blanksky(
+        evtfile=str(obs), blankfile=str(bkg), outfile=str(out), weight_method="time"
+    )
+    src = fits.getdata(bkg, "EVENTS")
+    ra, dec = _wcs(fits.getheader(bkg, "EVENTS")).all_pix2world(src["x"], src["y"], 1)
+    want_x, want_y = _wcs(fits.getheader(obs, "EVENTS")).all_world2pix(ra, dec, 1)
+    inside = (want_x >= 0.5) & (want_x <= 8192.5) & (want_y >= 0.5) & (want_y <= 8192.5)
+    got = fits.getdata(out, "EVENTS")
+    assert len(got) == int(inside.sum()) > 0.9 * len(src)
+    assert abs(float(np.mean(want_x[inside])) - 4096.5) > 500  # really moved
+    # float32 columns: a few 1e-4 pixel
+    np.testing.assert_allclose(got["x"], want_x[inside], atol=2e-3, rtol=0)
+    np.testing.assert_allclose(got["y"], want_y[inside], atol=2e-3, rtol=0)

@@ -78,14 +78,68 @@ def reproject_events(
     """Sky pixels of one frame -> sky pixels of another, through (RA, Dec).
 
     Both transforms map physical pixels with origin 1 (``all_pix2world(x, y, 1)``).
+    Plain gnomonic (``RA---TAN``/``DEC--TAN``, no distortion, default LONPOLE)
+    frames are computed with the closed-form TAN formulas in numpy, several
+    times faster than wcslib; anything else goes through astropy.wcs.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if same_tangent_plane(from_wcs, to_wcs):
         return x.copy(), y.copy()
+    if _plain_tan(from_wcs) and _plain_tan(to_wcs):
+        ra, dec = _tan_pix2world(from_wcs, x, y)
+        return _tan_world2pix(to_wcs, ra, dec)
     ra, dec = from_wcs.all_pix2world(x, y, 1)
     nx, ny = to_wcs.all_world2pix(ra, dec, 1)
     return np.asarray(nx, dtype=np.float64), np.asarray(ny, dtype=np.float64)
+
+
+def _plain_tan(w: WCS) -> bool:
+    c = w.wcs
+    return (
+        [t.strip().upper() for t in c.ctype] == ["RA---TAN", "DEC--TAN"]
+        and w.sip is None
+        and w.cpdis1 is None
+        and w.cpdis2 is None
+        and w.det2im1 is None
+        and w.det2im2 is None
+        and not c.get_pv()
+        and float(c.lonpole) == 180.0
+        and abs(float(c.crval[1])) < 90.0
+    )
+
+
+def _tan_pix2world(
+    w: WCS, x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gnomonic deprojection: pixel -> (ra, dec) in radians."""
+    m = np.asarray(w.pixel_scale_matrix, dtype=np.float64)
+    dx, dy = x - w.wcs.crpix[0], y - w.wcs.crpix[1]
+    xi = np.radians(m[0, 0] * dx + m[0, 1] * dy)
+    eta = np.radians(m[1, 0] * dx + m[1, 1] * dy)
+    ra0, dec0 = np.radians(w.wcs.crval[0]), np.radians(w.wcs.crval[1])
+    cd, sd = np.cos(dec0), np.sin(dec0)
+    denom = cd - eta * sd
+    ra = ra0 + np.arctan2(xi, denom)
+    dec = np.arctan2(sd + eta * cd, np.hypot(xi, denom))
+    return ra, dec
+
+
+def _tan_world2pix(
+    w: WCS, ra: NDArray[np.float64], dec: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gnomonic projection: (ra, dec) in radians -> pixel (origin 1)."""
+    ra0, dec0 = np.radians(w.wcs.crval[0]), np.radians(w.wcs.crval[1])
+    cd, sd = np.cos(dec0), np.sin(dec0)
+    cdec, sdec = np.cos(dec), np.sin(dec)
+    dra = ra - ra0
+    cosc = sd * sdec + cd * cdec * np.cos(dra)
+    xi = np.degrees(cdec * np.sin(dra) / cosc)
+    eta = np.degrees((cd * sdec - sd * cdec * np.cos(dra)) / cosc)
+    inv = np.linalg.inv(np.asarray(w.pixel_scale_matrix, dtype=np.float64))
+    px = inv[0, 0] * xi + inv[0, 1] * eta + w.wcs.crpix[0]
+    py = inv[1, 0] * xi + inv[1, 1] * eta + w.wcs.crpix[1]
+    return px, py
 
 
 @dataclass(frozen=True, slots=True)

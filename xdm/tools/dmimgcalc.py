@@ -185,6 +185,7 @@ def run(p: Values) -> ImgCalcResult:
     result = compute(
         p["operation"], [i.data for i in images], p["weight"], p["weight2"]
     )
+    result = np.array(np.broadcast_to(result, images[0].shape))  # "imgout=2": flat
     if np.issubdtype(result.dtype, np.integer):
         if result.size and (result.max() > 2**31 - 1 or result.min() < -(2**31)):
             result = result.astype(np.int64)
