@@ -89,6 +89,7 @@ def main() -> None:
 
     folder = Path(args.dir)
     t0 = time.perf_counter()
+    print(f"load average before: {os.getloadavg()}")
     paths = make_observations(folder / "events", args.obs, args.rows)
     print(
         f"{args.obs} observations x {args.rows:,} events ready in "

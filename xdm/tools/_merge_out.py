@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from xdm.errors import XdmIOError, XdmSemanticError
 from xdm.tools._bands import Band
 from xdm.tools._merge_grid import Frame, Grid, frame_of_columns, parse_refcoord
-from xdm.tools._merge_work import Exposure
+from xdm.tools._merge_work import Counts, Exposure, exposure
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header
@@ -274,6 +274,8 @@ def exposures(p: Values, obs: list[Observation], bands: list[Band]) -> list[Expo
             if not os.path.isfile(m):
                 raise XdmIOError(f"merge_obs: exposure map {m} not found")
         units_of = {m: _map_unit(m) for m in maps}
+        per = [tuple(os.path.abspath(m) for m in ms) for ms in per]
+        units_of |= {os.path.abspath(m): u for m, u in units_of.items()}
         return [Exposure("maps", maps=m, unit=units_of[m[0]]) for m in per]
     for o in obs:
         if o.exposure is None:
@@ -350,6 +352,12 @@ class Names:
             names |= {"img": head + "_thresh.img", "expmap": head + "_thresh.expmap"}
         return names | {"flux": head + "_flux.img"}
 
+    def absolute(self) -> Names:
+        """The same names from the current directory (for workers elsewhere)."""
+        folder, head = os.path.split(self.root)
+        root = os.path.join(os.path.abspath(folder or "."), head)
+        return Names(root, self.prefixes, self.bands, self.thresh)
+
     def all(self) -> list[str]:
         out: list[str] = []
         for b in self.bands:
@@ -420,6 +428,40 @@ def _flux(counts: NDArray[Any], emap: NDArray[np.float64]) -> NDArray[np.float32
 
 def _flux_unit(unit: str) -> str:
     return {"s": "count/s", "cm**2": "photon/cm**2"}.get(unit, "photon/cm**2/s")
+
+
+@dataclass(frozen=True, slots=True)
+class Products:
+    """An observation's thresholded counts and exposure per band (summed to merge)."""
+
+    images: NDArray[np.int64]
+    maps: NDArray[np.float64]
+
+
+def add_products(a: Products, b: Products) -> Products:
+    """The sum of two (partial) merges."""
+    return Products(a.images + b.images, a.maps + b.maps)
+
+
+def observation_products(
+    p: Values,
+    names: Names,
+    k: int,
+    o: Observation,
+    bands: list[Band],
+    frame: Frame,
+    grid: Grid,
+    counts: Counts,
+    how: Exposure,
+    thresh: tuple[str, float] | None,
+) -> Products:
+    """One observation's exposure map, thresholds and files (a worker's task)."""
+    maps = exposure(how, counts, frame, grid)
+    img, emap = apply_threshold(counts.images, maps, thresh)
+    write_observation(
+        p, names, k, o, bands, frame, grid, counts.images, maps, img, emap, how.unit
+    )
+    return Products(img, emap)
 
 
 def write_observation(

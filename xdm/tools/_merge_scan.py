@@ -30,6 +30,7 @@ __all__ = [
     "Task",
     "dask_executor",
     "plan_tasks",
+    "reduce_files",
     "run_task",
     "scan_many",
     "tree_reduce",
@@ -257,13 +258,36 @@ def scan_many(
     """
     if executor is None:
         executor = Executor() if client is None else _DaskExecutor(client)
+    return executor.gather(
+        reduce_files(
+            vfs,
+            reducer,
+            combine,
+            executor,
+            task_rows=task_rows,
+            chunk_rows=chunk_rows,
+            base_dir=base_dir,
+        )
+    )
+
+
+def reduce_files(
+    vfs: Sequence[str],
+    reducer: Reducer[T],
+    combine: Combine[T],
+    executor: Executor,
+    *,
+    task_rows: int = TASK_ROWS,
+    chunk_rows: int = CHUNK_ROWS,
+    base_dir: str | None = None,
+) -> list[Any]:
+    """``scan_many`` without the gather: one result (or dask future) per file."""
     plans = plan_tasks(vfs, task_rows=task_rows, base_dir=base_dir)
     fold = _Folded(reducer, combine, chunk_rows)
-    per_file = [
+    return [
         tree_reduce(
             [executor.submit(fold, t) for t in tasks],
             lambda a, b: executor.submit(combine, a, b),
         )
         for tasks in plans
     ]
-    return executor.gather(per_file)

@@ -20,6 +20,7 @@ tree, so parallel results are bit-identical to serial ones.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from xdm.tools._merge_scan import (
     TASK_ROWS,
     Executor,
     dask_executor,
+    reduce_files,
     scan_many,
     tree_reduce,
 )
@@ -255,7 +257,6 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
         bounds_reducer,
         combine_bounds,
         combine_counts,
-        exposure,
     )
 
     infiles = out.file_list(str(p["infiles"]), "infiles")
@@ -287,7 +288,13 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
     if str(p["xygrid"]).strip():
         grid = out.user_grid(str(p["xygrid"]), frame)
     else:
-        boxes = scan_many(infiles, bounds_reducer, combine_bounds, executor=executor)
+        boxes = scan_many(
+            infiles,
+            bounds_reducer,
+            combine_bounds,
+            executor=executor,
+            base_dir=os.getcwd(),
+        )
         common = []
         for o, box in zip(obs, boxes, strict=True):
             if not np.isfinite(box[0]):
@@ -309,27 +316,37 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
         ranges,
         any(e.kind == "footprint" for e in expmaps),
     )
-    per_obs = scan_many(
-        infiles, reducer, combine_counts, executor=executor, task_rows=TASK_ROWS
-    )
-    maps = executor.gather(
-        [
-            executor.submit(exposure, e, c, frame, grid)
-            for e, c in zip(expmaps, per_obs, strict=True)
-        ]
+    cwd = os.getcwd()  # workers elsewhere resolve relative names from here
+    per_obs = reduce_files(
+        infiles, reducer, combine_counts, executor, task_rows=TASK_ROWS, base_dir=cwd
     )
     thresh = out.threshold_text(str(p["expmapthresh"]))
-    files: list[str] = []
-    thresh_imgs, thresh_maps = [], []
-    for k, (o, c, m) in enumerate(zip(obs, per_obs, maps, strict=True)):
-        img, emap = out.apply_threshold(c.images, m, thresh)
-        thresh_imgs.append(img)
-        thresh_maps.append(emap)
-        files += out.write_observation(
-            p, heads, k, o, bands, frame, grid, c.images, m, img, emap, expmaps[k].unit
+    absolute = heads.absolute()
+    products = [
+        executor.submit(
+            out.observation_products,
+            p,
+            absolute,
+            k,
+            o,
+            bands,
+            frame,
+            grid,
+            c,
+            expmaps[k],
+            thresh,
         )
-    counts = tree_reduce(thresh_imgs, np.add)
-    emaps = tree_reduce(thresh_maps, np.add)
+        for k, (o, c) in enumerate(zip(obs, per_obs, strict=True))
+    ]
+    merge = tree_reduce(products, lambda a, b: executor.submit(out.add_products, a, b))
+    total = executor.gather([merge])[0]
+    counts, emaps = total.images, total.maps
+    files = [
+        f
+        for k in range(len(obs))
+        for band in bands
+        for f in heads.observation(k, band.label).values()
+    ]
     merged = out.write_merged(
         p, heads, obs, bands, frame, grid, counts, emaps, expmaps[0].unit
     )
