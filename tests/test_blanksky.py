@@ -385,3 +385,42 @@ def test_reprojection_at_high_declination(
     # float32 columns: a few 1e-4 pixel
     np.testing.assert_allclose(got["x"], want_x[inside], atol=2e-3, rtol=0)
     np.testing.assert_allclose(got["y"], want_y[inside], atol=2e-3, rtol=0)
+
+
+def test_a_list_of_per_chip_blank_files(
+    synthetic_events: Path, blank: Path, tmp_path: Path
+) -> None:
+    parts = []
+    for name, chips, factor in (("a", (0, 1, 2), 3.0), ("b", (3, 6), 5.0)):
+        path = tmp_path / f"{name}.fits"
+        xdm.copy(f"{blank}[ccd_id={','.join(map(str, chips))}]", path)
+        with fits.open(path, mode="update") as hdul:
+            for c in chips:
+                hdul["EVENTS"].header[f"LIVTIME{c}"] *= factor
+        parts.append(path)
+    (tmp_path / "blank.lis").write_text("a.fits\nb.fits\n")
+    out = tmp_path / "t.fits"
+    blanksky(
+        evtfile=str(synthetic_events),
+        blankfile="@" + str(tmp_path / "blank.lis"),
+        outfile=str(out),
+        weight_method="time",
+    )
+    h = fits.getheader(out, "EVENTS")
+    obs_h = fits.getheader(synthetic_events, "EVENTS")
+    for path in parts:
+        ph = fits.getheader(path, "EVENTS")
+        for c in set(fits.getdata(path, "EVENTS")["ccd_id"].tolist()):
+            assert h[f"BKGSCAL{c}"] == pytest.approx(
+                obs_h[f"LIVTIME{c}"] / ph[f"LIVTIME{c}"], rel=1e-12
+            )
+    assert len(fits.getdata(out, "EVENTS")) == len(fits.getdata(blank, "EVENTS"))
+    blanksky(
+        evtfile=str(synthetic_events),
+        blankfile=f"{parts[0]},{parts[1]}",
+        outfile=str(tmp_path / "p.fits"),
+    )
+    obs, bkg = _band_counts(synthetic_events), _band_counts(blank)
+    hp = fits.getheader(tmp_path / "p.fits", "EVENTS")
+    for c in CHIPS:
+        assert hp[f"BKGSCAL{c}"] == pytest.approx(obs[c] / bkg[c], rel=1e-12)

@@ -116,14 +116,17 @@ def scale_factors(
     obs_band: Mapping[int, int],
     bkg_band: Mapping[int, int],
     obs_header: Header,
-    bkg_header: Header,
+    bkg_headers: Mapping[int, Header],
     hrc: bool,
 ) -> dict[int, float]:
-    """``k_n`` per chip for ``method`` (see the module text)."""
+    """``k_n`` per chip for ``method`` (see the module text).
+
+    ``bkg_headers`` gives, per chip, the header of the blank-sky file holding it.
+    """
     out: dict[int, float] = {}
     for chip in chips:
         key_chip = None if hrc else chip
-        t = time_key(obs_header, key_chip) / time_key(bkg_header, key_chip)
+        t = time_key(obs_header, key_chip) / time_key(bkg_headers[chip], key_chip)
         if method == "time":
             out[chip] = t
             continue

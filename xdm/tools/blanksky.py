@@ -255,16 +255,22 @@ def _write(
     xlim = _limits(obs_header, "x")
     ylim = _limits(obs_header, "y")
     bkg_header0 = _header(bkg_vfs[0])
-    found = set(chip_counts(bkg_vfs[0], chipcol)) if len(bkg_vfs) == 1 else None
-    if found is not None:
-        missing = [c for c in chips if c not in found]
-        if missing:
-            note(f"blanksky: no blank-sky events on {chipcol} {missing}: dropped", 1)
-        chips = [c for c in chips if c in found]
-        if not chips:
-            raise XdmSemanticError(
-                "blanksky: the blank-sky events cover none of the observation's chips"
-            )
+    found: set[int] = set()
+    chip_headers: dict[int, Header] = {}
+    for bvf in bkg_vfs:
+        has = set(chip_counts(bvf, chipcol))
+        found |= has
+        bhead = bkg_header0 if bvf is bkg_vfs[0] else _header(bvf)
+        for chip in has:
+            chip_headers.setdefault(0 if hrc else chip, bhead)
+    missing = [c for c in chips if c not in found]
+    if missing:
+        note(f"blanksky: no blank-sky events on {chipcol} {missing}: dropped", 1)
+    chips = [c for c in chips if c in found]
+    if not chips:
+        raise XdmSemanticError(
+            "blanksky: the blank-sky events cover none of the observation's chips"
+        )
     keys = [0] if hrc else chips
     header = _output_header(bkg_header0, obs_header, keys, method, band_text, hrc, p)
     reprojected = False
@@ -318,7 +324,7 @@ def _write(
             obs_band=obs_band,
             bkg_band=bkg_band,
             obs_header=obs_header,
-            bkg_header=bkg_header0,
+            bkg_headers=chip_headers,
             hrc=hrc,
         )
         for chip, k in scales.items():
