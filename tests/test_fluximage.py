@@ -352,3 +352,23 @@ def test_cli_exit_status(
     )
     assert rc == 0 and "k_broad_flux.img" in capsys.readouterr().out
     assert main(["fluximage", str(synthetic_events), str(tmp_path / "k")]) == 2
+
+
+def test_hrc_default_band_is_wide_and_unfiltered(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    hrc = tmp_path / "hrc.fits"
+    with fits.open(synthetic_events) as hdul:
+        hdul["EVENTS"].header["INSTRUME"] = "HRC"
+        hdul.writeto(hrc)
+    r = fluximage(
+        infile=str(hrc), outroot=str(tmp_path / "h"), units="time", expmapthresh="none"
+    )
+    assert [b.band for b in r.bands] == ["wide"]
+    counts = fits.getdata(tmp_path / "h_wide.img")
+    assert int(counts.sum()) == len(_events(hrc))  # no energy filter, every event
+    assert fits.getheader(tmp_path / "h_wide.img")["LTM1_1"] == pytest.approx(1 / 32)
+    with pytest.raises(XdmSemanticError, match="HRC"):
+        fluximage(
+            infile=str(hrc), outroot=str(tmp_path / "h2"), units="time", bands="broad"
+        )
