@@ -162,10 +162,28 @@ def _shape_name(region: Any) -> str:
     return "Region"
 
 
-def _annulus_areas(src: Any) -> FloatArray:
-    """Background annulus areas without the other sources' circles (grid area if cut)."""
-    import xdm
+def _lens(big: float, small: float, d: float) -> float:
+    """Area common to circles of radii ``big`` and ``small`` whose centres are ``d`` apart."""
+    if d >= big + small:
+        return 0.0
+    if d <= abs(big - small):
+        return math.pi * min(big, small) ** 2
+    a = small * small * math.acos((d * d + small * small - big * big) / (2 * d * small))
+    b = big * big * math.acos((d * d + big * big - small * small) / (2 * d * big))
+    k = (-d + small + big) * (d + small - big) * (d - small + big) * (d + small + big)
+    return a + b - 0.5 * math.sqrt(max(k, 0.0))
 
+
+_NU, _NT = 48, 384  # equal-area polar cells for annuli cut by several circles
+
+
+def _annulus_areas(src: Any) -> FloatArray:
+    """Background annulus areas without the other sources' circles.
+
+    One cutting circle: exact (two circle-circle lens areas). Several: the
+    annulus on a grid of 48 x 384 equal-area polar cells (uniform in r^2 and
+    angle), counting the cells outside every cutting circle.
+    """
     area = math.pi * (src.r_out**2 - src.r_in**2)
     if src.size < 2:
         return np.asarray(area)
@@ -181,12 +199,23 @@ def _annulus_areas(src: Any) -> FloatArray:
         for i, j in ((a, b), (b, a)):
             if d < src.r_out[i] + src.r[j] and d + src.r[j] > src.r_in[i]:
                 cuts.setdefault(int(i), []).append(int(j))
+    u = (np.arange(_NU) + 0.5) / _NU
+    t = (np.arange(_NT) + 0.5) / _NT * 2 * math.pi
     for i, others in cuts.items():
-        text = f"annulus({src.x[i]!r},{src.y[i]!r},{src.r_in[i]!r},{src.r_out[i]!r})"
-        text += "".join(
-            f"-circle({src.x[j]!r},{src.y[j]!r},{src.r[j]!r})" for j in others
-        )
-        area[i] = xdm.region(text).area()
+        r_in, r_out = float(src.r_in[i]), float(src.r_out[i])
+        if len(others) == 1:
+            j = others[0]
+            d = math.hypot(src.x[i] - src.x[j], src.y[i] - src.y[j])
+            cut = _lens(r_out, float(src.r[j]), d) - _lens(r_in, float(src.r[j]), d)
+            area[i] -= cut
+            continue
+        rad = np.sqrt(r_in * r_in + u * (r_out * r_out - r_in * r_in))
+        px = (src.x[i] + rad[:, None] * np.cos(t)[None, :]).ravel()
+        py = (src.y[i] + rad[:, None] * np.sin(t)[None, :]).ravel()
+        free = np.ones(px.size, dtype=bool)
+        for j in others:
+            free &= np.hypot(px - src.x[j], py - src.y[j]) > src.r[j]
+        area[i] *= float(np.count_nonzero(free)) / px.size
     return np.asarray(area)
 
 
@@ -195,11 +224,11 @@ def _default_regions(src: Any, i: int) -> tuple[Any, Any]:
     import xdm
 
     x, y = src.x[i], src.y[i]
-    s = xdm.region(f"circle({x!r},{y!r},{src.r[i]!r})")
-    text = f"annulus({x!r},{y!r},{src.r_in[i]!r},{src.r_out[i]!r})"
+    s = xdm.region(f"circle({float(x)!r},{float(y)!r},{float(src.r[i])!r})")
+    text = f"annulus({float(x)!r},{float(y)!r},{float(src.r_in[i])!r},{float(src.r_out[i])!r})"
     d = np.hypot(src.x - x, src.y - y)
     for j in np.flatnonzero((d < src.r_out[i] + src.r) & (np.arange(src.size) != i)):
-        text += f"-circle({src.x[j]!r},{src.y[j]!r},{src.r[j]!r})"
+        text += f"-circle({float(src.x[j])!r},{float(src.y[j])!r},{float(src.r[j])!r})"
     return s, xdm.region(text)
 
 
