@@ -245,6 +245,18 @@ def test_arf_flat_map_mono_and_weighted(synthetic_events: Path, tmp_path: Path) 
     np.testing.assert_allclose(
         fits.getdata(tmp_path / "w_broad.expmap"), mean * exposure, rtol=1e-6
     )
+    fluximage(
+        infile=str(synthetic_events),
+        outroot=str(tmp_path / "u"),
+        xygrid=GRID,
+        arffile=str(ARF),
+        units="area",
+        expmapthresh="none",
+    )
+    np.testing.assert_allclose(
+        fits.getdata(tmp_path / "u_broad.expmap"), _specresp(2.3), rtol=1e-6
+    )
+    assert fits.getheader(tmp_path / "u_broad_flux.img")["BUNIT"] == "photon/cm**2"
 
 
 def test_fov_mask_zeroes_the_flat_map(synthetic_events: Path, tmp_path: Path) -> None:
@@ -302,6 +314,13 @@ def test_xygrid_from_an_image_file(synthetic_events: Path, tmp_path: Path) -> No
         units="time",
     )
     assert r.grid == "x=3950:4250:4,y=4000:4200:4" and r.shape == (50, 75)
+    r = fluximage(
+        infile=str(synthetic_events),
+        outroot=str(tmp_path / "n"),
+        xygrid="3900:4300:#50,3900:4300:#25",
+        units="time",
+    )
+    assert r.shape == (25, 50) and r.grid == "x=3900:4300:8,y=3900:4300:16"
 
 
 def test_errors_are_clean(synthetic_events: Path, tmp_path: Path) -> None:
@@ -350,7 +369,8 @@ def test_cli_exit_status(
             "units=time",
         ]
     )
-    assert rc == 0 and "k_broad_flux.img" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert rc == 0 and "k_broad_flux.img" in out and "vignetting" in out
     assert main(["fluximage", str(synthetic_events), str(tmp_path / "k")]) == 2
 
 

@@ -345,6 +345,10 @@ def run(p: Values) -> FluxImageResult:
             )
             for f in b.files:
                 print(f"    {f}")
+        if not p["expmapfile"].strip():
+            from xdm.tools._images_expmap import IGNORED
+
+            print(f"fluximage: note: {IGNORED}")
     return result
 
 
