@@ -109,5 +109,5 @@ def test_getting_started_runs_as_written(
     assert len(commands) == 5
     for command in commands:
         assert main(shlex.split(command)[1:]) == 0, command
-        name = shlex.split(command)[-1]
+        name = shlex.split(command)[3]  # xdm dmcopy IN OUT [clobber=yes]
         assert fits.getdata(tmp_path / name).sum() > 0
