@@ -401,10 +401,14 @@ def test_flipped_bytes_never_crash(tmp_path: Path) -> None:
     assert refused > 0
 
 
-def test_trailing_zero_padding_is_accepted(tmp_path: Path) -> None:
-    """Blank records after the last block are tolerated, as by CFITSIO."""
+@pytest.mark.parametrize(
+    "tail", [b"\0" * RECORD, b"\n", b"x" * 100], ids=["zero-record", "newline", "junk"]
+)
+def test_trailing_padding_is_accepted(tmp_path: Path, tail: bytes) -> None:
+    """A record of zeros, or less than a record of anything, after the last
+    block is ignored (astropy reads such files too)."""
     path = tmp_path / "padded.fits"
     shutil.copy(REAL, path)
     with open(path, "ab") as fh:
-        fh.write(b"\0" * RECORD)
-    assert len(xdm.read(str(path))) == 4612
+        fh.write(tail)
+    assert len(xdm.read(f"{path}[EVENTS]")) == 4612

@@ -183,8 +183,10 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
                         "is not a FITS file (it does not begin with SIMPLE =)"
                     )
             elif not record.startswith(b"XTENSION="):
-                if not record.strip(b"\0 "):
-                    return None  # blank or zero padding after the last block
+                if len(record) < RECORD or not record.strip(b"\0 "):
+                    # blank or zero padding, or less than a record of bytes
+                    # after the last block (a newline appended): ignored
+                    return None
                 raise _Refused(
                     f"has bytes that are not a FITS header after block {index} "
                     f"(at byte {offset:,}): the previous block's NAXISn or BITPIX "
