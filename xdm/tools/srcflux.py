@@ -14,12 +14,22 @@ merged ``<outroot>_<band>.flux`` with MERGED_* columns (6.6).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from xdm.tools._bands import BANDS, Band, band_label, parse_bands
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
-__all__ = ["TOOL", "run", "srcflux"]
+__all__ = [
+    "BANDS",
+    "TOOL",
+    "Band",
+    "band_label",
+    "cross_section",
+    "model_energy_flux",
+    "parse_bands",
+    "run",
+    "srcflux",
+]
 
 _UNUSED = "(accepted for CIAO compatibility; unused: needs CIAO's calibration or tools)"
 
@@ -124,8 +134,25 @@ def run(p: Values) -> Any:
     return run_srcflux(p)
 
 
+def cross_section(energy_kev: Any) -> Any:
+    """Photoelectric cross section per H atom [cm^2] at ``energy_kev``: the bundled
+    Morrison & McCammon 1983 table that srcflux's absorption uses."""
+    from xdm.tools._models import sigma_mm83
+
+    return sigma_mm83(energy_kev)
+
+
+def model_energy_flux(model: str, paramvals: str, emin: float, emax: float) -> float:
+    """∫ E N(E) dE over [emin, emax] keV in erg/cm^2/s for a srcflux model text."""
+    from xdm.tools._models import energy_flux, parse_model
+
+    return energy_flux(parse_model(model, paramvals), emin, emax)
+
+
 def output_root(outroot: str) -> str:
     """CIAO's rule: a directory gets ``/``, anything else ``_``."""
+    import os
+
     if os.path.isdir(outroot):
         return outroot if outroot.endswith("/") else outroot + "/"
     return outroot + "_"
