@@ -36,7 +36,6 @@ __all__ = [
     "parse_refcoord",
     "parse_xygrid",
     "reproject",
-    "resample_image",
 ]
 
 
@@ -301,34 +300,3 @@ def grid_header(frame: Frame, grid: Grid) -> Header:
     event["RADESYS"] = frame.radesys
     event["EQUINOX"] = frame.equinox
     return binned_image_header(axes, event_header=event, vector="sky")
-
-
-def resample_image(
-    data: NDArray[Any], wcs: WCS, frame: Frame, grid: Grid, subsample: int = 4
-) -> NDArray[np.float64]:
-    """An image (say an exposure map) on another WCS -> the merged grid.
-
-    Each merged bin is the mean of ``subsample`` x ``subsample`` point samples
-    (nearest input pixel; 0 outside the input): an average, as exposure maps are
-    resampled (CIAO reproject_image method=average), so a constant map stays
-    constant and a map already on the grid comes back unchanged.
-    """
-    ny_in, nx_in = data.shape
-    out = np.zeros(grid.shape, dtype=np.float64)
-    offsets = (np.arange(subsample) + 0.5) / subsample
-    ys = grid.ylo + (np.arange(grid.ny)[:, None] + offsets[None, :]) * grid.step
-    xs = grid.xlo + (np.arange(grid.nx)[:, None] + offsets[None, :]) * grid.step
-    fw = frame.wcs()
-    values = np.asarray(data, dtype=np.float64)
-    for j in range(subsample):  # one row of sample points per pass: flat memory
-        for i in range(subsample):
-            gx, gy = np.meshgrid(xs[:, i], ys[:, j])
-            ra, dec = fw.wcs_pix2world(gx.ravel(), gy.ravel(), 1)
-            px, py = wcs.wcs_world2pix(ra, dec, 0)
-            ix = np.floor(px + 0.5).astype(np.int64)
-            iy = np.floor(py + 0.5).astype(np.int64)
-            inside = (ix >= 0) & (ix < nx_in) & (iy >= 0) & (iy < ny_in)
-            sample = np.zeros(ix.size, dtype=np.float64)
-            sample[inside] = values[iy[inside], ix[inside]]
-            out += sample.reshape(grid.shape)
-    return out / float(subsample * subsample)

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from xdm.errors import XdmIOError, XdmSemanticError
 from xdm.tools._bands import Band
+from xdm.tools._images_expmap import arf_area
 from xdm.tools._merge_grid import Frame, Grid, frame_of_columns, parse_refcoord
 from xdm.tools._merge_work import Counts, Exposure, exposure
 
@@ -187,71 +188,30 @@ def thresholded(p: Values) -> bool:
     return threshold_text(str(p["expmapthresh"])) is not None
 
 
-def threshold_text(text: str) -> tuple[str, float] | None:
-    """``1.5%`` -> ("fraction", 0.015); ``200`` -> ("value", 200); 0/none -> None."""
-    t = text.strip().lower()
-    if t in ("", "none", "0", "0%"):
-        return None
-    try:
-        if t.endswith("%"):
-            value = float(t[:-1]) / 100.0
-            kind = "fraction"
-        else:
-            value = float(t)
-            kind = "value"
-    except ValueError:
-        raise XdmSemanticError(
-            f"merge_obs: expmapthresh={text!r} is not N% or a number",
-            hint="expmapthresh=1.5% cuts bins below 1.5% of the maximum exposure",
-        ) from None
-    if value < 0 or (kind == "fraction" and value > 1):
-        raise XdmSemanticError(f"merge_obs: expmapthresh={text!r} is out of range")
-    return (kind, value) if value > 0 else None
+def threshold_text(text: str) -> tuple[float, bool] | None:
+    """``1.5%`` -> (1.5, percent); ``200`` -> (200, absolute); 0/none -> None."""
+    from xdm.tools._images import parse_threshold
+
+    return parse_threshold(text)
 
 
 def apply_threshold(
     images: NDArray[np.int64],
     maps: NDArray[np.float64],
-    thresh: tuple[str, float] | None,
+    thresh: tuple[float, bool] | None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Set bins whose exposure is below the threshold to 0 in both (dmimgthresh)."""
+    from xdm.tools._images import threshold_cut
+
     if thresh is None:
         return images, maps
     img = images.copy()
     emap = maps.copy()
     for b in range(len(maps)):
-        top = float(maps[b].max(initial=0.0))
-        cut = thresh[1] * top if thresh[0] == "fraction" else thresh[1]
-        low = maps[b] < cut
+        low = maps[b] < threshold_cut(maps[b], thresh)
         img[b][low] = 0
         emap[b][low] = 0.0
     return img, emap
-
-
-def _arf_area(path: str, energy_kev: float) -> float:
-    """SPECRESP (cm**2) of the ARF bin holding ``energy_kev``."""
-    from astropy.io import fits
-
-    try:
-        with fits.open(path) as hdul:
-            table = next(
-                (h for h in hdul[1:] if "SPECRESP" in (h.columns.names or [])), None
-            )
-            if table is None:
-                raise XdmSemanticError(
-                    f"merge_obs: {path} has no SPECRESP column (not an ARF)"
-                )
-            lo = np.asarray(table.data["ENERG_LO"], dtype=np.float64)
-            hi = np.asarray(table.data["ENERG_HI"], dtype=np.float64)
-            area = np.asarray(table.data["SPECRESP"], dtype=np.float64)
-    except OSError as exc:
-        raise XdmIOError(f"merge_obs: cannot read the ARF {path}: {exc}") from None
-    hit = np.nonzero((lo <= energy_kev) & (energy_kev < hi))[0]
-    if hit.size == 0:
-        raise XdmSemanticError(
-            f"merge_obs: the ARF {path} does not cover {energy_kev:g} keV"
-        )
-    return float(area[hit[0]])
 
 
 def exposures(p: Values, obs: list[Observation], bands: list[Band]) -> list[Exposure]:
@@ -289,7 +249,7 @@ def exposures(p: Values, obs: list[Observation], bands: list[Band]) -> list[Expo
             )
         out = []
         for o, arf in zip(obs, arfs, strict=True):
-            area = [_arf_area(arf, b.eff) for b in bands]
+            area = [arf_area(arf, b.eff) for b in bands]
             assert o.exposure is not None
             scale = area if units == "area" else [a * o.exposure for a in area]
             out.append(
@@ -374,11 +334,10 @@ def output_names(
     root = os.path.expanduser(outroot.strip())
     if not root:
         raise XdmSemanticError("merge_obs: outroot= is empty")
-    folder, head = os.path.split(root)
-    if head and not head.endswith("_"):
-        head += "_"
-    base = os.path.join(folder, head) if folder else head
-    return Names(base, tuple(prefixes), tuple(b.label for b in bands), thresh)
+    from xdm.tools._images import split_outroot
+
+    folder, head = split_outroot(root)
+    return Names(folder + head, tuple(prefixes), tuple(b.label for b in bands), thresh)
 
 
 def _header(
@@ -453,7 +412,7 @@ def observation_products(
     grid: Grid,
     counts: Counts,
     how: Exposure,
-    thresh: tuple[str, float] | None,
+    thresh: tuple[float, bool] | None,
 ) -> Products:
     """One observation's exposure map, thresholds and files (a worker's task)."""
     maps = exposure(how, counts, frame, grid)

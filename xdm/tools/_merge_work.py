@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xdm.tools._merge_grid import Frame, Grid, reproject, resample_image
+from xdm.tools._merge_grid import Frame, Grid, grid_header, reproject
 
 __all__ = [
     "CountReducer",
@@ -207,13 +207,15 @@ def exposure(
         return np.stack([s * mask for s in how.scale])
     from astropy.io import fits
 
-    from xdm.imagewcs import quiet_wcs
+    from xdm.tools._reproject import resample
 
+    target = grid_header(frame, grid)
     out = []
     for path in how.maps:
         with fits.open(path) as hdul:
             hdu = next(h for h in hdul if h.is_image and h.header["NAXIS"] == 2)
             data = np.asarray(hdu.data, dtype=np.float64)
-            wcs = quiet_wcs(hdu.header)
-        out.append(resample_image(data, wcs, frame, grid))
+            header = hdu.header.copy()
+        # exposure is intensive: the mean over each bin (fluximage's resampling)
+        out.append(resample(data, header, target, grid.shape, mode="mean"))
     return np.stack(out)
