@@ -206,8 +206,12 @@ def test_ltc1_counts_and_exposure_per_bin(
     assert fits.getheader(out, "GTI")["HDUCLAS1"] == "GTI"
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "dt"),
+    [(0.05, 0.25, 0.01), (0.125, 0.125, 0.0078125)],  # a short last bin; whole bins
+)
 def test_ltc1_region_on_two_chips_uses_union_of_their_gtis(
-    synthetic_events: Path, tmp_path: Path
+    before: float, after: float, dt: float, synthetic_events: Path, tmp_path: Path
 ) -> None:
     data, header = events_of(synthetic_events)
     # a box across the I2/I3 boundary (the chips' GTIs start 0.041 s apart)
@@ -215,8 +219,8 @@ def test_ltc1_region_on_two_chips_uses_union_of_their_gtis(
     inside = (np.abs(data["x"] - x0) <= w / 2) & (np.abs(data["y"] - y0) <= w / 2)
     chips = _chips_in(data, inside)
     assert len(chips) >= 2
-    dt = 0.01  # tiny bins at the start resolve the chips' different GTI starts
-    lo, hi = header["TSTART"] - 0.05, header["TSTART"] + 0.25
+    # tiny bins at the start resolve the chips' different GTI starts
+    lo, hi = header["TSTART"] - before, header["TSTART"] + after
     out = tmp_path / "two.fits"
     xdm.tools.dmextract(
         infile=f"{synthetic_events}[sky=box({x0},{y0},{w},{w})][bin time={lo!r}:{hi!r}:{dt}]",
@@ -229,6 +233,9 @@ def test_ltc1_region_on_two_chips_uses_union_of_their_gtis(
     assert np.allclose(
         lc["EXPOSURE"], loop_exposure(edges, gti, header["DTCOR"]), atol=1e-9
     )
+    t = data["time"][inside]
+    expected = [np.count_nonzero((t >= a) & (t < b)) for a, b in edges]
+    assert lc["COUNTS"].tolist() == expected
 
 
 def test_ltc1_with_background_net_columns(

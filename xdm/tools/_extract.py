@@ -441,7 +441,9 @@ def _count_chips(
     c: NDArray[Any], candidates: list[int], counts: NDArray[np.int64]
 ) -> None:
     """Events per CCD: one comparison per known chip, a bincount if others appear."""
-    found = [int(np.count_nonzero(c == k)) for k in candidates]
+    small = c.dtype.kind in "iu" and c.dtype.itemsize <= 2
+    c = np.ascontiguousarray(c, dtype=np.int16 if small else np.int64)
+    found = [int(np.count_nonzero(c == k)) for k in candidates]  # native, contiguous
     if sum(found) == len(c):
         for k, m in zip(candidates, found, strict=True):
             counts[k] += m
@@ -569,7 +571,12 @@ def table_product(hdu: Any, outfile: str | None) -> Any:
                 "columns": cols,
             }
 
-    table = Product.read(hdu) if not isinstance(hdu, Table) else Product(hdu)
+    if isinstance(hdu, Table):
+        table = Product(hdu)
+    else:  # the FITS reader itself: Table.read loads every I/O connector (h5py...)
+        from astropy.io.fits.connect import read_table_fits
+
+        table = Product(read_table_fits(hdu), copy=False)
     table.meta["OUTFILE"] = outfile
     return table
 
