@@ -373,7 +373,6 @@ def run_srcflux(p: Values) -> SrcfluxResult:
     from xdm.parser import parse
     from xdm.progress import get_verbosity
     from xdm.tools._srcflux_pos import parse_positions
-    from xdm.tools.srcflux import output_root
 
     _refuse_calibration(p)
     infiles = _split(str(p["infile"]))
@@ -564,3 +563,10 @@ def _merge(
         files.append(path)
         out[band.label] = Table({c[0]: c[1] for c in cols})
     return out
+
+
+def output_root(outroot: str) -> str:
+    """CIAO's rule: a directory gets ``/``, anything else ``_``."""
+    if os.path.isdir(outroot):
+        return outroot if outroot.endswith("/") else outroot + "/"
+    return outroot + "_"

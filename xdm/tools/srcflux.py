@@ -148,11 +148,3 @@ def model_energy_flux(model: str, paramvals: str, emin: float, emax: float) -> f
 
     return energy_flux(parse_model(model, paramvals), emin, emax)
 
-
-def output_root(outroot: str) -> str:
-    """CIAO's rule: a directory gets ``/``, anything else ``_``."""
-    import os
-
-    if os.path.isdir(outroot):
-        return outroot if outroot.endswith("/") else outroot + "/"
-    return outroot + "_"
