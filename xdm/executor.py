@@ -32,7 +32,7 @@ from xdm.fitsfile import (
     retarget_column_keywords,
     write_hdulist,
 )
-from xdm.progress import progress
+from xdm.progress import get_verbosity, note, progress
 from xdm.steps import (
     FilterRows,
     Histogram,
@@ -152,6 +152,7 @@ def write(
                 WriteImage,
                 lambda: write_hdulist(tmp, [primary, *gti_hdus.values()]),
             )
+            note(f"wrote {out}: image {' x '.join(map(str, data.shape[::-1]))}", 5)
             return Path(out)
         header, dtype, columns = _table_layout(plan, block, gti_hdus, history=history)
 
@@ -176,11 +177,13 @@ def write(
                                 else:
                                     rows = _pick(records, mask, dtype, columns)
                                     behind.run(writer.append, rows)
-                        writer.close()
+                        written = writer.close()
+                        note(f"wrote {written.get('NAXIS2', 0):,} rows", level=5)
                     else:
                         fh.write(hdu_bytes(gti_hdus.get(i, hdu), primary=i == 0))
 
         _step(plan, WriteEvents, run)
+    note(f"wrote {out}", level=5)
     return Path(out)
 
 
@@ -191,6 +194,7 @@ def write(
 def _open(plan: Plan) -> Iterator[Block]:
     step: OpenBlock = plan.steps[0]  # type: ignore[assignment]
     block = open_block(step.path, block_number=step.number, base_dir=plan.base_dir)
+    note(f"opened {block.path} block {block.name}: {block.nrows:,} rows", level=5)
     try:
         if not block.is_table:
             raise XdmSemanticError(
@@ -231,6 +235,9 @@ def _filtered_chunks(
     plan: Plan, block: Block
 ) -> Iterator[tuple[int, NDArray[Any], NDArray[np.bool_]]]:
     filt: FilterRows = plan.find(FilterRows)
+    narrate = get_verbosity() >= 5  # verbose=5 tells each step
+    if narrate:
+        note(f"filters fused into one predicate: {filt.predicate}", level=5)
     for start, records, env in _step_iter(plan, FilterRows, _chunks(plan, block)):
         try:
             mask = _mask(filt, env, len(records))
@@ -238,6 +245,12 @@ def _filtered_chunks(
             raise
         except Exception as exc:
             raise _wrap(plan, FilterRows, exc) from exc
+        if narrate:
+            kept = int(np.count_nonzero(mask))
+            note(
+                f"read rows {start + 1:,}-{start + len(records):,}: {kept:,} kept",
+                level=5,
+            )
         yield start, records, mask
 
 
@@ -319,10 +332,16 @@ def _image(
 ) -> tuple[NDArray[Any], Header]:
     hist: Histogram = plan.find(Histogram)
     filt: FilterRows = plan.find(FilterRows)
+    note(f"filters fused into one predicate: {filt.predicate}", level=5)
     if hist.padded is not None:
         counts = _padded_counts(plan, block, hist, filt)
     else:
         counts = _expression_counts(plan, block, hist, filt)
+    note(
+        f"read {block.nrows:,} rows in one pass: {counts.sum():,.0f} binned into "
+        f"{' x '.join(map(str, hist.shape[::-1]))} pixels",
+        level=5,
+    )
     dtype = hist.dtype
     if dtype in _INT_LIMITS:
         lo, hi = _INT_LIMITS[dtype]

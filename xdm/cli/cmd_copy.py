@@ -29,15 +29,18 @@ def parse_args(argv: list[str]) -> dict[str, str]:
 
 
 def _flag(values: dict[str, str], key: str, default: bool) -> bool:
-    from xdm.cli.args import Args, yes_no
+    """CIAO's boolean spellings, as every tool takes them (yes/no, y/n, +/-, 1/0)."""
+    from xdm.tools.params import to_bool
 
-    return yes_no(Args(params=values), key, default, USAGE)
+    return default if key not in values else to_bool(values[key], f"copy {key}")
 
 
 def run(argv: list[str]) -> int:
     from xdm.progress import get_verbosity, verbosity_from_args
 
     argv, level = verbosity_from_args(argv)  # verbose=N, --quiet, -v
+    switches = {"clobber+": "clobber=yes", "clobber-": "clobber=no"}
+    argv = [switches.get(a, a) for a in argv]  # CIAO's key+ / key- switches
     values = parse_args(argv)
     if "help" in values:
         print(USAGE)
