@@ -253,3 +253,25 @@ def test_cli_and_clobber(images: dict[str, Path], tmp_path: Path) -> None:
     )
     assert main(argv) == 2  # exists without clobber
     assert main([*argv, "clobber=yes"]) == 0
+
+
+def test_cli_stack_is_one_run_over_all_images(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    lis = tmp_path / "two.lis"
+    lis.write_text(f"{images['soft']}\n{images['hard']}\n")
+    out = tmp_path / "stack.fits"
+    assert (
+        main(
+            [
+                "dmimgcalc",
+                f"infile=@{lis}",
+                f"outfile={out}",
+                "operation=imgout=img1+2*img2",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        _data(out), _data(images["soft"]) + 2 * _data(images["hard"])
+    )

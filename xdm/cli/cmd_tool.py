@@ -30,7 +30,10 @@ def run_tool(name: str, argv: list[str]) -> int:
     from xdm.stacks import runs
 
     files = [p.name for p in tool.params if p.type == "f"]
-    stacked = runs(given, files=files)  # infile=@in.lis: once per member
+    # infile=@in.lis: once per member, unless the tool reads the whole stack itself
+    # (dmregrid sums it, dmimgcalc names its members img1..imgN): STACK_INPUT
+    own_stack = getattr(module, "STACK_INPUT", False)
+    stacked = None if own_stack else runs(given, files=files)
     results = []
     for one in stacked or [given]:
         values = tool.bind(one, python=False)

@@ -386,7 +386,12 @@ def _output_header(
     hrc: bool,
     p: Values,
 ) -> Header:
+    from xdm.subspace import Subspace
+
     out = bkg.copy()
+    # no GTI blocks are written (the blank-sky times are not the observation's):
+    # drop the time ranges that pointed at them
+    Subspace.from_header(out).removed(["time"]).write(out)
     _copy_sky_columns(out, obs)
     for key in _POINTING:
         if key in obs:

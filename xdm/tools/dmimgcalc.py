@@ -26,7 +26,10 @@ from numpy.typing import NDArray
 from xdm.errors import XdmSemanticError
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
-__all__ = ["TOOL", "ImgCalcResult", "dmimgcalc", "run"]
+__all__ = ["STACK_INPUT", "TOOL", "ImgCalcResult", "dmimgcalc", "run"]
+
+STACK_INPUT = True
+"""``infile=@list`` is one run over the whole stack (this tool names them img1..imgN), not one per member."""
 
 TOOL = Tool(
     "dmimgcalc",

@@ -34,7 +34,10 @@ from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-__all__ = ["TOOL", "RegridResult", "dmregrid", "regrid_header", "run"]
+__all__ = ["STACK_INPUT", "TOOL", "RegridResult", "dmregrid", "regrid_header", "run"]
+
+STACK_INPUT = True
+"""``infile=@list`` is one run over the whole stack (this tool sums), not one per member."""
 
 TOOL = Tool(
     "dmregrid",

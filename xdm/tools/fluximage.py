@@ -436,6 +436,11 @@ def _one_band(
 
 
 def _band_keys(header: Header, band: Band) -> None:
+    """Band keys, and no time subspace: the images carry no GTI blocks (CIAO's
+    fluximage copies them with ``[subspace -time]``)."""
+    from xdm.subspace import Subspace
+
+    Subspace.from_header(header).removed(["time"]).write(header)
     if band.filtered:
         header["ENERGYLO"] = (band.emin, "[keV] Min photon energy in the image")
         header["ENERGYHI"] = (band.emax, "[keV] Max photon energy in the image")
