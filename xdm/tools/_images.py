@@ -149,25 +149,16 @@ def _shape(shape: Any) -> str:
 
 
 def image_list(text: str, what: str) -> list[str]:
-    """``a.fits,b.fits`` or ``@list.lis`` (one name a line, ``#`` comments)."""
+    """``a.fits,b.fits`` or a CIAO stack ``@list.lis`` (``xdm.stacks``)."""
     text = text.strip()
     if not text:
         raise XdmSemanticError(f"{what}: no file given")
-    if text.startswith("@"):
-        path = Path(os.path.expanduser(text[1:].strip()))
-        try:
-            lines = path.read_text().splitlines()
-        except OSError as err:
-            raise XdmIOError(
-                f"{what}: cannot read list {path}: {err.strerror}"
-            ) from None
-        names = []
-        for line in lines:
-            line = line.split("#", 1)[0].strip()
-            if line:  # relative names are relative to the list (CIAO stacks)
-                names.append(line if os.path.isabs(line) else str(path.parent / line))
+    if text.startswith("@"):  # CIAO stack: relative to the list, @- as written
+        from xdm.stacks import read_stack
+
+        names = read_stack(text)
         if not names:
-            raise XdmSemanticError(f"{what}: list {path} names no file")
+            raise XdmSemanticError(f"{what}: list {text[1:]} names no file")
         return names
     return [_strip(t) for t in _top_level_split(text) if _strip(t)]
 
