@@ -366,6 +366,13 @@ def output_is_empty(path: str | os.PathLike[str]) -> bool:
     image (when it has no table) sums to zero. Headers only for tables."""
     from astropy.io import fits
 
+    if not str(path).lower().endswith((".fits", ".fit", ".fts", ".gz", ".img", ".evt")):
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(6) != b"SIMPLE":
+                    return False  # a PNG quick-look, not a FITS product
+        except OSError:
+            return False
     with fits.open(path, memmap=True) as hdul:
         for hdu in hdul:
             if isinstance(hdu, fits.BinTableHDU) and hdu.name.upper() != "GTI":

@@ -51,6 +51,12 @@ class Image:
             warnings.simplefilter("ignore", FITSFixedWarning)  # date-key fix-ups
             return WCS(self.header)
 
+    def _repr_html_(self) -> str:
+        """Notebook view: shape, sum and a log-scaled preview (``xdm.quicklook``)."""
+        from xdm.quicklook import html_image
+
+        return html_image(self.data, self.header, self.name)
+
 
 def region(
     text_or_node: str | RegionExpr,
@@ -207,12 +213,31 @@ def copy(
             hint="drop the [...] part of the output name",
         )
     vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
+    if os.fspath(out).lower().endswith(".png"):  # a quick-look of the image
+        return _copy_png(vf, out, clobber=clobber, base_dir=base_dir)
     p = _plan(vf, base_dir)
     if _is_image_plan(p):
         return _copy_image_block(
             vf, out, clobber=clobber, history=history, base_dir=base_dir
         )
     return write(p, os.fspath(out), clobber=clobber, history=history)
+
+
+def _copy_png(
+    vf: VirtualFile | str, out: Any, *, clobber: bool, base_dir: Any
+) -> Path:
+    """``copy(vf, "img.png")``: the image as a log-scaled PNG with WCS axes."""
+    from xdm.quicklook import write_png
+    from xdm.unparse import unparse
+
+    image = read(vf, base_dir=base_dir)
+    if not isinstance(image, Image):
+        raise XdmSemanticError(
+            f"a PNG needs an image; {out} was asked of a table",
+            hint="bin the events: add [bin sky=8]",
+        )
+    title = vf if isinstance(vf, str) else unparse(vf)
+    return write_png(image.data, image.header, out, clobber=clobber, title=title)
 
 
 def _to_table(records: NDArray[Any], header: Header) -> Table:

@@ -632,8 +632,12 @@ def make_events(
         with open(tmp, "wb") as f:
             f.write(_primary_header().tostring().encode("ascii"))
             f.write(_events_header(n_rows, seed).tostring().encode("ascii"))
-            for rows in iter_event_chunks(n_rows, seed, chunk_rows):
-                f.write(rows.tobytes())
+            from xdm.progress import progress
+
+            with progress(n_rows, "making events") as bar:  # shown after 1 s
+                for rows in iter_event_chunks(n_rows, seed, chunk_rows):
+                    f.write(rows.tobytes())
+                    bar.advance(len(rows))
             _pad(f, n_rows * EVENT_DTYPE.itemsize)
             for chip, gti in chip_gtis().items():
                 f.write(_gti_header(chip, len(gti)).tostring().encode("ascii"))

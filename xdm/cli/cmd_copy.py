@@ -7,9 +7,11 @@ is written like CIAO ``dmcopy`` does (see ``xdm.api.copy``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from xdm.errors import XdmSemanticError
 
-USAGE = 'usage: xdm copy "IN[...]" OUT [clobber=yes] [verbose=N | --quiet]'
+USAGE = 'usage: xdm copy "IN[...]" OUT [clobber=yes] [verbose=N | --quiet] [--png]'
 KEYS = ("infile", "outfile", "clobber", "verbose", "option", "mode")
 
 
@@ -36,11 +38,13 @@ def _flag(values: dict[str, str], key: str, default: bool) -> bool:
 
 
 def run(argv: list[str]) -> int:
-    from xdm.progress import get_verbosity, verbosity_from_args
+    from xdm.progress import get_verbosity, note, verbosity_from_args
 
     argv, level = verbosity_from_args(argv)  # verbose=N, --quiet, -v
     switches = {"clobber+": "clobber=yes", "clobber-": "clobber=no"}
     argv = [switches.get(a, a) for a in argv]  # CIAO's key+ / key- switches
+    png = "--png" in argv  # also a quick-look PNG beside each FITS output
+    argv = [a for a in argv if a != "--png"]
     values = parse_args(argv)
     if "help" in values:
         print(USAGE)
@@ -56,11 +60,32 @@ def run(argv: list[str]) -> int:
     pairs = runs(values, files=("infile", "outfile")) or [values]
     for one in pairs:  # infile=@in.lis: once per member (xdm.stacks)
         infile, outfile = one["infile"], one["outfile"]
+        if png and _png_name(Path(outfile)).exists() and not clobber:
+            from xdm.errors import XdmIOError
+
+            raise XdmIOError(  # refused before the FITS file is written
+                f"output file {_png_name(Path(outfile))} exists",
+                hint="add clobber=yes to replace it",
+            )
         history = f"xdm copy infile={infile} outfile={outfile}"
         with verbosity(verbose):
             written = copy(infile, outfile, clobber=clobber, history=history)
+            if png and written.suffix.lower() != ".png":
+                from xdm.quicklook import png_of_fits
+
+                shot = png_of_fits(written, _png_name(written), clobber=clobber)
+                note(f"wrote {shot}", level=1)
             if verbose >= 1:  # selections that cannot match: said, never changed
                 from xdm.advice import output_is_empty, warn
 
                 warn(infile, empty=output_is_empty(written))
     return 0
+
+
+def _png_name(path: Path) -> Path:
+    """``img.fits`` -> ``img.png``, ``img.fits.gz`` -> ``img.png``."""
+    name = path.name
+    for ext in (".gz", ".fits", ".fit", ".fts", ".img"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+    return path.with_name(name + ".png")
