@@ -257,3 +257,44 @@ def test_sherpa_loads_source_background_and_responses(tmp_path: Path) -> None:
         assert pha.backscal == pytest.approx(fits.getheader("m82.pi", 1)["BACKSCAL"])
     finally:
         os.chdir(cwd)
+
+
+def test_real_events_with_user_responses_match_the_rmf_channels(tmp_path: Path) -> None:
+    """The M82 events with the 3c273 responses: what an OGIP reader checks
+    before it pairs a spectrum with an RMF (channel range, DETCHANS, names)."""
+    root = tmp_path / "m82"
+    xdm.tools.specextract(
+        infile=f"{REAL}[sky=circle(4060,4100,60)]",
+        bkgfile=f"{REAL}[sky=annulus(4060,4100,80,150)]",
+        outroot=str(root),
+        rmffile=str(SPECTRA / "3c273.rmf"),
+        arffile=str(SPECTRA / "3c273.arf"),
+        grouptype="NUM_CTS",
+        binspec="5",
+    )
+    with fits.open(SPECTRA / "3c273.rmf") as rmf:
+        ebounds = rmf["EBOUNDS"]
+        channels = np.asarray(ebounds.data["CHANNEL"])
+        detchans = ebounds.header["DETCHANS"]
+    with fits.open(REAL) as h:
+        d = h["EVENTS"].data
+        on = (d["x"] - 4060) ** 2 + (d["y"] - 4100) ** 2 <= 3600
+        expected = np.bincount(d["pi"][on], minlength=1025)[1:1025]
+    for name in ("m82.pi", "m82_grp.pi", "m82_bkg.pi"):
+        with fits.open(tmp_path / name) as h:
+            s = h["SPECTRUM"]
+            assert np.array_equal(s.data["CHANNEL"], channels)
+            assert s.header["DETCHANS"] == detchans
+            assert (s.header["RESPFILE"], s.header["ANCRFILE"]) == (
+                "m82.rmf",
+                "m82.arf",
+            )
+            assert (tmp_path / s.header["RESPFILE"]).is_file()
+            if name != "m82_bkg.pi":
+                assert np.array_equal(s.data["COUNTS"], expected)
+                assert (tmp_path / s.header["BACKFILE"]).is_file()
+    g = fits.getdata(tmp_path / "m82_grp.pi", "SPECTRUM")
+    starts = np.flatnonzero(g["GROUPING"] == 1)
+    sums = np.add.reduceat(expected, starts)
+    good = g["QUALITY"][starts] == 0
+    assert (sums[good] >= 5).all() and (sums[~good] < 5).all()

@@ -314,9 +314,7 @@ def _is_sky(target: Any, events: Events) -> bool:
     from xdm import nodes
 
     if isinstance(target, nodes.ColumnName):
-        return target.name.lower() == "sky" or (
-            events.sky is not None and target.name.lower() == "sky"
-        )
+        return target.name.lower() in ("sky", "pos")
     if isinstance(target, nodes.ColumnPair):
         names = (getattr(target.first, "name", ""), getattr(target.second, "name", ""))
         return tuple(n.lower() for n in names) == ("x", "y")
