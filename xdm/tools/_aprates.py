@@ -286,8 +286,6 @@ def estimate(
     ``step``: the grid step instead; ``top``: the grid's upper end in S
     (aprates' max_counts / f), cutting the automatic range.
     """
-    from scipy.optimize import brentq
-
     if points is None:
         points = 1201 if (g == 0.0 and n > 2000) else 4001
     grid = _grid(n, m, f, g, r, points, step, top)
@@ -325,48 +323,59 @@ def estimate(
         ):
             mode = 0.0
 
-    def cum(x: float) -> float:
+    logp = np.log(np.maximum(p, 1e-300))
+    # each side of the mode as log p rising towards it (made monotone): the
+    # crossing of a level is log-linear interpolation inside a cell
+    left_y = np.maximum.accumulate(logp[: i + 1])
+    left_x = grid[: i + 1]
+    right_y = np.maximum.accumulate(logp[i:][::-1])
+    right_x = grid[i:][::-1]
+
+    def cum(x: FloatArray) -> FloatArray:
         # CDF at x: trapezoid cells, the density linear inside a cell
-        j = int(np.clip(np.searchsorted(grid, x) - 1, 0, grid.size - 2))
+        j = np.clip(np.searchsorted(grid, x) - 1, 0, grid.size - 2)
         t = x - grid[j]
         slope = (p[j + 1] - p[j]) / h[j]
-        return float(cdf[j] + p[j] * t + 0.5 * slope * t * t)
+        return np.asarray(cdf[j] + p[j] * t + 0.5 * slope * t * t)
 
-    logp = np.log(np.maximum(p, 1e-300))
+    def edges(levels: FloatArray) -> tuple[FloatArray, FloatArray]:
+        ll = np.log(levels)
+        return np.interp(ll, left_y, left_x), np.interp(ll, right_y, right_x)
 
-    def crossing(level: float, left: bool) -> float:
-        # where p falls to `level` on one side of the mode (log-linear in a cell)
-        ll = math.log(level)
-        if left:
-            side = np.flatnonzero(logp[: i + 1] < ll)
-            if side.size == 0:
-                return float(grid[0])
-            j = int(side[-1])
-        else:
-            side = np.flatnonzero(logp[i:] < ll)
-            if side.size == 0:
-                return float(grid[-1])
-            j = i + int(side[0]) - 1
-        y0, y1 = logp[j], logp[j + 1]
-        frac = 0.5 if y1 == y0 else (ll - y0) / (y1 - y0)
-        return float(grid[j] + np.clip(frac, 0.0, 1.0) * h[j])
+    def mass(levels: FloatArray) -> FloatArray:
+        a, b = edges(levels)
+        return cum(b) - cum(a)
 
-    def mass(level: float) -> float:
-        return cum(crossing(level, False)) - cum(crossing(level, True))
-
-    reaches_zero = grid[0] == 0.0 and (i == 0 or mass(float(p[0])) <= conf)
     lo: float | None
+    reaches_zero = grid[0] == 0.0 and (i == 0 or float(mass(p[:1])[0]) <= conf)
     if reaches_zero:
         lo = None
-        hi = float(brentq(lambda x: cum(x) - conf, grid[0], grid[-1], xtol=1e-14))
-        enclosed = cum(hi)
+        k = int(np.clip(np.searchsorted(cdf, conf) - 1, 0, grid.size - 2))
+        rest = conf - cdf[k]
+        slope = (p[k + 1] - p[k]) / h[k]
+        if abs(slope) * rest < 1e-12 * p[k] * p[k]:
+            step = rest / p[k]
+        else:
+            step = (
+                math.sqrt(max(p[k] * p[k] + 2.0 * slope * rest, 0.0)) - p[k]
+            ) / slope
+        hi = float(grid[k] + min(max(step, 0.0), h[k]))
+        enclosed = float(cum(np.array([hi]))[0])
     else:
+        # the level whose interval holds conf: a coarse then a fine log-spaced scan
         peak = float(p[i])
-        level = float(
-            brentq(lambda v: mass(v) - conf, peak * 1e-30, peak, xtol=peak * 1e-15)
-        )
-        lo, hi = crossing(level, True), crossing(level, False)
-        enclosed = mass(level)
+        span = (0.0, 70.0)
+        for _ in range(2):
+            drops = np.linspace(span[0], span[1], 200)
+            got = mass(peak * np.exp(-drops))  # rises with the drop
+            k = int(np.clip(np.searchsorted(got, conf), 1, drops.size - 1))
+            span = (float(drops[k - 1]), float(drops[k]))
+        g0, g1 = mass(peak * np.exp(-np.array(span)))
+        frac = 0.0 if g1 == g0 else (conf - g0) / (g1 - g0)
+        level = peak * math.exp(-(span[0] + frac * (span[1] - span[0])))
+        a, b = edges(np.array([level]))
+        lo, hi = float(a[0]), float(b[0])
+        enclosed = float(cum(b)[0] - cum(a)[0])
     return Estimate(
         mode=mode,
         lo=lo,

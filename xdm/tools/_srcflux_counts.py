@@ -1,7 +1,8 @@
 """srcflux counts: every source, every band, in one pass over the events.
 
-Sources are put in a grid of square cells (side about twice the typical outer
-radius); each source is listed in every cell its outer circle touches. For a
+Sources are put in a grid of square cells (side half the typical outer radius,
+so the pairs tried are about twice the pairs inside the circles); each source is
+listed in every cell its outer circle's bounding square touches. For a
 chunk of events, each event's cell gives the sources near it (a sorted-key
 lookup, vectorised), so the work is proportional to the events near sources,
 not to events x sources. Per (event, source) pair the distance decides the
@@ -130,14 +131,14 @@ def _pairs(
 
 
 def _column(
-    records: Any, names: dict[str, str], header: Any, name: str
+    records: Any, names: dict[str, str], header: Any, name: str, rows: IntArray
 ) -> FloatArray | None:
-    """A column of the raw chunk as float64 (TSCAL/TZERO applied), or None."""
+    """Column ``name`` of the raw chunk at ``rows``, as float64 (TSCAL/TZERO applied)."""
     key = names.get(name)
     if key is None:
         return None
     raw = np.asarray(records[key])
-    values = raw.astype(np.float64)
+    values = raw[rows].astype(np.float64)
     number = None
     for k, v in header.items():
         if k.startswith("TTYPE") and str(v).strip().lower() == name:
@@ -181,7 +182,7 @@ def count_events(
     chipxy = np.zeros((2, 3, n), dtype=np.float64)  # [src|bkg][x, y, n]
     near = zeros()
     reach = sources.reach[np.isfinite(sources.reach)]
-    size = max(8.0, 2.0 * float(np.median(reach))) if reach.size else 8.0
+    size = max(4.0, 0.5 * float(np.median(reach))) if reach.size else 4.0
     table = _cells(sources, size)
     user = sources.src_regions is not None
     rows = 0
@@ -193,9 +194,8 @@ def count_events(
             rows += int(idx.size)
             if idx.size == 0:
                 continue
-            sub = records[idx]
-            ex = _column(sub, names, header, "x")
-            ey = _column(sub, names, header, "y")
+            ex = _column(records, names, header, "x", idx)
+            ey = _column(records, names, header, "y", idx)
             if ex is None or ey is None:
                 from xdm.errors import XdmSemanticError
 
@@ -203,12 +203,6 @@ def count_events(
                     f"srcflux: {infile} has no x and y sky columns",
                     hint="srcflux needs an event list",
                 )
-            energy = _column(sub, names, header, "energy")
-            chip = _column(sub, names, header, "ccd_id")
-            if chip is None:
-                chip = _column(sub, names, header, "chip_id")
-            cxs = _column(sub, names, header, "chipx")
-            cys = _column(sub, names, header, "chipy")
             ev, sv = _pairs(ex, ey, size, table)
             if ev.size == 0:
                 continue
@@ -217,6 +211,14 @@ def count_events(
             d = np.sqrt(dx * dx + dy * dy)
             inner = d <= sources.reach[sv]
             ev, sv, d = ev[inner], sv[inner], d[inner]
+            # the other columns only for events near a source, one value per pair
+            rows_p = idx[ev]
+            energy = _column(records, names, header, "energy", rows_p)
+            chip = _column(records, names, header, "ccd_id", rows_p)
+            if chip is None:
+                chip = _column(records, names, header, "chip_id", rows_p)
+            cxs = _column(records, names, header, "chipx", rows_p)
+            cys = _column(records, names, header, "chipy", rows_p)
             near += np.bincount(sv, minlength=n)
             if user:
                 in_src, in_bkg = _user_masks(sources, ex, ey, ev, sv)
@@ -229,18 +231,18 @@ def count_events(
                     & (holder[ev] == 0)
                 )
             if chip is not None:
-                cid = np.clip(chip[ev].astype(np.int64), 0, 9)
+                cid = np.clip(chip.astype(np.int64), 0, 9)
                 for k, mask in enumerate((in_src, in_bkg)):
                     chip_hist[k] += np.bincount(
                         sv[mask] * 10 + cid[mask], minlength=n * 10
                     )
                     if cxs is not None and cys is not None:
-                        chipxy[k, 0] += np.bincount(sv[mask], cxs[ev[mask]], n)
-                        chipxy[k, 1] += np.bincount(sv[mask], cys[ev[mask]], n)
+                        chipxy[k, 0] += np.bincount(sv[mask], cxs[mask], n)
+                        chipxy[k, 1] += np.bincount(sv[mask], cys[mask], n)
                         chipxy[k, 2] += np.bincount(sv[mask], minlength=n)
             fw = None
             if flux_weight is not None and energy is not None:
-                fw = flux_weight(energy[ev])
+                fw = flux_weight(energy)
             pw = photon_weight(ex[ev], ey[ev]) if photon_weight is not None else None
             for band in bands:
                 s = sums[band.label]
@@ -248,7 +250,7 @@ def count_events(
                 if lim is None or energy is None:
                     ok = np.ones(ev.size, dtype=bool)
                 else:
-                    e = energy[ev]
+                    e = energy
                     ok = (e >= lim[0]) & (e <= lim[1])
                 ms, mb = in_src & ok, in_bkg & ok
                 s.counts += np.bincount(sv[ms], minlength=n)
