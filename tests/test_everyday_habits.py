@@ -123,3 +123,24 @@ def test_unknown_tool_names_the_nearest(tmp_path: Path) -> None:
     run = xdm_cli("dmlsit", "evt.fits", "blocks", cwd=tmp_path)
     assert run.returncode == 2
     assert "did you mean 'dmlist'?" in run.stderr and "dmstat" in run.stderr
+
+
+def test_piped_prompt_input_runs_every_statement(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    text = (
+        f"{synthetic_events}[energy=300 2000]\n"
+        f"dmcopy {synthetic_events}[energy=300:2000] {tmp_path}/p.fits\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "xdm"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2  # one statement failed
+    assert "expected ':', ',' or ']' after '300'" in run.stderr
+    d = fits.getdata(synthetic_events, "EVENTS")
+    kept = int(((d["energy"] >= 300) & (d["energy"] < 2000)).sum())
+    assert len(fits.getdata(tmp_path / "p.fits", "EVENTS")) == kept  # ran after it

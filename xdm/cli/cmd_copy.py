@@ -34,7 +34,16 @@ def _flag(values: dict[str, str], key: str, default: bool) -> bool:
     """CIAO's boolean spellings, as every tool takes them (yes/no, y/n, +/-, 1/0)."""
     from xdm.tools.params import to_bool
 
-    return default if key not in values else to_bool(values[key], f"copy {key}")
+    if key not in values:
+        return default
+    try:
+        return to_bool(values[key], key)
+    except XdmSemanticError:
+        raise XdmSemanticError(
+            f"{key}= takes yes or no, got {values[key]!r}",
+            expected=("yes", "no"),
+            hint=USAGE,
+        ) from None
 
 
 def run(argv: list[str]) -> int:

@@ -420,8 +420,12 @@ class Repl:
     def _quit(self, session: Session, words: list[Word], statement: Statement) -> None:
         self.done = True
 
-    def execute(self, text: str) -> None:
-        """Run typed input (one or more statements); show errors and go on."""
+    def execute(self, text: str, *, keep_going: bool = False) -> None:
+        """Run typed input (one or more statements); show errors and go on.
+
+        An error ends the typed input; ``keep_going`` (piped input) runs the
+        statements after it too, as at the prompt line by line.
+        """
         from xdm.cli.render import print_error
 
         for statement in read_statements(text, join_open=True):
@@ -430,6 +434,8 @@ class Repl:
             except XdmError as exc:
                 self.errors += 1
                 print_error(exc)
+                if keep_going:
+                    continue
                 return
             except KeyboardInterrupt:
                 print("interrupted", file=sys.stderr)
@@ -437,6 +443,8 @@ class Repl:
             except Exception as exc:  # a bug: report it, keep the session
                 self.errors += 1
                 print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+                if keep_going:
+                    continue
                 return
             if self.done:
                 return
@@ -493,5 +501,5 @@ def main_loop(repl: Repl | None = None) -> int:
 
 
 def _piped(repl: Repl, lines: Iterable[str]) -> int:
-    repl.execute("".join(lines))
+    repl.execute("".join(lines), keep_going=True)  # every statement, as typed
     return 2 if repl.errors else 0
