@@ -227,7 +227,8 @@ class _Running:
             self.hi, self.hi_at = hi, at(i_hi)
         s = float(np.sum(values))
         mean_b = s / nb
-        m2_b = float(np.sum((values - mean_b) ** 2))
+        deviation = values - mean_b
+        m2_b = float(np.dot(deviation, deviation))
         n = self.n + nb
         delta = mean_b - self.mean
         self.mean += delta * nb / n
@@ -237,6 +238,7 @@ class _Running:
 
 
 def _table_stats(p: Values) -> tuple[ColumnStats, ...]:
+    import numpy as np
     from astropy.io.fits import FITS_rec
 
     from xdm.api import scan
@@ -264,11 +266,12 @@ def _table_stats(p: Values) -> tuple[ColumnStats, ...]:
         row = 1
         with progress(rows.total_rows, "dmstat") as bar:
             for records, kept in rows.chunks:
-                sel = records if kept.all() else records[kept]
+                every = bool(kept.all())  # else one column at a time, not rows
                 scaled = isinstance(records, FITS_rec)  # heap tables: astropy's
                 for old, _, n in picked:
-                    acc[old].add(_scaled(sel[old], h, n, scaled), row)
-                row += len(sel)
+                    column = records[old] if every else records[old][kept]
+                    acc[old].add(_scaled(column, h, n, scaled), row)
+                row += len(records) if every else int(np.count_nonzero(kept))
                 bar.advance(len(records))
         note(f"dmstat: {row - 1:,} rows of {rows.total_rows:,} read", level=3)
         for old, new, n in picked:
@@ -285,7 +288,7 @@ def _scaled(column: NDArray[Any], h: Any, n: int, scaled: bool) -> NDArray[np.fl
     values = np.asarray(column, dtype=np.float64)
     tnull = h.get(f"TNULL{n}")
     if tnull is not None and np.asarray(column).dtype.kind in "iu":
-        values = np.where(np.asarray(column) == int(tnull), np.nan, values)
+        values[np.asarray(column) == int(tnull)] = np.nan
     scale, zero = float(h.get(f"TSCAL{n}", 1.0)), float(h.get(f"TZERO{n}", 0.0))
     if (scale, zero) != (1.0, 0.0) and not scaled:
         values = values * scale + zero
