@@ -106,11 +106,13 @@ def _pairs(
     ey: FloatArray,
     size: float,
     table: tuple[IntArray, IntArray, IntArray, IntArray],
+    box: tuple[float, float, float, float],
 ) -> tuple[IntArray, IntArray]:
     """(event index, source index) for every event in a cell a source touches."""
     ukeys, starts, ends, owner = table
-    ok = np.isfinite(ex) & np.isfinite(ey)
-    idx = np.flatnonzero(ok)
+    # events inside the box of all cells listed (NaN fails the comparisons)
+    lo_x, hi_x, lo_y, hi_y = box
+    idx = np.flatnonzero((ex >= lo_x) & (ex < hi_x) & (ey >= lo_y) & (ey < hi_y))
     if idx.size == 0 or ukeys.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
@@ -131,14 +133,14 @@ def _pairs(
 
 
 def _column(
-    records: Any, names: dict[str, str], header: Any, name: str, rows: IntArray
+    records: Any, names: dict[str, str], header: Any, name: str, rows: IntArray | None
 ) -> FloatArray | None:
     """Column ``name`` of the raw chunk at ``rows``, as float64 (TSCAL/TZERO applied)."""
     key = names.get(name)
     if key is None:
         return None
     raw = np.asarray(records[key])
-    values = raw[rows].astype(np.float64)
+    values = (raw if rows is None else raw[rows]).astype(np.float64)
     number = None
     for k, v in header.items():
         if k.startswith("TTYPE") and str(v).strip().lower() == name:
@@ -184,6 +186,12 @@ def count_events(
     reach = sources.reach[np.isfinite(sources.reach)]
     size = max(4.0, 0.5 * float(np.median(reach))) if reach.size else 4.0
     table = _cells(sources, size)
+    box = (
+        float(np.min(sources.x - sources.reach)) - size,
+        float(np.max(sources.x + sources.reach)) + size,
+        float(np.min(sources.y - sources.reach)) - size,
+        float(np.max(sources.y + sources.reach)) + size,
+    )
     user = sources.src_regions is not None
     rows = 0
     with scan(infile, chunk_rows=chunk_rows) as stream:
@@ -194,8 +202,9 @@ def count_events(
             rows += int(idx.size)
             if idx.size == 0:
                 continue
-            ex = _column(records, names, header, "x", idx)
-            ey = _column(records, names, header, "y", idx)
+            every = idx.size == kept.size
+            ex = _column(records, names, header, "x", None if every else idx)
+            ey = _column(records, names, header, "y", None if every else idx)
             if ex is None or ey is None:
                 from xdm.errors import XdmSemanticError
 
@@ -203,7 +212,7 @@ def count_events(
                     f"srcflux: {infile} has no x and y sky columns",
                     hint="srcflux needs an event list",
                 )
-            ev, sv = _pairs(ex, ey, size, table)
+            ev, sv = _pairs(ex, ey, size, table, box)
             if ev.size == 0:
                 continue
             dx = ex[ev] - sources.x[sv]
