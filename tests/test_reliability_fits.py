@@ -74,13 +74,23 @@ def _truncate(fraction: float) -> Callable[[Path], None]:
 
 
 def _cut_into_data(hdu: int, keep: int) -> Callable[[Path], None]:
-    """The file cut ``keep`` bytes into the data of block ``hdu``."""
+    """The file cut ``keep`` bytes into the data of block ``hdu`` (-1: one
+    byte before its padding ends, all data present)."""
 
     def make(path: Path) -> None:
         raw = REAL.read_bytes()
-        path.write_bytes(raw[: _header_range(raw, hdu)[1] + keep])
+        if keep < 0:
+            path.write_bytes(raw[: _header_range(raw, hdu + 1)[0] - 1])
+        else:
+            path.write_bytes(raw[: _header_range(raw, hdu)[1] + keep])
 
     return make
+
+
+def _damage_keyword(raw: bytearray) -> None:
+    start, end = _header_range(bytes(raw), 1)
+    at = raw.index(b"HISTORY ", start, end)
+    raw[at + 5 : at + 6] = b"$"  # printable, but no keyword character
 
 
 def _flip_header_byte(raw: bytearray) -> None:
@@ -224,6 +234,8 @@ HOSTILE: list[tuple[str, Callable[[Path], None], tuple[str, ...], str]] = [
     ),
     ("non-ascii-header", _edit(_flip_header_byte), ("non-ASCII",), ".fits"),
     ("no-end-card", _no_end, ("END",), ".fits"),
+    ("bad-keyword", _edit(_damage_keyword), ("HISTO$Y", "damaged"), ".fits"),
+    ("cut-in-padding", _cut_into_data(1, -1), ("padding",), ".fits"),
     ("gzip-bomb", _gzip_bomb, ("budget",), ".fits.gz"),
     ("gzip-zeros", _zeros_gz, ("not a FITS file",), ".fits.gz"),
     ("gzip-truncated", _gzip_truncated, ("damaged",), ".fits.gz"),
@@ -412,3 +424,16 @@ def test_trailing_padding_is_accepted(tmp_path: Path, tail: bytes) -> None:
     with open(path, "ab") as fh:
         fh.write(tail)
     assert len(xdm.read(f"{path}[EVENTS]")) == 4612
+
+
+def test_every_truncation_is_refused(tmp_path: Path) -> None:
+    """60 seeded cut lengths anywhere in the file (headers, rows, padding): a
+    FITS file is whole records, so every strict prefix is refused, never read
+    with a block silently missing."""
+    raw = REAL.read_bytes()
+    rng = np.random.default_rng(60)
+    path = tmp_path / "cut.fits"
+    for n in sorted(rng.integers(1, len(raw), 60)):
+        path.write_bytes(raw[:n])
+        with pytest.raises(xdm.XdmIOError, match=r"cut\.fits"):
+            xdm.read(f"{path}[EVENTS]")

@@ -4,9 +4,10 @@
 cards, 2880-byte records) and refuses, in one line naming the file and the
 block, what would otherwise surface as an astropy warning, a numpy error or an
 out-of-memory kill: a directory, an empty or non-FITS file, a header without
-END, non-ASCII header bytes, an impossible BITPIX or NAXISn, table columns that
-do not add up to NAXIS1, a missing TTYPEn or TFORMn, data that the file is too
-short to hold (a NAXIS2 claim bigger than the file, a truncated copy), and
+END, non-ASCII header bytes or keyword names FITS does not allow, an
+impossible BITPIX or NAXISn, table columns that do not add up to NAXIS1, a
+missing TTYPEn or TFORMn, data that the file is too short to hold (a NAXIS2
+claim bigger than the file, a truncated copy, a cut in the last padding), and
 compressed streams whose declared sizes exceed the memory budget (a gzip
 bomb), since astropy inflates a compressed block into memory.
 
@@ -50,6 +51,7 @@ _TFORM_BYTES = {
     "Q": 16,
 }
 _PRINTABLE = bytes(range(32, 127))
+_KEYWORD = re.compile(r"[A-Z0-9_-]*\s*$")  # FITS 4.1.2.1: digits, capitals, - and _
 
 
 class _Stream(Protocol):
@@ -135,6 +137,12 @@ def _walk(fh: _Stream, size: int | None, compression: str | None) -> None:
             assert size is not None
             if header_end + nbytes > size:
                 raise _Refused(_short(cards, index, name, nbytes, size - header_end))
+            if header_end + padded > size:  # what followed may be lost too
+                raise _Refused(
+                    f"is truncated: it ends inside the padding of block {index + 1} "
+                    f"({name}), {header_end + padded - size:,} bytes short of a "
+                    "whole FITS record"
+                )
             offset = header_end + padded
             fh.seek(offset)
         index += 1
@@ -209,6 +217,12 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
             key = card[:8].rstrip()
             if key == "END":
                 return cards, (n + 1) * RECORD
+            if not _KEYWORD.match(card[:8]) and not card.startswith("HIERARCH "):
+                raise _Refused(
+                    f"header of block {index + 1} has a card named {key!r}, which "
+                    f"FITS does not allow (at byte {offset + n * RECORD + i:,}): "
+                    "the file is damaged"
+                )
             if card[8:10] == "= " and key not in cards:
                 cards[key] = _value(card[10:])
     raise _Refused(
