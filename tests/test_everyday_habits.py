@@ -144,3 +144,33 @@ def test_piped_prompt_input_runs_every_statement(
     d = fits.getdata(synthetic_events, "EVENTS")
     kept = int(((d["energy"] >= 300) & (d["energy"] < 2000)).sum())
     assert len(fits.getdata(tmp_path / "p.fits", "EVENTS")) == kept  # ran after it
+
+
+def test_prompt_says_what_an_open_bracket_waits_for(tmp_path: Path) -> None:
+    import os
+    import re
+
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(
+        os.environ,
+        XDM_HISTORY=str(tmp_path / "history"),
+        PROMPT_TOOLKIT_NO_CPR="1",
+        TERM="xterm-256color",
+    )
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "xdm"],
+        cwd=str(tmp_path),
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(30, 140),
+    )
+    child.expect("xdm>")
+    child.send("evt.fits[sky=circle(1,2\r")
+    child.expect("Esc Enter runs it")
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before or "")
+    assert "waiting for ')' and ']'" in shown
+    child.sendcontrol("c")
+    child.sendline("quit")
+    child.expect(pexpect.EOF)

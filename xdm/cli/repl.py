@@ -487,6 +487,7 @@ def main_loop(repl: Repl | None = None) -> int:
         key_bindings=_key_bindings(),
         prompt_continuation=lambda width, line, wrap: "." * (width - 1) + " ",
         complete_while_typing=False,
+        rprompt=lambda: waiting_for(prompt.default_buffer.text),  # why Enter waits
     )
     print(f"xdm {__version__} - type a virtual file, `help`, or `quit`")
     while not repl.done:
@@ -498,6 +499,37 @@ def main_loop(repl: Repl | None = None) -> int:
             break
         repl.execute(text)
     return 0
+
+
+def waiting_for(text: str) -> str:
+    """What an incomplete input waits for (shown at the right of the prompt).
+
+    >>> waiting_for("evt.fits[sky=circle(1,2")
+    "waiting for ')' and ']' (Esc Enter runs it as typed)"
+    >>> waiting_for("evt.fits[energy=300:2000]")
+    ''
+    """
+    if is_complete(text):
+        return ""
+    closers = {"(": ")", "[": "]"}
+    stack: list[str] = []
+    quote: str | None = None
+    for c in text:
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"" and not stack:
+            quote = c
+        elif c in closers:
+            stack.append(closers[c])
+        elif c in ")]" and stack:
+            stack.pop()
+    if quote:
+        wanted = f"the closing {quote}"
+    elif stack:
+        wanted = " and ".join(f"'{c}'" for c in reversed(stack))
+    else:
+        wanted = "the line after the trailing \\"
+    return f"waiting for {wanted} (Esc Enter runs it as typed)"
 
 
 def _piped(repl: Repl, lines: Iterable[str]) -> int:
