@@ -193,16 +193,13 @@ def test_cli_plain_when_piped_and_errors(synthetic_events: Path) -> None:
     assert "Traceback" not in bad.stderr
 
 
-def test_rich_tables_on_a_terminal(synthetic_events: Path) -> None:
+def _on_a_terminal(*args: str) -> str:
     import os
     import pty
 
     pid, fd = pty.fork()
     if pid == 0:  # child: stdout is the terminal
-        os.execv(
-            sys.executable,
-            [sys.executable, "-m", "xdm", "dmlist", str(synthetic_events), "blocks"],
-        )
+        os.execv(sys.executable, [sys.executable, "-m", "xdm", *args])
     chunks = []
     while True:
         try:
@@ -213,10 +210,25 @@ def test_rich_tables_on_a_terminal(synthetic_events: Path) -> None:
             break
         chunks.append(data)
     os.waitpid(pid, 0)
-    text = b"".join(chunks).decode("utf-8", "replace")
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8", "replace"))
+
+
+def test_rich_tables_on_a_terminal(synthetic_events: Path) -> None:
+    text = _on_a_terminal("dmlist", str(synthetic_events), "blocks")
     assert "EVENTS" in text
     assert "┃" in text or "│" in text  # rich's box drawing
     assert "Block    2:" not in text
+    vf = f"{synthetic_events}[#row=1:3][cols time,pi]"
+    data = _on_a_terminal("dmlist", vf, "data")
+    cells = [
+        [c.strip() for c in line.strip("│").split("│")]
+        for line in data.splitlines()
+        if line.startswith("│")
+    ]
+    d = fits.getdata(synthetic_events, "EVENTS")[:3]
+    assert [int(c[0]) for c in cells] == [1, 2, 3]
+    np.testing.assert_array_equal([float(c[1]) for c in cells], d["time"])
+    np.testing.assert_array_equal([int(c[2]) for c in cells], d["pi"])
 
 
 @pytest.mark.parametrize("word", ["rows=5:2", "rows=a:b"])

@@ -158,8 +158,10 @@ class Sink:
             from rich.text import Text
 
             t = Table(title=title, title_justify="left", header_style="bold")
-            for h in headings:
-                t.add_column(h)
+            for i, h in enumerate(headings):
+                cells = [row[i] for row in rows if i < len(row)]
+                numeric = bool(cells) and all(_numeric(c) for c in cells)
+                t.add_column(h, justify="right" if numeric else "left")
             for row in rows:
                 t.add_row(*(Text(c) for c in row))
             Console(highlight=False).print(t)
@@ -172,6 +174,14 @@ class Sink:
             return
         for text in plain:
             self.line(text)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def banner(sink: Sink, title: str) -> None:

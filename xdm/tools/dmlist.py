@@ -34,6 +34,8 @@ __all__ = ["TOOL", "Listing", "dmlist", "run"]
 
 OPTIONS = ("blocks", "header", "cols", "data", "counts", "subspace")
 MODIFIERS = ("raw", "clean", "array")
+RICH_PAGE_ROWS = 500
+"""Rows per rich table when data is listed on a terminal."""
 
 TOOL = Tool(
     "dmlist",
@@ -568,7 +570,9 @@ def _table_data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
         names = [new for _, new in rows.columns]
         fmts = _formatters(rows.header, names)
         block = str(rows.header.get("EXTNAME", "")).strip()
-        if not clean:
+        if sink.rich:
+            pass  # the rich tables carry the title and headings
+        elif not clean:
             sink.line("")
             banner(sink, f"Data for Table Block {block}")
             sink.line("")
@@ -580,26 +584,45 @@ def _table_data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
         else:
             sink.line("#  " + " ".join(names))
         olds = [old for old, _ in rows.columns]
+        page: list[tuple[str, ...]] = []  # rows for a rich table (a terminal)
+        plain: list[str] = []
+
+        def flush() -> None:
+            if page:
+                headings = ("ROW", *names) if not clean else tuple(names)
+                sink.table(f"Data for Table Block {block}", headings, page, plain)
+                page.clear()
+                plain.clear()
+
         for records, kept in rows.chunks:
             n_kept = int(np.count_nonzero(kept))
             if row + n_kept < lo:
                 row += n_kept
                 continue
-            picked = records[kept] if not kept.all() else records
             start = max(0, lo - 1 - row)
             stop = n_kept if hi is None else min(n_kept, hi - row)
             if stop > start:
-                columns = [picked[o][start:stop] for o in olds]
+                where = np.flatnonzero(kept)[start:stop]  # only the listed rows
+                columns = [records[o][where] for o in olds]
                 for i in range(stop - start):
-                    cells = (
-                        fmt(col[i]).rjust(w) for col, (w, fmt) in zip(columns, fmts)
-                    )
+                    cells = [fmt(col[i]) for col, (_, fmt) in zip(columns, fmts)]
                     number_text = f"{row + start + i + 1:>6} " if not clean else ""
-                    sink.line(number_text + " ".join(cells).rstrip())
+                    line = number_text + " ".join(
+                        c.rjust(w) for c, (w, _) in zip(cells, fmts)
+                    )
+                    if sink.rich:
+                        lead = (str(row + start + i + 1),) if not clean else ()
+                        page.append((*lead, *cells))
+                        plain.append(line.rstrip())
+                        if len(page) >= RICH_PAGE_ROWS:
+                            flush()
+                    else:
+                        sink.line(line.rstrip())
                 listed += stop - start
             row += n_kept
             if hi is not None and row >= hi:
                 break
+        flush()
     note(f"dmlist: listed {listed:,} rows", level=3)
     return {"block": block, "columns": names, "rows": listed}
 
