@@ -521,3 +521,21 @@ def test_user_regions(synthetic_events: Path, events, radec, tmp_path: Path) -> 
     assert t["AREA"][0] == pytest.approx(96.0)
     assert t["BG_AREA"][0] == pytest.approx(math.pi * (1600 - 400 - 25), rel=2e-3)
     assert t["SHAPE"][0].strip().lower().startswith("box")
+
+
+def test_tables_read_back_through_xdm(
+    synthetic_events: Path, radec, tmp_path: Path
+) -> None:
+    import xdm as top
+
+    ra, dec = radec[0]
+    xdm.tools.srcflux(
+        infile=str(synthetic_events), pos=f"{ra!r} {dec!r}", outroot=str(tmp_path / "v"),
+        radius=3.0,
+    )  # fmt: skip
+    path = tmp_path / "v_broad.flux"
+    ours = top.read(f"{path}[cols counts,r,net_rate_aper]")
+    theirs = Table.read(path, hdu="HISTOGRAM")
+    assert ours["COUNTS"][0] == theirs["COUNTS"][0]
+    np.testing.assert_array_equal(np.asarray(ours["R"]), np.asarray(theirs["R"]))
+    assert ours["R"][0][0] == pytest.approx(3.0 / 0.492)

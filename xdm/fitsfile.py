@@ -722,7 +722,10 @@ def _raw_dtype(hdu: Any) -> np.dtype[Any]:
                 (col.name, "i1", (repeat,)) if repeat > 1 else (col.name, "i1")
             )
         else:
-            dt = np.dtype(rec).newbyteorder(">") if np.dtype(rec).itemsize > 1 else rec
+            base = np.dtype(rec)
+            if repeat > 1:  # recformat '2f8' already holds the repeat
+                base = base.base
+            dt = base.newbyteorder(">") if base.itemsize > 1 else base
             fields.append((col.name, dt, (repeat,)) if repeat > 1 else (col.name, dt))
     return np.dtype(fields)
 
