@@ -51,6 +51,10 @@ _TFORM_BYTES = {
     "Q": 16,
 }
 _PRINTABLE = bytes(range(32, 127))
+_COMMENTARY = ("", "COMMENT", "HISTORY", "CONTINUE")
+_STRUCTURAL = re.compile(
+    r"(SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|TFORM\d+|TTYPE\d+)$"
+)
 _KEYWORD = re.compile(r"[A-Z0-9_-]*\s*$")  # FITS 4.1.2.1: digits, capitals, - and _
 
 
@@ -216,8 +220,24 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
             card = text[i : i + CARD]
             key = card[:8].rstrip()
             if key == "END":
+                if card.rstrip() != "END":  # astropy would read on past it
+                    raise _Refused(
+                        f"the END card of block {index + 1} holds other characters "
+                        f"(at byte {offset + n * RECORD + i:,}): the file is damaged"
+                    )
                 return cards, (n + 1) * RECORD
-            if not _KEYWORD.match(card[:8]) and not card.startswith("HIERARCH "):
+            hierarch = card.startswith("HIERARCH ")
+            if (
+                key not in _COMMENTARY
+                and not hierarch
+                and not 0 <= card.find("= ") <= 8
+            ):
+                raise _Refused(
+                    f"header of block {index + 1} has a card {key!r} without "
+                    f"'= ' (at byte {offset + n * RECORD + i:,}): the file is "
+                    "damaged"
+                )
+            if not _KEYWORD.match(card[:8]) and not hierarch:
                 raise _Refused(
                     f"header of block {index + 1} has a card named {key!r}, which "
                     f"FITS does not allow (at byte {offset + n * RECORD + i:,}): "
@@ -225,6 +245,12 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
                 )
             if card[8:10] == "= " and key not in cards:
                 cards[key] = _value(card[10:])
+            elif key in cards and _STRUCTURAL.match(key):
+                raise _Refused(
+                    f"header of block {index + 1} has {key} twice (at byte "
+                    f"{offset + n * RECORD + i:,}; a damaged END card?): the file "
+                    "is damaged"
+                )
     raise _Refused(
         f"header of block {index + 1} has no END card in its first "
         f"{MAX_HEADER_RECORDS * RECORD:,} bytes"
