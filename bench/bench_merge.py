@@ -107,8 +107,14 @@ def main() -> None:
         )
 
     merge("serial")  # warm the page cache and the imports
+    cpu0 = time.process_time()
     serial = timed(lambda: merge("serial"), args.repeat)
+    cpu = (time.process_time() - cpu0) / args.repeat
     s = statistics.median(serial)
+    print(
+        f"serial CPU time (this process): {cpu:.2f} s per run, "
+        f"{cpu / args.obs * 1000:.0f} ms per observation (less sensitive to a loaded machine)"
+    )
     print(
         f"serial: median {s:.2f} s of {args.repeat} "
         f"({', '.join(f'{v:.2f}' for v in serial)}); "
@@ -140,7 +146,8 @@ def main() -> None:
     size = sum(f.stat().st_size for f in (folder / "serial").iterdir()) / (args.obs + 1)
     print(f"output per observation: {size / 1e6:.1f} MB")
 
-    for n in (int(w) for w in args.workers.split(",")):
+    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    for n in workers:
         t0 = time.perf_counter()
         with (
             distributed.LocalCluster(
@@ -168,8 +175,8 @@ def main() -> None:
         )
     for sub in [
         "serial",
-        *(f"dask{w}" for w in args.workers.split(",")),
-        *(f"cold{w}" for w in args.workers.split(",")),
+        *(f"dask{w}" for w in workers),
+        *(f"cold{w}" for w in workers),
     ]:
         shutil.rmtree(folder / sub, ignore_errors=True)
     if not args.keep:

@@ -93,13 +93,16 @@ def _split(text: str) -> list[str]:
     return words
 
 
-def observation(vf: str) -> Observation:
-    """Read what merging needs from an event file's header (after its filters)."""
+def observation(vf: str, base_dir: str | None = None) -> Observation:
+    """Read what merging needs from an event file's header (after its filters).
+
+    ``base_dir`` resolves a relative name (a worker elsewhere reads the file).
+    """
     from xdm.api import scan
     from xdm.fitsfile import open_vf_block
     from xdm.parser import parse
 
-    with open_vf_block(parse(vf)) as block:
+    with open_vf_block(parse(vf), base_dir=base_dir) as block:
         if not block.is_table:
             raise XdmSemanticError(f"merge_obs: {vf} is not an event table")
         xcol, ycol = block.column("x"), block.column("y")
@@ -110,7 +113,7 @@ def observation(vf: str) -> Observation:
             )
         frame = frame_of_columns(block.header, xcol.number, ycol.number)
         has_energy = block.column("energy") is not None
-    with scan(vf) as rows:  # the header after the filters (exposure keywords)
+    with scan(vf, base_dir=base_dir) as rows:  # the header after the filters
         header = rows.header
 
     def real(key: str) -> float | None:

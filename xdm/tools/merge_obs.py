@@ -262,7 +262,10 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
     infiles = out.file_list(str(p["infiles"]), "infiles")
     if not infiles:
         raise XdmSemanticError("merge_obs: infiles= names no files")
-    obs = [out.observation(vf) for vf in infiles]
+    cwd = os.getcwd()  # workers elsewhere resolve relative names from here
+    # the headers are read where the tasks run: a thousand files are not read
+    # one after another by the caller
+    obs = executor.gather([executor.submit(out.observation, vf, cwd) for vf in infiles])
     prefixes = out.prefixes([o.obsid for o in obs])
     bands = parse_bands(str(p["bands"]), obs[0].instrument)
     frame = out.common_frame(str(p["refcoord"]), obs[0].frame)
@@ -293,7 +296,7 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
             bounds_reducer,
             combine_bounds,
             executor=executor,
-            base_dir=os.getcwd(),
+            base_dir=cwd,
         )
         common = []
         for o, box in zip(obs, boxes, strict=True):
@@ -316,7 +319,6 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
         ranges,
         any(e.kind == "footprint" for e in expmaps),
     )
-    cwd = os.getcwd()  # workers elsewhere resolve relative names from here
     per_obs = reduce_files(
         infiles, reducer, combine_counts, executor, task_rows=TASK_ROWS, base_dir=cwd
     )
