@@ -65,7 +65,10 @@ def _models(p: Values) -> tuple[list[Any], list[Any] | None, str]:
 
     gal = p["galnh"]
     absparams = str(p["absparams"])
-    if "%GAL%" in (absparams + str(p["paramvals"])).upper() and gal is None:
+    used = str(p["paramvals"])
+    if str(p["absmodel"]).strip().lower() not in ("", "none"):
+        used += absparams
+    if "%GAL%" in used.upper() and gal is None:
         note(
             "srcflux: warning: %GAL% (Galactic nH) is not looked up by xdm; "
             "nH=0 is used (give galnh=)",
