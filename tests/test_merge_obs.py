@@ -477,3 +477,48 @@ def test_the_command_line_reports_and_exits_2_on_user_errors(
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "units=time" in bad.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_without_dask_parallel_runs_say_how_to_install_it(
+    obs: list[Path], tmp_path: Path
+) -> None:
+    hide = (
+        "import sys, importlib.abc\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('dask', 'distributed'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from xdm.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            hide,
+            "merge_obs",
+            ",".join(map(str, obs)),
+            f"{tmp_path}/",
+            "units=time",
+            "parallel=yes",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'xdm[dask]'" in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_hrc_defaults_wide_band_and_32_pixel_bins(tmp_path: Path) -> None:
+    path = write_obs(tmp_path / "hrc.fits", 0)
+    with fits.open(path, mode="update") as hdul:
+        hdul["EVENTS"].header["INSTRUME"] = "HRC"
+    r = xdm.tools.merge_obs(
+        infiles=str(path), outroot=f"{tmp_path}/h/", units="time", expmapthresh="0"
+    )
+    h = fits.getheader(tmp_path / "h" / "wide.img")
+    assert r.bands == ("wide",) and r.binsize == 32 and h["LTM1_1"] == 1 / 32
+    assert r.counts == (len(fits.getdata(path, "EVENTS")),)  # wide: no energy filter
