@@ -22,12 +22,20 @@ EVENTS = Path(__file__).parent / "data" / "events"
 M82 = EVENTS / "chandra_test.fits"
 
 
+def _read(path: Path) -> fits.HDUList:
+    """The whole file read into memory and closed (no open handle left behind)."""
+    with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+        for hdu in hdul:
+            _ = hdu.data
+        return hdul
+
+
 def test_filtered_events_keep_other_blocks_and_rows(
     tmp_path: Path, synthetic_events: Path
 ) -> None:
     out = tmp_path / "out.fits"
     copy(f"{synthetic_events}[energy=500:7000,grade=0,2:4,6][status=0]", out)
-    src, dst = fits.open(synthetic_events), fits.open(out)
+    src, dst = _read(synthetic_events), _read(out)
     assert [h.name for h in dst] == [h.name for h in src]
     d = src[1].data
     keep = (
@@ -61,13 +69,13 @@ def test_columns_selection_keeps_vectors_in_order(
 ) -> None:
     out = tmp_path / "cols.fits"
     copy(f"{synthetic_events}[cols time,sky,status]", out)
-    h = fits.open(out)[1].header
+    h = fits.getheader(out, 1)
     assert [h[f"TTYPE{i}"] for i in range(1, 5)] == ["time", "x", "y", "status"]
     assert h["TFIELDS"] == 4 and h["TCTYP2"] == "RA---TAN" and h["TLMAX3"] == 8192.5
     assert h["MTYPE1"].lower() == "sky" and h["MFORM1"].replace(" ", "") == "x,y"
     out2 = tmp_path / "cols2.fits"
     copy(f"{synthetic_events}[cols y,x]", out2)
-    h2 = fits.open(out2)[1].header
+    h2 = fits.getheader(out2, 1)
     assert "MTYPE1" not in h2  # reordering loses the vector (dm-syntax 6)
     assert np.array_equal(
         fits.getdata(out2, 1)["x"], fits.getdata(synthetic_events, 1)["x"]
@@ -87,7 +95,7 @@ def test_time_filter_intersects_gti_and_recomputes_exposure(tmp_path: Path) -> N
     t0, t1 = float(old[0, 0]) + 100.0, float(old[0, 0]) + 400.0
     out = tmp_path / "t.fits"
     copy(f"{M82}[time={t0!r}:{t1!r}]", out)
-    h = fits.open(out)
+    h = _read(out)
     new = _gti(out, 2)
     assert np.allclose(new, [[t0, t1]])
     assert h[2].header["ONTIME"] == pytest.approx(300.0)
@@ -154,8 +162,8 @@ def test_per_chip_gti_file(tmp_path: Path, synthetic_events: Path) -> None:
     want = ((c == 0) & inside(t, chip0)) | ((c == 6) & inside(t, chip6))
     assert len(fits.getdata(out, 1)) == int(want.sum()) > 0
 
-    h = fits.open(out)
-    src = fits.open(synthetic_events)
+    h = _read(out)
+    src = _read(synthetic_events)
     for a, b in zip(src[2:], h[2:]):
         chip = a.header["CCD_ID"]
         old = np.column_stack([a.data["START"], a.data["STOP"]])
@@ -200,7 +208,7 @@ def test_sky_image_grid_counts_and_header(
 ) -> None:
     out = tmp_path / "img.fits"
     copy(f"{synthetic_events}[energy=500:7000][bin sky=8]", out)
-    h = fits.open(out)
+    h = _read(out)
     img = h[0]
     assert img.data.shape == (1024, 1024) and img.data.dtype == np.dtype(">i2")
     assert img.header["HDUNAME"] == "EVENTS_IMAGE"
