@@ -12,7 +12,7 @@ import pytest
 from astropy.io import fits
 
 from xdm.fitsfile import open_block, release_pages
-from xdm.imagewcs import PARAMETER_FREE_PROJECTIONS, _is_plain_celestial_pair
+from xdm.imagewcs import PARAMETER_FREE_PROJECTIONS, is_plain_celestial_pair
 
 
 def _rss_kb_of_mapping(array: np.ndarray) -> int:
@@ -140,13 +140,13 @@ def test_celestial_fast_path_agrees_with_wcslib(
     from astropy.wcs import WCS
 
     for ctypes in ([pair[0] + code, pair[1] + code], [pair[1] + code, pair[0] + code]):
-        assert _is_plain_celestial_pair(ctypes)
+        assert is_plain_celestial_pair(ctypes)
         w = WCS(naxis=2)
         w.wcs.ctype = ctypes
         w.wcs.set()  # wcslib accepts it too
-    assert not _is_plain_celestial_pair(["RA---TAN", "DEC--SIN"])
-    assert not _is_plain_celestial_pair(["RA---COP", "DEC--COP"])  # needs PV2_1
-    assert not _is_plain_celestial_pair(["RA---TAN", "RA---TAN"])
+    assert not is_plain_celestial_pair(["RA---TAN", "DEC--SIN"])
+    assert not is_plain_celestial_pair(["RA---COP", "DEC--COP"])  # needs PV2_1
+    assert not is_plain_celestial_pair(["RA---TAN", "RA---TAN"])
 
 
 def test_sky_image_needs_no_astropy_wcs(tmp_path: Path) -> None:

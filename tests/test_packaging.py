@@ -75,17 +75,17 @@ def test_facade_exposes_the_parser() -> None:
     assert xdm.parse_filter("ccd_id=7\nenergy=1:2") is not None
 
 
-def test_grammar_cache_lives_in_the_users_cache_folder(
+def test_grammar_cache_lives_in_the_userscache_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """lark's saved tables go to $XDG_CACHE_HOME/xdm (not the shared temp folder);
     with no usable folder the parser still works, uncached."""
-    from xdm.parser import _cache_file
+    from xdm.parser import grammar_cache_file
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = _cache_file()
+    path = grammar_cache_file()
     assert isinstance(path, str) and Path(path).parent == tmp_path / "xdm"
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    assert _cache_file() is False
+    assert grammar_cache_file() is False

@@ -24,6 +24,7 @@ __all__ = [
     "AxisGrid",
     "binned_image_header",
     "collapsed_header",
+    "is_plain_celestial_pair",
     "physical_axis_names",
     "physical_transform",
     "physical_world_wcs",
@@ -175,7 +176,7 @@ def _valid_world(
     if sum(celestial) % 2:
         return False
     used = [(a.ctype or "").upper() for a, w in zip(axes, world) if w]
-    if _is_plain_celestial_pair(used):
+    if is_plain_celestial_pair(used):
         return True  # what wcslib accepts, without importing astropy.wcs (0.3 s)
     from astropy.wcs import WCS
 
@@ -198,9 +199,10 @@ PARAMETER_FREE_PROJECTIONS = frozenset(
 tests/test_imagewcs.py)."""
 
 
-def _is_plain_celestial_pair(ctypes: Sequence[str]) -> bool:
+def is_plain_celestial_pair(ctypes: Sequence[str]) -> bool:
     """Exactly a longitude/latitude pair with one parameter-free projection
-    (``RA---TAN``/``DEC--TAN``, Chandra's sky columns)."""
+    (``RA---TAN``/``DEC--TAN``, Chandra's sky columns): such a pair's world
+    coordinates are computed without astropy's WCS (``PARAMETER_FREE_PROJECTIONS``)."""
     if len(ctypes) != 2 or any(len(c) != 8 or c[4] != "-" for c in ctypes):
         return False
     a, b = ctypes

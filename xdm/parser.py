@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from xdm.nodes import FilterExpr, RegionExpr, VirtualFile
 
 __all__ = [
+    "cache_folder",
     "get_parser",
+    "grammar_cache_file",
     "parse",
     "parse_filter",
     "parse_region",
@@ -52,11 +54,11 @@ def get_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         start=list(START_RULES),
-        cache=_cache_file(),  # saved LALR tables: cold start 150 -> 15 ms
+        cache=grammar_cache_file(),  # saved LALR tables: cold start 150 -> 15 ms
     )
 
 
-def _cache_folder() -> str | None:
+def cache_folder() -> str | None:
     """The user's own cache folder for xdm (None if it cannot be written).
 
     Not lark's default for its cache (a predictable name in the shared temp
@@ -75,15 +77,15 @@ def _cache_folder() -> str | None:
     return str(folder)
 
 
-def _cache_file() -> str | bool:
-    """Where lark keeps the analysed grammar, in ``_cache_folder()``.
+def grammar_cache_file() -> str | bool:
+    """Where lark keeps the analysed grammar, in ``cache_folder()``.
 
     lark checks the grammar's hash on load and rebuilds a stale file; without
     a writable cache folder it builds the tables every time (False).
     """
     from lark import __version__ as lark_version
 
-    folder = _cache_folder()
+    folder = cache_folder()
     if folder is None:
         return False
     python = f"{sys.version_info[0]}{sys.version_info[1]}"
@@ -94,7 +96,7 @@ def _cache_file() -> str | bool:
 # (``xdm.fastparse.load_tables``): a fresh process parses without lark.
 @lru_cache(maxsize=1)
 def _machine() -> Machine:
-    return Machine(load_tables(get_parser, _cache_folder()))
+    return Machine(load_tables(get_parser, cache_folder()))
 
 
 def string_terminals() -> dict[str, str]:
