@@ -80,7 +80,7 @@ def test_filter_file_fuzz(text: str) -> None:
     filter_target(text)
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=150)
 @given(mutated(SUFFIXES, max_ops=3))
 def test_pipeline_fuzz(data_dir: Path, text: str) -> None:
     """Mutated engine cases evaluated on the synthetic file (budget 64 MB)."""

@@ -290,7 +290,6 @@ PACKAGE = Path(xdm.__file__).parent
 
 DIRECT_WRITERS: dict[tuple[str, str], str] = {
     ("fitsfile.py", "write_hdulist"): "called with atomic_output's temporary path",
-    ("fitsfile.py", "hdu_bytes"): "writes to an in-memory stream",
     ("demo.py", "make_events"): "its own temporary name (with the pid) and os.replace",
     (
         "fastparse.py",
@@ -351,6 +350,21 @@ def _is_atomic(node: ast.expr) -> bool:
     return name == "enter_context" and bool(node.args) and _is_atomic(node.args[0])
 
 
+def _is_memory(node: ast.expr) -> bool:
+    """``io.BytesIO()`` or ``io.StringIO()``: a stream in memory, not a file."""
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    name = (
+        f.id
+        if isinstance(f, ast.Name)
+        else f.attr
+        if isinstance(f, ast.Attribute)
+        else ""
+    )
+    return name in ("BytesIO", "StringIO")
+
+
 def _direct_writers() -> set[tuple[str, str]]:
     found = set()
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -364,7 +378,9 @@ def _direct_writers() -> set[tuple[str, str]]:
                         item.optional_vars, ast.Name
                     ):
                         temps.add(item.optional_vars.id)
-            elif isinstance(node, ast.Assign) and _is_atomic(node.value):
+            elif isinstance(node, ast.Assign) and (
+                _is_atomic(node.value) or _is_memory(node.value)
+            ):
                 temps.update(t.id for t in node.targets if isinstance(t, ast.Name))
         for fn in ast.walk(tree):
             if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):

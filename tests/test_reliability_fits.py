@@ -3,8 +3,8 @@ clear line naming the file and what is wrong, exit status 2, and no output.
 
 Each hostile file is made from the real Chandra file tests/data/events/
 chandra_test.fits by a byte edit whose damage is known (the test knows which
-keyword it broke), and is tried through ``xdm.read`` and ``xdm dmcopy`` as a
-subprocess. Oracles: the edit itself (the message must name the keyword or the
+keyword it broke), and is tried through ``xdm.read`` (every fault) and
+``xdm dmcopy`` as a subprocess (one of each kind). Oracles: the edit itself (the message must name the keyword or the
 fault made), CFITSIO through fitsio (it must also refuse the files it can
 judge), and the untouched file (it must still read, equal to astropy's rows).
 """
@@ -139,14 +139,13 @@ def _gzip_bomb(path: Path) -> None:
 
 
 def _zeros_gz(path: Path) -> None:
-    """A gzip stream of zeros only (no FITS header at all): 1 GB inflated,
+    """A gzip stream of zeros only (no FITS header at all): 256 MB inflated,
     of which only the first record is read."""
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)
-    block = comp.compress(b"\0" * (1 << 24))
+    zeros = b"\0" * (1 << 24)
     with open(path, "wb") as out:
-        out.write(block)
-        for _ in range(63):
-            out.write(comp.compress(b"\0" * (1 << 24)))
+        for _ in range(16):
+            out.write(comp.compress(zeros))
         out.write(comp.flush())
 
 
@@ -295,7 +294,29 @@ def test_read_refuses_hostile_file(
         _check_message(info.value.message, path.name, words)
 
 
-@pytest.mark.parametrize(("name", "make", "words", "suffix"), HOSTILE, ids=IDS)
+DMCOPY_CASES = [
+    "empty",
+    "text",
+    "directory",
+    "truncated-data",
+    "naxis2-too-big",
+    "bitpix-bad",
+    "missing-ttype",
+    "non-ascii-header",
+    "end-card-damaged",
+    "gzip-bomb",
+    "gzip-truncated",
+]
+"""One of each kind of fault through the command line (every one of them
+goes through xdm.read above; the command adds only the exit status, the
+stderr line and the absent output, the same for all)."""
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "words", "suffix"),
+    [h for h in HOSTILE if h[0] in DMCOPY_CASES],
+    ids=DMCOPY_CASES,
+)
 def test_dmcopy_refuses_hostile_file(
     hostile: dict[str, Path],
     tmp_path: Path,
@@ -407,7 +428,7 @@ def test_zero_row_table_copies_to_zero_rows(tmp_path: Path) -> None:
 
 
 def test_flipped_bytes_never_crash(tmp_path: Path) -> None:
-    """60 copies with 1-200 random bytes flipped (seeded; anywhere, or in the
+    """40 copies with 1-200 random bytes flipped (seeded; anywhere, or in the
     rows only): each reads or is refused with an XdmError; astropy never gets
     to warn about a damaged header."""
     import warnings
@@ -417,7 +438,7 @@ def test_flipped_bytes_never_crash(tmp_path: Path) -> None:
     data_start = _header_range(raw, 1)[1]
     data_end = _header_range(raw, 2)[0] - RECORD  # before the last padding
     refused = read = 0
-    for i in range(60):
+    for i in range(40):
         damaged = bytearray(raw)
         low = data_start if i % 2 else 0  # odd copies: rows only (they read)
         for at in rng.integers(low, data_end, rng.integers(1, 201)):
