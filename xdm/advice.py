@@ -54,6 +54,7 @@ def warn(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     empty: bool = False,
+    values_only: bool = False,
 ) -> list[Advice]:
     """Print ``check``'s advice to stderr at verbose >= 1 and return it.
 
@@ -67,7 +68,7 @@ def warn(
     if get_verbosity() < 1:
         return []
     try:
-        found = check(text, base_dir=base_dir, empty=empty)
+        found = check(text, base_dir=base_dir, empty=empty, values_only=values_only)
     except Exception:
         return []
     for a in found:
@@ -80,8 +81,13 @@ def check(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     empty: bool = False,
+    values_only: bool = False,
 ) -> list[Advice]:
-    """The advice for each filter clause of the virtual file (see the module)."""
+    """The advice for each filter clause of the virtual file (see the module).
+
+    ``values_only``: only what the values say of clauses the header finds no
+    fault with (a command that warned before its work, then came out empty).
+    """
     from xdm.fitsfile import open_vf_block
     from xdm.parser import parse
 
@@ -95,6 +101,8 @@ def check(
             return []
         for clause in clauses:
             found = _clause(clause, block, base_dir)
+            if values_only and found is not None:
+                continue  # said already
             if found is None and empty:
                 found = _against_values(clause, block, vf, base_dir)
             if found is not None:

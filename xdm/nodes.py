@@ -554,12 +554,6 @@ class VirtualFile:
         q = self.qualifiers
         return q[-1].name if q and isinstance(q[-1], OutputName) else None
 
-    def _repr_html_(self) -> str:
-        """Notebook view: canonical text and qualifiers (``xdm.quicklook``)."""
-        from xdm.quicklook import html_virtual_file
-
-        return html_virtual_file(self)
-
 
 Node: TypeAlias = (
     "VirtualFile | Qualifier | FilterExpr | RegionExpr | Range | Value | Target"

@@ -6,9 +6,9 @@ pixel axes otherwise; the file is written to a temporary name and renamed
 (``atomic_output``). matplotlib is an optional extra (``pip install 'xdm[plot]'``),
 imported only here, only when a PNG is asked for.
 
-``html_image`` and ``html_virtual_file`` are the ``_repr_html_`` of
-``xdm.api.Image`` and of parsed virtual files: an inline PNG (when matplotlib is
-there) or a small table, with every user string escaped.
+``html_image`` is the ``_repr_html_`` of ``xdm.api.Image`` (an inline PNG when
+matplotlib is there); ``html_virtual_file`` the same view of a parsed virtual
+file (canonical text and qualifiers). Every user string is escaped.
 """
 
 from __future__ import annotations

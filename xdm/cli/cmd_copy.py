@@ -62,6 +62,7 @@ def run(argv: list[str]) -> int:
         raise XdmSemanticError("copy needs an input and an output file", hint=USAGE)
     verbose = get_verbosity() if level is None else level  # a script's --quiet holds
     clobber = _flag(values, "clobber", False)
+    from xdm.advice import output_is_empty
     from xdm.api import copy
     from xdm.progress import verbosity
     from xdm.stacks import runs
@@ -78,16 +79,20 @@ def run(argv: list[str]) -> int:
             )
         history = f"xdm copy infile={infile} outfile={outfile}"
         with verbosity(verbose):
+            if verbose >= 1:  # what the header says is wrong: before the work
+                from xdm.advice import warn
+
+                warn(infile)
             written = copy(infile, outfile, clobber=clobber, history=history)
             if png and written.suffix.lower() != ".png":
                 from xdm.quicklook import png_of_fits
 
                 shot = png_of_fits(written, _png_name(written), clobber=clobber)
                 note(f"wrote {shot}", level=1)
-            if verbose >= 1:  # selections that cannot match: said, never changed
-                from xdm.advice import output_is_empty, warn
+            if verbose >= 1 and output_is_empty(written):  # what the values say
+                from xdm.advice import warn
 
-                warn(infile, empty=output_is_empty(written))
+                warn(infile, empty=True, values_only=True)
     return 0
 
 
