@@ -177,3 +177,28 @@ def test_bad_budget_variable_is_a_clean_error(
     assert run.returncode == 2
     assert run.stderr.startswith("error: XDM_MAX_MEMORY='plenty' is not a size")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_example_of_docs_reliability_md(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    """docs/reliability.md's console example prints what the page shows."""
+    import re
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
+    block = re.search(r"```console\n\$ (.+?)\n(.*?)```", page, re.DOTALL)
+    assert block is not None
+    command, shown = block.group(1), block.group(2)
+    (tmp_path / "evt2.fits").symlink_to(synthetic_events)
+    bindir = Path(sys.executable).parent
+    run = subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}"),
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stderr == shown
+    assert os.listdir(tmp_path) == ["evt2.fits"]
