@@ -223,9 +223,7 @@ def copy(
     return write(p, os.fspath(out), clobber=clobber, history=history)
 
 
-def _copy_png(
-    vf: VirtualFile | str, out: Any, *, clobber: bool, base_dir: Any
-) -> Path:
+def _copy_png(vf: VirtualFile | str, out: Any, *, clobber: bool, base_dir: Any) -> Path:
     """``copy(vf, "img.png")``: the image as a log-scaled PNG with WCS axes."""
     from xdm.quicklook import write_png
     from xdm.unparse import unparse

@@ -206,3 +206,29 @@ def number(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.11g}"
     return str(value).rstrip()
+
+
+def gti_ranges(path: str) -> dict[str, list[tuple[float, float]]]:
+    """Every GTI-like block's intervals, keyed by HDUNAME and EXTNAME+EXTVER."""
+    from astropy.io import fits
+
+    found: dict[str, list[tuple[float, float]]] = {}
+    with fits.open(path, memmap=True) as hdul:
+        for hdu in hdul[1:]:
+            columns: Any = getattr(hdu, "columns", None)
+            names = [c.lower() for c in (columns.names if columns else None) or ()]
+            if "start" not in names or "stop" not in names:
+                continue
+            data = hdu.data
+            pairs = [
+                (float(a), float(b))
+                for a, b in zip(data.field("start"), data.field("stop"))
+            ]
+            h = hdu.header
+            for key in (
+                str(h.get("HDUNAME", "")).strip().upper(),
+                f"{str(h.get('EXTNAME', '')).strip().upper()}{h.get('EXTVER', '')}",
+            ):
+                if key:
+                    found.setdefault(key, pairs)
+    return found

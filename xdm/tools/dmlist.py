@@ -21,6 +21,7 @@ from xdm.tools._inspect import (
     Sink,
     banner,
     ciao_type,
+    gti_ranges,
     image_type,
     number,
     output_header,
@@ -426,7 +427,7 @@ def _subspace(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
         f"Data subspace for block {sel.name}: Components: "
         f"{len(space.components)} Descriptors: {count}",
     )
-    gtis = _gti_ranges(sel.path)
+    gtis = gti_ranges(sel.path)
     for k, entries in enumerate(space.components, start=1):
         sink.line("")
         sink.line(f" --- Component {k} --- ")
@@ -450,32 +451,6 @@ def _subspace(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
             )
         comps.append(rows)
     return {"block": sel.name, "components": comps}
-
-
-def _gti_ranges(path: str) -> dict[str, list[tuple[float, float]]]:
-    """Every GTI-like block's intervals, keyed by HDUNAME and EXTNAME+EXTVER."""
-    from astropy.io import fits
-
-    found: dict[str, list[tuple[float, float]]] = {}
-    with fits.open(path, memmap=True) as hdul:
-        for hdu in hdul[1:]:
-            columns: Any = getattr(hdu, "columns", None)
-            names = [c.lower() for c in (columns.names if columns else None) or ()]
-            if "start" not in names or "stop" not in names:
-                continue
-            data = hdu.data
-            pairs = [
-                (float(a), float(b))
-                for a, b in zip(data.field("start"), data.field("stop"))
-            ]
-            h = hdu.header
-            for key in (
-                str(h.get("HDUNAME", "")).strip().upper(),
-                f"{str(h.get('EXTNAME', '')).strip().upper()}{h.get('EXTVER', '')}",
-            ):
-                if key:
-                    found.setdefault(key, pairs)
-    return found
 
 
 # ---------------------------------------------------------------- data
