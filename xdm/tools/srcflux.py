@@ -147,4 +147,3 @@ def model_energy_flux(model: str, paramvals: str, emin: float, emax: float) -> f
     from xdm.tools._models import energy_flux, parse_model
 
     return energy_flux(parse_model(model, paramvals), emin, emax)
-
