@@ -21,7 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "events"
 PROMPT = re.compile(r"^\s*\$ (.+)$", re.MULTILINE)
 PAGES = ("README.md", "docs/cli.md", "docs/engine.md", "docs/syntax.md")
-SKIP = ("pip install",)  # installing is the README's own first line, run by CI
+SKIP = ("pip install",)
+PRODUCTS = {  # what a page's commands say they write
+    "docs/cli.md": (
+        "src.pi",
+        "bg_lc.fits",
+        "clean.gti",
+        "evt2_clean.fits",
+        "rates.par",
+        "out/a_broad_flux.img",
+        "band_1.fits",
+        "band_2.fits",
+    ),
+}  # installing is the README's own first line, run by CI
 
 
 def commands(page: Path) -> list[str]:
@@ -55,6 +67,7 @@ def _prepare(sandbox: Path, here: Path, page: str) -> None:
         (here / "xdm-demo" / "evt2.fits").symlink_to(sandbox / "evt2.fits")
     shutil.copy(ROOT / "examples" / "imaging.xdm", here / "imaging.xdm")
     (here / "examples").symlink_to(ROOT / "examples")
+    (here / "obs.lis").write_text("evt2.fits\nother_evt2.fits\n")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -76,6 +89,8 @@ def test_the_commands_of_a_page_run(page: str, sandbox: Path, tmp_path: Path) ->
     )
     assert done.returncode == 0, f"{page}:\n{script}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
+    for name in PRODUCTS.get(page, ()):
+        assert (tmp_path / name).stat().st_size > 0, f"{page} made no {name}"
 
 
 def test_every_page_with_commands_is_run_by_a_test() -> None:
