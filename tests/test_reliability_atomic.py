@@ -301,9 +301,6 @@ DIRECT_WRITERS: dict[tuple[str, str], str] = {
         "load_tables",
     ): "the parser's cache: temporary name and os.replace",
     ("tools/docs.py", "write"): "regenerates docs/tools/*.md in the source tree",
-    ("tools/_srcflux_run.py", "_summary_file"): (
-        "KNOWN GAP (issue 19 notes): srcflux's summary text is written in place"
-    ),
 }
 """(module, function) writing a file without atomic_output, and why."""
 

@@ -391,8 +391,9 @@ def run_srcflux(p: Values) -> SrcfluxResult:
         [root] if single else [f"{root}obi{i + 1:03d}_" for i in range(len(infiles))]
     )
     planned = [f"{r}{b.label}.flux" for r in roots for b in bands]
+    planned += [f"{r}summary.txt" for r in roots]
     if not single:
-        planned += [f"{root}{b.label}.flux" for b in bands]
+        planned += [f"{root}{b.label}.flux" for b in bands] + [f"{root}summary.txt"]
     if not p["clobber"]:
         for path in planned:
             if os.path.exists(path):
@@ -442,7 +443,7 @@ def run_srcflux(p: Values) -> SrcfluxResult:
         block_lines = summary_lines(
             tables, bands, conf, title=title, merged=False, unabsorbed=unabs
         )
-        _summary_file(f"{roots[i]}summary.txt", block_lines, files)
+        _summary_file(f"{roots[i]}summary.txt", block_lines, files, p["clobber"])
         lines += block_lines
     final = per_obs[0]
     if not single:
@@ -457,7 +458,7 @@ def run_srcflux(p: Values) -> SrcfluxResult:
             merged=True,
             unabsorbed=unabs,
         )
-        _summary_file(f"{root}summary.txt", block_lines, files)
+        _summary_file(f"{root}summary.txt", block_lines, files, p["clobber"])
         lines += block_lines
     text = "\n".join(lines)
     if get_verbosity() >= 1:
@@ -465,9 +466,12 @@ def run_srcflux(p: Values) -> SrcfluxResult:
     return SrcfluxResult(final, tuple(per_obs), tuple(files), text)
 
 
-def _summary_file(path: str, lines: list[str], files: list[str]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+def _summary_file(path: str, lines: list[str], files: list[str], clobber: bool) -> None:
+    """``<root>summary.txt``: written like every product (temporary file, rename)."""
+    from xdm.fitsfile import atomic_output
+
+    with atomic_output(path, clobber=clobber) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     files.append(path)
 
 
