@@ -159,7 +159,7 @@ def _compare_image(got, want: ref.Reference, weighted: bool) -> None:
                 assert header[f"CDELT{i}P"] == pytest.approx(step, rel=1e-9)
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", list(_params()))
 def test_engine_agrees_with_reference(
     case, engine, synthetic_events: Path, aux_dir: Path
 ) -> None:

@@ -25,10 +25,11 @@ from xdm.errors import XdmIOError, XdmSemanticError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["html_image", "html_virtual_file", "png_bytes", "write_png"]
+__all__ = ["html_image", "html_virtual_file", "png_bytes", "pyplot", "write_png"]
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or a clear error when it is missing."""
     try:
         import matplotlib
 
@@ -62,7 +63,7 @@ def png_bytes(data: NDArray[Any], header: Any, *, title: str = "") -> bytes:
             f"a PNG quick-look needs a 2-D image, not {array.ndim}-D",
             hint="bin two axes: [bin sky=8]",
         )
-    plt = _pyplot()
+    plt = pyplot()
     from astropy.wcs import WCS, FITSFixedWarning
 
     with warnings.catch_warnings():

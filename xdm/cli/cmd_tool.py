@@ -2,8 +2,9 @@
 
 The tool's parameter table (``TOOL``) parses the words; ``-h``/``--help``
 prints the table; ``--json`` prints the result as JSON when the result offers
-``as_dict()``. The tool runs at the ``verbose=`` level asked for (its CIAO
-default otherwise).
+``as_dict()``; ``--png`` also draws the tool's ``outfile`` (an image, a light
+curve, a spectrum or a profile) as ``<outfile stem>.png``. The tool runs at the
+``verbose=`` level asked for (its CIAO default otherwise).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -37,6 +39,7 @@ def run_tool(name: str, argv: list[str]) -> int:
     results = []
     for one in stacked or [given]:
         values = tool.bind(one, python=False)
+        shot = _png_target(name, values) if "--png" in extra else None
         level = values.get("verbose")
         as_json = "--json" in extra
         with verbosity(1 if level is None else int(level)), _quiet_stdout(as_json):
@@ -45,6 +48,10 @@ def run_tool(name: str, argv: list[str]) -> int:
 
                 note(f"{name}: {one.get('infile')}", level=2)
             results.append(module.run(values))
+        if shot is not None:
+            from xdm.plots import png_of_product
+
+            png_of_product(*shot, clobber=bool(values.get("clobber")))
     if as_json:
         dicts = []
         for result in results:
@@ -57,6 +64,22 @@ def run_tool(name: str, argv: list[str]) -> int:
         json.dump(_plain(dicts if stacked else dicts[0]), sys.stdout, indent=2)
         print()
     return 0
+
+
+def _png_target(name: str, values: Any) -> tuple[str, str]:
+    """``--png``: the tool's ``outfile`` and the PNG beside it; refuse an existing PNG."""
+    from xdm.errors import XdmIOError, XdmSemanticError
+    from xdm.plots import png_name
+
+    out = str(values.get("outfile") or "").strip()
+    if not out:
+        raise XdmSemanticError(f"xdm {name} --png needs a tool with an outfile=")
+    png = png_name(out)
+    if Path(png).exists() and not values.get("clobber"):
+        raise XdmIOError(
+            f"output file {png} exists", hint="add clobber=yes to replace it"
+        )
+    return out, png
 
 
 @contextlib.contextmanager

@@ -267,8 +267,8 @@ class Tool:
     def split(self, argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
         """Sort words into parameters (by declared name) and unused ``--flags``.
 
-        Returns ``(given, extra_flags)``; ``extra_flags`` are ``--json`` and
-        ``-h``/``--help`` style words that the caller handles.
+        Returns ``(given, extra_flags)``; ``extra_flags`` are ``--json``,
+        ``--png`` and ``-h``/``--help``, which the caller handles.
         """
         given: dict[str, str] = {}
         rest: list[str] = []
@@ -281,7 +281,7 @@ class Tool:
             if word == "--":
                 only_positional = True
                 continue
-            if word in ("-h", "--help", "--json"):
+            if word in ("-h", "--help", "--json", "--png"):
                 extra.append(word)
                 continue
             if word in self.flags:
