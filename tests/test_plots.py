@@ -28,7 +28,9 @@ PRODUCTS = {
 
 
 @pytest.fixture
-def here(tmp_path: Path, synthetic_events: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def here(
+    tmp_path: Path, synthetic_events: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "evt2.fits").symlink_to(synthetic_events)
     return tmp_path
