@@ -117,6 +117,11 @@ def time_grid(source: Infile, events: Events, what: str = "dmextract") -> TimeGr
             span=getattr(spec, "span", None),
             hint="use wider bins or a shorter range",
         )
+    from xdm.budget import check
+
+    # about 16 float64 columns per bin with a background, plus the chip x time counts
+    check(n * 16 * 8 * 2, f"light curve of {n} time bins", source=source.text,
+          span=getattr(spec, "span", None), hint="use wider bins or a shorter range")  # fmt: skip
     return TimeGrid(float(lo), float(dt), int(n), float(hi))
 
 

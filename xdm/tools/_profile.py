@@ -68,6 +68,11 @@ def _expand(shape: nodes.Shape) -> list[nodes.Shape]:
     n = int(np.ceil((hi - lo) / step - 1e-9))
     if n > MAX_BINS:
         raise XdmSemanticError(f"{n:.3g} regions (more than {MAX_BINS:.0e})")
+    from xdm.budget import check
+
+    check(
+        n * 2048, f"radial profile of {n} rings", hint="use wider rings"
+    )  # nodes, rows
     edges = [lo + i * step for i in range(n)] + [hi]
     out = []
     for a, b in itertools.pairwise(edges):
