@@ -303,6 +303,42 @@ def gti_intervals(hdu: Any) -> Intervals:
     return normalise(np.column_stack((start, stop)))
 
 
+def gti_block(
+    intervals: ArrayLike,
+    *,
+    header: Mapping[str, Any] | None = None,
+    keys: Iterable[str] = (),
+    tstart: float,
+    tstop: float,
+) -> Any:
+    """One OGIP ``GTI`` block (spec 0.2): START/STOP ``1D`` in s, HDUNAME GTI,
+    HDUCLASS OGIP / HDUCLAS1 GTI / HDUCLAS2 STANDARD, the ``keys`` that
+    ``header`` has, TSTART/TSTOP and ONTIME; the one place such a block is made."""
+    from astropy.io import fits
+
+    g = normalise(intervals)
+    hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="START", format="1D", unit="s", array=g[:, 0]),
+            fits.Column(name="STOP", format="1D", unit="s", array=g[:, 1]),
+        ],
+        name="GTI",
+    )
+    h = hdu.header
+    h["HDUNAME"] = ("GTI", "ASCDM block name")
+    h["HDUCLASS"] = "OGIP"
+    h["HDUCLAS1"] = "GTI"
+    h["HDUCLAS2"] = "STANDARD"
+    source = header if header is not None else {}
+    for key in keys:
+        if key in source and source[key] is not None:
+            h[key] = source[key]
+    h["TSTART"] = (tstart, "[s] Observation start time")
+    h["TSTOP"] = (tstop, "[s] Observation end time")
+    h["ONTIME"] = (total(g), "[s] Sum of GTIs")
+    return hdu
+
+
 def update_gti_blocks(
     hdus: Iterable[BinTableHDU],
     keep: Mapping[int | None, Intervals],

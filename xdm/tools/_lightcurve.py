@@ -331,27 +331,12 @@ def background_columns(
 
 def _gti_hdu(src: Curve) -> Any:
     """The good time used for EXPOSURE, within the binned range, as block GTI."""
-    from astropy.io import fits
-
     from xdm import gti
 
-    g = gti.intersect(src.gti, [[src.grid.lo, src.grid.hi]])
-    hdu = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="START", format="1D", unit="s", array=g[:, 0]),
-            fits.Column(name="STOP", format="1D", unit="s", array=g[:, 1]),
-        ],
-        name="GTI",
+    return gti.gti_block(
+        gti.intersect(src.gti, [[src.grid.lo, src.grid.hi]]),
+        header=src.header,
+        keys=("TIMESYS", "TIMEREF", "TIMEUNIT", "MJDREF", "MJDREFI", "MJDREFF"),
+        tstart=src.grid.lo,
+        tstop=src.grid.hi,
     )
-    h = hdu.header
-    h["HDUNAME"] = ("GTI", "ASCDM block name")
-    h["HDUCLASS"] = "OGIP"
-    h["HDUCLAS1"] = "GTI"
-    h["HDUCLAS2"] = "STANDARD"
-    for key in ("TIMESYS", "TIMEREF", "TIMEUNIT", "MJDREF", "MJDREFI", "MJDREFF"):
-        if key in src.header:
-            h[key] = src.header[key]
-    h["TSTART"] = src.grid.lo
-    h["TSTOP"] = src.grid.hi
-    h["ONTIME"] = (gti.total(g), "[s] Sum of GTIs")
-    return hdu

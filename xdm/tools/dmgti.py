@@ -301,7 +301,7 @@ def write_gti(
     from astropy.io import fits
 
     from xdm.fitsfile import atomic_output
-    from xdm.gti import normalise
+    from xdm.gti import gti_block, normalise
 
     g = normalise(
         np.asarray(
@@ -314,33 +314,17 @@ def write_gti(
             f"bad output file name {str(out)!r}", hint="give a plain file name"
         )
     source = dict(header.items()) if header is not None else {}
-    hdu = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="START", format="1D", unit="s", array=g[:, 0]),
-            fits.Column(name="STOP", format="1D", unit="s", array=g[:, 1]),
-        ],
-        name="GTI",
-    )
-    h = hdu.header
-    h["HDUNAME"] = ("GTI", "ASCDM block name")
-    h["CONTENT"] = ("GTI", "Data product identification")
-    h["HDUCLASS"] = "OGIP"
-    h["HDUCLAS1"] = "GTI"
-    h["HDUCLAS2"] = "STANDARD"
-    h["ORIGIN"] = ("xdm", "Source of FITS file")
-    h["CREATOR"] = (creator, "tool that created this output")
-    for key in TIME_KEYS:
-        if key in source and source[key] is not None:
-            h[key] = source[key]
     given: tuple[Any, Any] = (source.get("TSTART"), source.get("TSTOP"))
     if _number(given[0]) and _number(given[1]):
         tstart, tstop = float(given[0]), float(given[1])
     else:
         tstart = float(g[0, 0]) if len(g) else 0.0
         tstop = float(g[-1, 1]) if len(g) else 0.0
-    h["TSTART"] = (tstart, "[s] Observation start time")
-    h["TSTOP"] = (tstop, "[s] Observation end time")
-    h["ONTIME"] = (float(np.sum(g[:, 1] - g[:, 0])), "[s] Sum of GTIs")
+    hdu = gti_block(g, header=source, keys=TIME_KEYS, tstart=tstart, tstop=tstop)
+    h = hdu.header
+    h["CONTENT"] = ("GTI", "Data product identification")
+    h["ORIGIN"] = ("xdm", "Source of FITS file")
+    h["CREATOR"] = (creator, "tool that created this output")
     if history:
         h.add_history(history)
     primary = fits.PrimaryHDU()
