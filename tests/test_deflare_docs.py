@@ -12,34 +12,18 @@ from __future__ import annotations
 
 import doctest
 import importlib.util
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from docpages import shell
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "flares.md"
 PROMPT = re.compile(r"^\$ (.+)$", re.MULTILINE)
 SHOWN = re.compile(r"```text\n(.*?)```", re.DOTALL)
-
-
-def _shell(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run(
-        ["bash", "-c", "set -e\n" + script],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _rows(path: Path) -> np.ndarray:
@@ -51,7 +35,7 @@ def test_flares_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = PAGE.read_text()
     lines = PROMPT.findall(text)
     assert lines[0] == "xdm demo xdm-demo rows=1000000 && cd xdm-demo"
-    made = _shell(lines[0], tmp_path)
+    made = shell(lines[0], tmp_path)
     assert made.returncode == 0, made.stderr
     here = tmp_path / "xdm-demo"
 
@@ -64,7 +48,7 @@ def test_flares_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rest = lines[1:]
     if importlib.util.find_spec("matplotlib") is None:
         rest = [line for line in rest if "save=" not in line]
-    done = _shell("\n".join(rest), here)
+    done = shell("\n".join(rest), here)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     for block in SHOWN.findall(text):

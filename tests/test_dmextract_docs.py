@@ -6,34 +6,22 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from docpages import commands, shell
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "spectra.md"
-PROMPT = re.compile(r"^\s*\$ (.+)$", re.MULTILINE)
 PYTHON = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def test_spectra_page_commands_run_and_products_are_right(tmp_path: Path) -> None:
-    lines = PROMPT.findall(PAGE.read_text())
+    lines = commands(PAGE)
     assert len(lines) >= 8
-    script = "set -e\n" + "\n".join(lines) + "\n"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    script = "\n".join(lines) + "\n"
+    done = shell(script, tmp_path)
     assert done.returncode == 0, f"{script}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
     here = tmp_path / "xdm-demo"

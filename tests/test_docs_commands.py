@@ -8,18 +8,14 @@ its own, and the last test makes sure no page with commands is left untested.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+import docpages
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "events"
-PROMPT = re.compile(r"^\s*\$ (.+)$", re.MULTILINE)
 PAGES = ("README.md", "docs/cli.md", "docs/engine.md", "docs/syntax.md")
 SKIP = ("pip install",)
 PRODUCTS = {  # what a page's commands say they write
@@ -39,9 +35,7 @@ PRODUCTS = {  # what a page's commands say they write
 def commands(page: Path) -> list[str]:
     """The shell lines a page shows after a ``$`` prompt."""
     return [
-        line
-        for line in PROMPT.findall(page.read_text())
-        if not any(s in line for s in SKIP)
+        line for line in docpages.commands(page) if not any(s in line for s in SKIP)
     ]
 
 
@@ -75,18 +69,8 @@ def test_the_commands_of_a_page_run(page: str, sandbox: Path, tmp_path: Path) ->
     lines = commands(ROOT / page)
     assert lines, f"{page} shows no commands"
     _prepare(sandbox, tmp_path, page)
-    script = "set -e\n" + "\n".join(lines) + "\n"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    script = "\n".join(lines) + "\n"
+    done = docpages.shell(script, tmp_path)
     assert done.returncode == 0, f"{page}:\n{script}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
     for name in PRODUCTS.get(page, ()):

@@ -9,18 +9,14 @@ fluxed image, and net = image - scaled background.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from docpages import commands, shell
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "fluxed-images.md"
-PROMPT = re.compile(r"^\s*\$ (.+)$", re.MULTILINE)
 
 
 def test_the_page_runs_and_its_products_agree(tmp_path: Path) -> None:
@@ -30,19 +26,9 @@ def test_the_page_runs_and_its_products_agree(tmp_path: Path) -> None:
     (tmp_path / "3c273.arf").symlink_to(
         ROOT / "tests" / "data" / "spectra" / "3c273.arf"
     )
-    lines = PROMPT.findall(PAGE.read_text())
+    lines = commands(PAGE)
     assert len(lines) >= 12
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["bash", "-c", "set -e\n" + "\n".join(lines) + "\n"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    done = shell("\n".join(lines) + "\n", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
 

@@ -8,18 +8,15 @@ tables against each other (aprates by hand equals srcflux's rate).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from astropy.table import Table
+from docpages import commands, shell
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "fluxes.md"
-PROMPT = re.compile(r"^\s*\$ (.+)$", re.MULTILINE)
 BLOCK = re.compile(r"```text\n(.*?)```", re.DOTALL)
 
 
@@ -30,19 +27,9 @@ def _clean(text: str) -> list[str]:
 def test_the_page_runs_and_shows_what_it_prints(tmp_path: Path) -> None:
     for name in ("3c273.arf", "3c273.rmf"):
         (tmp_path / name).symlink_to(ROOT / "tests" / "data" / "spectra" / name)
-    lines = PROMPT.findall(PAGE.read_text())
+    lines = commands(PAGE)
     assert len(lines) >= 9
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["bash", "-c", "set -e\n" + "\n".join(lines) + "\n"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    done = shell("\n".join(lines) + "\n", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     blocks = BLOCK.findall(PAGE.read_text())
