@@ -225,8 +225,8 @@ def main(argv: list[str]) -> int:
 
         import xdm
         import xdm.api
-        import xdm.executor
-        import xdm.planner
+        import xdm.engine.executor
+        import xdm.plan.planner
 
         xdm.parse("warm.fits[energy=1:2][bin x=::8,y=::8]")  # builds the LALR tables
 

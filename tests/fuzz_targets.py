@@ -222,7 +222,7 @@ def parse_target(text: str) -> str:
     """``xdm.parse``; a text that parses must unparse and parse back equal."""
 
     def run() -> None:
-        from xdm.unparse import unparse
+        from xdm.lang.unparse import unparse
 
         vf = xdm.parse(text, cached=False)
         canonical = unparse(vf)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from xdm import nodes as n
+from xdm.lang import nodes as n
 
 INTEGER_FORMS = set("BIJK")
 
@@ -288,7 +288,7 @@ def filter_mask(cols: Columns, expr: n.FilterExpr) -> np.ndarray:
         case n.FileFilter(file=vf):
             path = vf.path
             if Path(path).suffix.lower() in (".lis", ".txt", ".flt"):
-                from xdm.parser import parse_filter
+                from xdm.lang.parser import parse_filter
 
                 lines = [s.strip() for s in Path(path).read_text().splitlines()]
                 text = ",".join(s for s in lines if s and not s.startswith("#"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from xdm.nodes import (
+from xdm.lang.nodes import (
     AndFilter,
     AxisNumber,
     BinAxis,

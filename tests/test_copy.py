@@ -192,7 +192,7 @@ def test_long_gti_lists_use_searchsorted(
     )
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(gti)
     from xdm.api import select
-    from xdm.planner import plan
+    from xdm.plan.planner import plan
 
     assert "gti test" in plan(f"{synthetic_events}[@{gti}]").explain()
     t = d["time"]

@@ -366,8 +366,8 @@ def test_column_numbers_count_a_vector_once() -> None:
     ],
 )
 def test_chunk_boundaries_do_not_change_results(text: str, tmp_path: Path) -> None:
-    from xdm import executor
-    from xdm.planner import plan
+    from xdm.engine import executor
+    from xdm.plan.planner import plan
 
     small, whole = plan(f"{M82}{text}", chunk_rows=333), plan(f"{M82}{text}")
     a, b = executor.evaluate(small), executor.evaluate(whole)

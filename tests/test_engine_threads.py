@@ -10,7 +10,8 @@ import pytest
 from astropy.io import fits
 
 import xdm.api
-from xdm import executor, kernels, planner
+from xdm.engine import executor, kernels
+from xdm.plan import planner
 
 
 def test_behind_runs_jobs_in_order_off_the_caller_thread():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from xdm.fitsfile import open_block, release_pages
-from xdm.imagewcs import PARAMETER_FREE_PROJECTIONS, is_plain_celestial_pair
+from xdm.io.fitsfile import open_block, release_pages
+from xdm.io.imagewcs import PARAMETER_FREE_PROJECTIONS, is_plain_celestial_pair
 
 
 def _rss_kb_of_mapping(array: np.ndarray) -> int:
@@ -113,9 +113,9 @@ def test_cached_metadata_opens_the_same_block(tmp_path: Path) -> None:
 def test_unit_bins_of_an_integer_column_count_like_numpy(
     tmp_path: Path, spec: str
 ) -> None:
-    from xdm import planner
     from xdm.api import read
-    from xdm.steps import Histogram
+    from xdm.engine.steps import Histogram
+    from xdm.plan import planner
 
     path, data = _events(tmp_path, 20_000)
     with fits.open(path) as hdul:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xdm.errors import Span, XdmRegionError, XdmSyntaxError
-from xdm.parser import parse, parse_filter, parse_region, parse_slow
+from xdm.lang.parser import parse, parse_filter, parse_region, parse_slow
 
 CASES = Path(__file__).parent / "cases" / "errors.txt"
 # lark's internal terminal names must never reach the user

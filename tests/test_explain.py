@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from xdm.cli.main import main
-from xdm.planner import plan
+from xdm.plan.planner import plan
 
 EVENTS = Path(__file__).parent / "data" / "events"
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from xdm import gti, nodes
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.io import gti
+from xdm.lang import nodes
 
 DATA = Path(__file__).parent / "data" / "events"
 CHANDRA = DATA / "chandra_test.fits"

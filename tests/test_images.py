@@ -17,11 +17,11 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from xdm.engine.images import evaluate_image, read_image
 from xdm.errors import XdmSemanticError
-from xdm.images import evaluate_image, read_image
-from xdm.imagewcs import AxisGrid, binned_image_header, physical_transform
-from xdm.parser import parse
-from xdm.subspace import Subspace
+from xdm.io.imagewcs import AxisGrid, binned_image_header, physical_transform
+from xdm.io.subspace import Subspace
+from xdm.lang.parser import parse
 
 EVENTS = Path(__file__).parent / "data" / "events" / "chandra_time.fits"
 NX, NY = 600, 300

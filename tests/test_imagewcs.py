@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from xdm.imagewcs import (
+from xdm.io.imagewcs import (
     AxisGrid,
     binned_image_header,
     collapsed_header,

@@ -3,7 +3,7 @@
 Every import that can run counts: module level and inside functions (a lazy
 import is still a dependency, it only runs later). Imports under
 ``if TYPE_CHECKING:`` never run and are left out (annotations only).
-``from xdm import nodes`` is an edge to ``xdm.nodes``; ``from xdm.regions.coords
+``from xdm import nodes`` is an edge to ``xdm.lang.nodes``; ``from xdm.regions.coords
 import Frame`` to ``xdm.regions.coords``. A cycle is reported with its path, e.g.
 ``xdm.a -> xdm.b -> xdm.a``.
 """
@@ -107,12 +107,14 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_sees_lazy_and_relative_imports() -> None:
     """The reader itself: a function-level import and a package import are edges."""
     graph = import_graph(_modules())
-    assert "xdm.parser" in graph["xdm.planner"]  # imported inside plan()
-    assert "xdm.nodes" in graph["xdm.planner"]  # from xdm import nodes as n
+    assert "xdm.lang.parser" in graph["xdm.plan.planner"]  # imported inside plan()
+    assert "xdm.lang.nodes" in graph["xdm.plan.planner"]  # from xdm import nodes as n
     assert "xdm.regions.regfile" in graph["xdm.regions.api"]
     # annotations only: xdm.api names Plan under TYPE_CHECKING, imports it nowhere
-    assert "xdm.steps" in graph["xdm.api"]  # (from xdm.steps import ... in functions)
-    assert "xdm.nodes" not in graph["xdm.regions.coords"]
+    assert (
+        "xdm.engine.steps" in graph["xdm.api"]
+    )  # (from xdm.engine.steps import ... in functions)
+    assert "xdm.lang.nodes" not in graph["xdm.regions.coords"]
 
 
 def test_find_cycle_reports_the_path() -> None:

@@ -1,20 +1,85 @@
 """Layering rules read from the source with ``ast`` (no xdm module is imported).
 
-lark stays behind the parser; the library never reaches up into the CLI; the
-facade and the CLI dispatcher import no heavy package at module top (the runtime
-check is tests/test_packaging.py::test_import_and_version_stay_light).
+The stages are packages and data flows one way: a module imports only modules
+of its own stage or of lower stages (``STAGES``, lowest first), at any depth
+(function-level imports count). lark stays behind the parser; the FITS library
+is imported only in ``xdm/io``; the facade and the CLI dispatcher import no
+heavy package at module top (the runtime check is
+tests/test_packaging.py::test_import_and_version_stay_light).
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xdm"
-LARK_USERS = {"parser.py", "fastparse.py", "transform.py", "friendly.py"}
+LARK_USERS = {
+    "lang/parser.py",
+    "lang/fastparse.py",
+    "lang/transform.py",
+    "lang/friendly.py",
+}
+# lowest first; a top-level module's stage is its own name
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("__init__", "errors", "budget", "progress"),
+    ("lang",),
+    ("io",),
+    ("regions",),
+    ("engine",),
+    ("plan",),
+    ("api", "advice", "summary", "demo", "quicklook", "plots", "stacks"),
+    ("tools",),
+    ("cli", "__main__"),
+)
+# modules still importing astropy.io.fits outside xdm/io: this list only shrinks
+FITS_OUTSIDE_IO = {
+    "advice.py",
+    "api.py",
+    "cli/cmd_demo.py",
+    "demo.py",
+    "engine/executor.py",
+    "engine/images.py",
+    "plan/planner.py",
+    "plots.py",
+    "quicklook.py",
+    "regions/coords.py",
+    "regions/regfile.py",
+    "summary.py",
+    "tools/_blanksky.py",
+    "tools/_extract.py",
+    "tools/_images.py",
+    "tools/_images_expmap.py",
+    "tools/_inspect.py",
+    "tools/_lightcurve.py",
+    "tools/_merge_grid.py",
+    "tools/_merge_out.py",
+    "tools/_merge_work.py",
+    "tools/_models.py",
+    "tools/_pha.py",
+    "tools/_profile.py",
+    "tools/_reproject.py",
+    "tools/_srcflux_geom.py",
+    "tools/_srcflux_out.py",
+    "tools/_srcflux_pos.py",
+    "tools/blanksky.py",
+    "tools/blanksky_image.py",
+    "tools/deflare.py",
+    "tools/dmextract.py",
+    "tools/dmgti.py",
+    "tools/dmhedit.py",
+    "tools/dmlist.py",
+    "tools/dmregrid.py",
+    "tools/dmstat.py",
+    "tools/fluximage.py",
+    "tools/specextract.py",
+}
+RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
 HEAVY = {"astropy", "numexpr", "lark", "rich"}
 LIGHT_MODULES = ("__init__.py", "cli/main.py")
 
@@ -50,7 +115,50 @@ def _rel(path: Path) -> str:
 
 def test_the_package_has_modules() -> None:
     names = {_rel(p) for p in _modules()}
-    assert {"parser.py", "transform.py", "__init__.py", "cli/main.py"} <= names
+    assert {
+        "lang/parser.py",
+        "lang/transform.py",
+        "__init__.py",
+        "cli/main.py",
+    } <= names
+
+
+def _stage(parts: list[str]) -> str:
+    """``xdm/lang/nodes.py`` -> ``lang``; ``xdm/api.py`` -> ``api``."""
+    return parts[0].removesuffix(".py")
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_rel)
+def test_every_module_has_a_stage(path: Path) -> None:
+    assert _stage(_rel(path).split("/")) in RANK
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_rel)
+def test_stages_import_only_their_own_or_lower_stages(path: Path) -> None:
+    """Data flows one way: lang -> io -> regions -> engine -> plan -> api -> tools -> cli."""
+    rank = RANK[_stage(_rel(path).split("/"))]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    upward = []
+    for name, line in _imports(tree):
+        parts = name.split(".")
+        if parts[0] != "xdm" or len(parts) < 2 or parts[1] not in RANK:
+            continue
+        if RANK[parts[1]] > rank:
+            upward.append((name, line))
+    assert upward == []
+
+
+def test_the_language_imports_no_astropy() -> None:
+    """``import xdm.lang`` (and parsing a query) loads no astropy."""
+    code = (
+        "import sys, xdm.lang, xdm.lang.parser as p\n"
+        "p.parse('evt2.fits[energy=300:2000][sky=circle(1,2,3)][bin sky=8]')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'astropy'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("path", _modules(), ids=_rel)
@@ -88,3 +196,22 @@ def test_light_modules_import_nothing_heavy_at_top(rel: str) -> None:
         if name.split(".")[0] in HEAVY
     ]
     assert heavy == []
+
+
+def _uses_fits_library(name: str) -> bool:
+    return name in ("astropy.io.fits", "fitsio") or name.startswith(
+        ("astropy.io.fits.", "fitsio.")
+    )
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_rel)
+def test_fits_library_only_in_io(path: Path) -> None:
+    rel = _rel(path)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    used = [(name, line) for name, line in _imports(tree) if _uses_fits_library(name)]
+    if rel.startswith("io/"):
+        return
+    if rel in FITS_OUTSIDE_IO:
+        assert used, f"{rel} no longer imports FITS: drop it from FITS_OUTSIDE_IO"
+        return
+    assert used == []

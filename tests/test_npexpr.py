@@ -1,4 +1,4 @@
-"""xdm.npexpr gives numexpr's results bit for bit (numexpr is the oracle).
+"""xdm.engine.npexpr gives numexpr's results bit for bit (numexpr is the oracle).
 
 Every predicate the engine generates for the agreement cases, plus texts that
 probe numexpr's type rules: float32 columns against double constants, 8/16-bit
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import xdm
-import xdm.executor
-from xdm import kernels, npexpr
-from xdm.steps import FilterRows
+import xdm.engine.executor
+from xdm.engine import kernels, npexpr
+from xdm.engine.steps import FilterRows
 
 HERE = Path(__file__).parent
 CASES = HERE / "cases" / "engine_agreement.txt"
@@ -128,8 +128,8 @@ def test_engine_predicates_equal_numexpr(synthetic_events, monkeypatch):
     for text in texts:
         plan = xdm.plan(text)
         filt = plan.find(FilterRows)
-        with xdm.executor._open(plan) as block:
-            for _, _records, env in xdm.executor._chunks(plan, block):
+        with xdm.engine.executor._open(plan) as block:
+            for _, _records, env in xdm.engine.executor._chunks(plan, block):
                 got = kernels._evaluate_numpy(filt.predicate, env)
                 want = ne.evaluate(filt.predicate, local_dict=env, global_dict={})
                 if got is None:

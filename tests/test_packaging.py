@@ -80,7 +80,7 @@ def test_grammar_cache_lives_in_the_userscache_folder(
 ) -> None:
     """lark's saved tables go to $XDG_CACHE_HOME/xdm (not the shared temp folder);
     with no usable folder the parser still works, uncached."""
-    from xdm.parser import grammar_cache_file
+    from xdm.lang.parser import grammar_cache_file
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = grammar_cache_file()

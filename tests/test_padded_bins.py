@@ -1,5 +1,5 @@
 """Bin indices from numpy on a padded grid (kernels.padded_index) equal the fused
-numexpr index expression (planner.histogram_expression), the engine's general
+numexpr index expression (binindex.histogram_expression), the engine's general
 path, on values placed at every bin edge, one ulp either side, out of range,
 NaN and infinite; and whole images agree both ways on the synthetic file.
 """
@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xdm
-from xdm import kernels, planner
-from xdm.steps import BinGrid, Histogram
+from xdm.engine import binindex, kernels
+from xdm.engine.steps import BinGrid, Histogram
+from xdm.plan import planner
 
 
 def _grid(var: str, lo: float, step: float, n: int, integer: bool = False) -> BinGrid:
@@ -40,9 +41,9 @@ def _edge_values(g: BinGrid, dtype) -> np.ndarray:
 
 def _expression_counts(grids, env, keep=None):
     pred = "True" if keep is None else "_keep"
-    expr = planner.histogram_expression(pred, grids)
+    expr = binindex.histogram_expression(pred, grids)
     local = dict(env)
-    local.update({k: np.float64(v) for k, v in planner.step_operands(grids).items()})
+    local.update({k: np.float64(v) for k, v in binindex.step_operands(grids).items()})
     if keep is not None:
         local["_keep"] = keep
     flat = np.asarray(ne.evaluate(expr, local_dict=local)).astype(np.intp)
@@ -51,7 +52,7 @@ def _expression_counts(grids, env, keep=None):
 
 
 def _padded_counts(grids, env, keep=None, types=None):
-    axes = planner.padded_axes(grids, types)
+    axes = binindex.padded_axes(grids, types)
     assert axes is not None
     n = len(next(iter(env.values())))
     flat = kernels.padded_index(
@@ -102,16 +103,16 @@ def test_integer_unit_bins():
     g = _grid("pi", 0.5, 1.0, 1024, integer=True)
     pi = np.arange(-5, 1100, dtype=">i4").repeat(3)
     env = {"pi": pi}
-    assert planner.padded_axes([g]) == ((0.5, 1.0, 1024, 1),)
+    assert binindex.padded_axes([g]) == ((0.5, 1.0, 1024, 1),)
     assert np.array_equal(_padded_counts([g], env), _expression_counts([g], env))
 
 
 def test_grids_the_padded_path_cannot_prove_use_the_expression():
-    assert planner.padded_axes([_grid("x", 0.5, 0.1, 10)]) is None  # not 2**k
+    assert binindex.padded_axes([_grid("x", 0.5, 0.1, 10)]) is None  # not 2**k
     # edges rounding away: lo = 1e17 has no float64 neighbour 0.5 below it
-    assert planner.padded_axes([_grid("x", 1e17, 0.5, 10)]) is None
+    assert binindex.padded_axes([_grid("x", 1e17, 0.5, 10)]) is None
     # the float64 just below hi = 25.5 rounds to hi in v - lo (a float32 would not)
-    assert planner.padded_axes([_grid("x", -10.5, 4.0, 9)]) is None
+    assert binindex.padded_axes([_grid("x", -10.5, 4.0, 9)]) is None
 
 
 @settings(max_examples=150, deadline=None)
@@ -123,7 +124,7 @@ def test_grids_the_padded_path_cannot_prove_use_the_expression():
 )
 def test_random_grids_agree(lo, k, n, seed):
     g = _grid("x", lo, 2.0**k, n)
-    if planner.padded_axes([g]) is None:
+    if binindex.padded_axes([g]) is None:
         return
     rng = np.random.default_rng(seed)
     noise = lo + (rng.random(2000) * 1.4 - 0.2) * n * g.step
@@ -159,9 +160,9 @@ def test_images_equal_both_ways(monkeypatch, synthetic_events, suffix):
 def test_column_types_decide_the_edges():
     # lo = 0: the float64 below 0 underflows to -0 bins (refused); float32 does not
     g = _grid("energy", 0.0, 1024.0, 8)
-    assert planner.padded_axes([g]) is None
-    assert planner.padded_axes([g], ["f4"]) == ((0.0, 1 / 1024, 8, None),)
-    assert planner.padded_axes([g], ["int"]) is not None
+    assert binindex.padded_axes([g]) is None
+    assert binindex.padded_axes([g], ["f4"]) == ((0.0, 1 / 1024, 8, None),)
+    assert binindex.padded_axes([g], ["int"]) is not None
     x = _edge_values(g, ">f4")
     assert np.array_equal(
         _padded_counts([g], {"energy": x}, types=["f4"]),

@@ -11,7 +11,7 @@ import pytest
 from test_parse_cases import spans
 
 from xdm.errors import Span, XdmRegionError, XdmSyntaxError
-from xdm.nodes import (
+from xdm.lang.nodes import (
     AndFilter,
     AxisNumber,
     BinAxis,
@@ -34,7 +34,7 @@ from xdm.nodes import (
     RegionOr,
     Shape,
 )
-from xdm.parser import parse, parse_filter, parse_region
+from xdm.lang.parser import parse, parse_filter, parse_region
 
 
 def n(text: str) -> Number:
@@ -169,7 +169,7 @@ def test_parse_cache_returns_equal_trees() -> None:
 def test_lexer_needs_no_keyword_callbacks() -> None:
     """The fast driver uses lark's per-state terminal lists but not its keyword
     callbacks; this grammar must not need any."""
-    from xdm.parser import get_parser
+    from xdm.lang.parser import get_parser
 
     lexer = get_parser().parser.lexer  # type: ignore[attr-defined]
     for basic in set(lexer.lexers.values()):
@@ -181,8 +181,8 @@ def test_fast_constructors_build_the_same_nodes() -> None:
     """transform.F builds nodes by filling slots; they must equal cls(...)."""
     import dataclasses
 
-    from xdm import nodes
-    from xdm.transform import F
+    from xdm.lang import nodes
+    from xdm.lang.transform import F
 
     span = Span(1, 2)
     for name in nodes.__all__:
@@ -213,8 +213,8 @@ def test_saved_driver_tables_parse_the_same(tmp_path: Path) -> None:
     case table line like tables made from lark in this process, spans included."""
     import marshal
 
-    from xdm.fastparse import Machine, build_tables
-    from xdm.parser import get_parser
+    from xdm.lang.fastparse import Machine, build_tables
+    from xdm.lang.parser import get_parser
 
     fresh = build_tables(get_parser())
     saved = tmp_path / "driver.marshal"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from xdm.parser import parse, parse_slow
-from xdm.unparse import unparse
+from xdm.lang.parser import parse, parse_slow
+from xdm.lang.unparse import unparse
 
 CASES = Path(__file__).parent / "cases" / "parse.txt"
 SEPARATOR = "  =>  "

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from xdm.cli.main import main
-from xdm.parser import parse
-from xdm.unparse import unparse
+from xdm.lang.parser import parse
+from xdm.lang.unparse import unparse
 
 VF = "evt2.fits[EVENTS][energy=300:2000,ccd_id=7][sky=circle(4096,4096,20)][bin sky=8]"
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xdm
-from xdm import nodes as n
+from xdm.lang import nodes as n
 from xdm.regions.area import backscal
 from xdm.regions.compound import Region
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import xdm
-from xdm.fitsfile import atomic_output
+from xdm.io.fitsfile import atomic_output
 
 FILTER = "[energy=300:8000]"
 

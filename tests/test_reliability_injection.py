@@ -81,7 +81,7 @@ _MODULE_SINKS = {
     "dill": {"load", "loads"},
     "cloudpickle": {"load", "loads"},
     "numexpr": {"evaluate", "re_evaluate", "NumExpr"},
-    "xdm.npexpr": {"compile"},
+    "xdm.engine.npexpr": {"compile"},
 }
 _SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen"}
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from xdm import gti
 from xdm.api import scan
 from xdm.errors import XdmSemanticError
+from xdm.io import gti
 from xdm.summary import TableSummary, describe
 
 EVENTS = Path(__file__).parent / "data" / "events"

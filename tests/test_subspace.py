@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from xdm import nodes
-from xdm.subspace import Subspace, SubspaceEntry, format_ranges, parse_ranges
+from xdm.io.subspace import Subspace, SubspaceEntry, format_ranges, parse_ranges
+from xdm.lang import nodes
 
 CHANDRA = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
 

@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 
 from xdm.api import copy, read, select
-from xdm.subspace import Subspace, parse_ranges
+from xdm.io.subspace import Subspace, parse_ranges
 
 TIME_FILE = Path(__file__).parent / "data" / "events" / "chandra_time.fits"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from strategies import files, filter_exprs, region_exprs
 
-from xdm.nodes import FilterExpr, RegionExpr, VirtualFile
-from xdm.parser import parse, parse_filter, parse_region, parse_slow
-from xdm.unparse import unparse
+from xdm.lang.nodes import FilterExpr, RegionExpr, VirtualFile
+from xdm.lang.parser import parse, parse_filter, parse_region, parse_slow
+from xdm.lang.unparse import unparse
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]

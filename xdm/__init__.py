@@ -29,13 +29,13 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported lazily)
 _LAZY = {
-    "parse": "xdm.parser",
-    "parse_region": "xdm.parser",
-    "parse_filter": "xdm.parser",
-    "unparse": "xdm.unparse",
-    "nodes": "xdm.nodes",
+    "parse": "xdm.lang.parser",
+    "parse_region": "xdm.lang.parser",
+    "parse_filter": "xdm.lang.parser",
+    "unparse": "xdm.lang.unparse",
+    "nodes": "xdm.lang.nodes",
     "region": "xdm.api",
-    "plan": "xdm.planner",
+    "plan": "xdm.plan.planner",
     "read": "xdm.api",
     "copy": "xdm.api",
 }
@@ -65,10 +65,10 @@ def __getattr__(name: str) -> Any:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``xdm.unparse`` the function after ``import xdm.unparse``.
+    """Keeps ``xdm.plan`` the function after ``import xdm.plan.planner``.
 
-    Importing a submodule sets it as an attribute of its package, which would
-    shadow the function of the same name that the facade promises.
+    Importing a subpackage sets it as an attribute of its parent, which would
+    shadow the facade function of the same name (the ``xdm.plan`` stage package).
     """
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xdm import nodes as n
-    from xdm.fitsfile import Block, ColumnMeta
+    from xdm.io.fitsfile import Block, ColumnMeta
+    from xdm.lang import nodes as n
 
 __all__ = ["Advice", "check", "output_is_empty", "warn"]
 
@@ -88,8 +88,8 @@ def check(
     ``values_only``: only what the values say of clauses the header finds no
     fault with (a command that warned before its work, then came out empty).
     """
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
 
     vf = parse(text) if isinstance(text, str) else text
     clauses = list(_clauses(vf))
@@ -112,7 +112,7 @@ def check(
 
 def _clauses(vf: n.VirtualFile) -> list[Any]:
     """Range, comparison and region clauses that every kept row must satisfy."""
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     out: list[Any] = []
 
@@ -131,7 +131,7 @@ def _clauses(vf: n.VirtualFile) -> list[Any]:
 
 def _interval(clause: Any) -> tuple[float, float] | None:
     """The smallest [lo, hi] holding every value the clause accepts (numbers only)."""
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     if isinstance(clause, n.RangeFilter):
         los, his = [], []
@@ -166,7 +166,7 @@ def _shown(lo: float, hi: float) -> str:
 
 
 def _column(clause: Any, block: Block) -> ColumnMeta | None:
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     target = clause.column
     if isinstance(target, n.ColumnName):
@@ -175,7 +175,7 @@ def _column(clause: Any, block: Block) -> ColumnMeta | None:
 
 
 def _clause(clause: Any, block: Block, base_dir: Any) -> Advice | None:
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     if isinstance(clause, n.RegionFilter):
         return _region(clause, block, base_dir)
@@ -213,7 +213,7 @@ def _clause(clause: Any, block: Block, base_dir: Any) -> Advice | None:
 
 
 def _xy(clause: Any, block: Block) -> tuple[ColumnMeta, ColumnMeta] | None:
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     target = clause.column
     if isinstance(target, n.ColumnName):
@@ -229,7 +229,7 @@ def _xy(clause: Any, block: Block) -> tuple[ColumnMeta, ColumnMeta] | None:
 
 def _world(expr: Any) -> bool:
     """Whether any coordinate of the region was written in sky units."""
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     if isinstance(expr, n.Shape):
         return any(
@@ -312,8 +312,8 @@ def _extent(vf: n.VirtualFile, names: list[str], base_dir: Any) -> dict[str, Any
     """Min and max of the named columns over the whole block (one pass)."""
     from dataclasses import replace
 
-    from xdm import nodes as n
     from xdm.api import scan
+    from xdm.lang import nodes as n
     from xdm.summary import ColumnRanges
 
     block = [q for q in vf.qualifiers if isinstance(q, n.BlockRef)]
@@ -332,7 +332,7 @@ def _extent(vf: n.VirtualFile, names: list[str], base_dir: Any) -> dict[str, Any
 def _against_values(
     clause: Any, block: Block, vf: n.VirtualFile, base_dir: Any
 ) -> Advice | None:
-    from xdm import nodes as n
+    from xdm.lang import nodes as n
 
     if isinstance(clause, n.RegionFilter):
         found = _region_box(clause, block, base_dir)

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from astropy.wcs import WCS
     from numpy.typing import NDArray
 
-    from xdm.nodes import RegionExpr, VirtualFile
+    from xdm.engine.steps import Plan
+    from xdm.lang.nodes import RegionExpr, VirtualFile
     from xdm.regions.compound import Region
     from xdm.regions.coords import LogicalMap
-    from xdm.steps import Plan
 
 __all__ = ["Image", "Scan", "copy", "read", "region", "scan", "select"]
 
@@ -67,7 +67,7 @@ def region(
 ) -> Region:
     """``xdm.region``: ``xdm.regions.api.region`` with the engine's image reader,
     so ``mask(evt2.fits[bin sky=16])`` is made from the virtual file."""
-    from xdm.planner import evaluate_virtual_image
+    from xdm.plan.planner import evaluate_virtual_image
     from xdm.regions.api import region as build_region
 
     return build_region(
@@ -82,13 +82,13 @@ def region(
 def _plan(
     vf: VirtualFile | str | os.PathLike[str], base_dir: str | os.PathLike[str] | None
 ) -> Plan:
-    from xdm.planner import plan
+    from xdm.plan.planner import plan
 
     return plan(os.fspath(vf) if isinstance(vf, os.PathLike) else vf, base_dir=base_dir)
 
 
 def _is_image_plan(p: Plan) -> bool:
-    from xdm.steps import OpenBlock
+    from xdm.engine.steps import OpenBlock
 
     step = p.steps[0]
     return isinstance(step, OpenBlock) and step.kind == "image"
@@ -102,7 +102,7 @@ def read(
     Returns an astropy ``Table`` for a filtered or column-selected table block,
     and an ``Image`` for ``[bin ...]`` or an image block.
     """
-    from xdm.executor import ImageResult, evaluate
+    from xdm.engine.executor import ImageResult, evaluate
 
     vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = _plan(vf, base_dir)
@@ -118,7 +118,7 @@ def select(
     vf: VirtualFile | str, *, base_dir: str | os.PathLike[str] | None = None
 ) -> NDArray[Any]:
     """The rows a virtual file keeps, as a boolean mask over the block's rows."""
-    from xdm.executor import select as run_select
+    from xdm.engine.executor import select as run_select
 
     p = _plan(vf, base_dir)
     if _is_image_plan(p):
@@ -162,10 +162,10 @@ def scan(
     """
     import numpy as np
 
-    from xdm import executor as ex
-    from xdm.fitsfile import DEFAULT_CHUNK_ROWS
-    from xdm.planner import plan
-    from xdm.steps import Histogram
+    from xdm.engine import executor as ex
+    from xdm.engine.steps import Histogram
+    from xdm.io.fitsfile import DEFAULT_CHUNK_ROWS
+    from xdm.plan.planner import plan
 
     text = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = plan(text, base_dir=base_dir, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS)
@@ -205,7 +205,7 @@ def copy(
     rebinned image block is written in its place among the file's other blocks. The product is
     written to a temporary file and renamed; an existing ``out`` needs ``clobber``.
     """
-    from xdm.executor import write
+    from xdm.engine.executor import write
 
     if "[" in os.fspath(out):
         raise XdmSemanticError(
@@ -225,8 +225,8 @@ def copy(
 
 def _copy_png(vf: VirtualFile | str, out: Any, *, clobber: bool, base_dir: Any) -> Path:
     """``copy(vf, "img.png")``: the image as a log-scaled PNG with WCS axes."""
+    from xdm.lang.unparse import unparse
     from xdm.quicklook import write_png
-    from xdm.unparse import unparse
 
     image = read(vf, base_dir=base_dir)
     if not isinstance(image, Image):
@@ -258,10 +258,10 @@ def _to_table(records: NDArray[Any], header: Header) -> Table:
     )
 
 
-# Image blocks are evaluated by xdm.images (another module's job); one place each.
+# Image blocks are evaluated by xdm.engine.images (another module's job); one place each.
 def _read_image_block(vf: VirtualFile | str, base_dir: Any) -> Image:
-    from xdm import images
-    from xdm.planner import evaluate_virtual_image
+    from xdm.engine import images
+    from xdm.plan.planner import evaluate_virtual_image
 
     base = None if base_dir is None else os.fspath(base_dir)
     data, header = images.read_image(
@@ -282,10 +282,10 @@ def _copy_image_block(
     copied as it is (CIAO dmcopy keeps them, as for filtered tables)."""
     from astropy.io import fits
 
-    from xdm.fitsfile import atomic_output, hdu_bytes, open_vf_block
+    from xdm.io.fitsfile import atomic_output, hdu_bytes, open_vf_block
 
     if isinstance(vf, str):
-        from xdm.parser import parse
+        from xdm.lang.parser import parse
 
         vf = parse(vf)
     image = _read_image_block(vf, base_dir)

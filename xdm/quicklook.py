@@ -100,7 +100,7 @@ def write_png(
     title: str = "",
 ) -> Path:
     """Write the quick-look PNG to ``out`` (temporary file + rename)."""
-    from xdm.fitsfile import atomic_output
+    from xdm.io.fitsfile import atomic_output
 
     image = png_bytes(data, header, title=title)
     with atomic_output(out, clobber=clobber) as tmp:
@@ -149,7 +149,7 @@ def html_image(data: NDArray[Any], header: Any, name: str = "") -> str:
 
 def html_virtual_file(vf: Any) -> str:
     """Notebook HTML for a parsed virtual file: canonical text and its qualifiers."""
-    from xdm.unparse import unparse
+    from xdm.lang.unparse import unparse
 
     rows = "".join(
         f"<tr><td>{html.escape(type(q).__name__)}</td>"

@@ -69,9 +69,9 @@ def expand_grids(text: str) -> list[str]:
         return [text]
     from dataclasses import replace
 
-    from xdm import nodes as n
-    from xdm.parser import parse
-    from xdm.unparse import unparse
+    from xdm.lang import nodes as n
+    from xdm.lang.parser import parse
+    from xdm.lang.unparse import unparse
 
     vf = parse(text)
     grids: list[tuple[int, Any, list[str]]] = []

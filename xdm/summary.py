@@ -195,8 +195,8 @@ def describe(
     """
     import xdm
     from xdm.api import scan
-    from xdm.executor import ImageResult, evaluate
-    from xdm.steps import Histogram, OpenBlock
+    from xdm.engine.executor import ImageResult, evaluate
+    from xdm.engine.steps import Histogram, OpenBlock
 
     vf = xdm.parse(text)
     plan = xdm.plan(vf, base_dir=base_dir)
@@ -310,13 +310,13 @@ def good_time(header: Any, gti_blocks: Any = ()) -> float | None:
     """Total good time: the header's ``GOOD_TIME_KEYS``, else from the GTI blocks.
 
     Files without the keywords (RXTE: two GTI blocks, no ONTIME) get what
-    ``xdm.gti.update_exposure_keys`` would write as ONTIME: per-chip GTIs for the
-    aim chip, or the plain blocks combined per ``xdm.gti.MULTI_BLOCK_COMBINE``.
+    ``xdm.io.gti.update_exposure_keys`` would write as ONTIME: per-chip GTIs for the
+    aim chip, or the plain blocks combined per ``xdm.io.gti.MULTI_BLOCK_COMBINE``.
     """
     found = _good_time(header)
     if found is not None or not gti_blocks:
         return found
-    from xdm import gti
+    from xdm.io import gti
 
     scratch = header.copy()  # the keys are what the rule writes, not the result
     gti.update_exposure_keys(scratch, gti_blocks)

@@ -22,7 +22,7 @@ def run(argv: list[str]) -> int:
         return 0
     if "infile" not in args.params:
         raise XdmSemanticError("explain takes one virtual file", hint=USAGE)
-    from xdm.planner import plan
+    from xdm.plan.planner import plan
 
     print(plan(args.params["infile"]).explain())
     return 0

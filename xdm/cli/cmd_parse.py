@@ -52,8 +52,8 @@ def run(argv: list[str]) -> int:
         else "start"
     )
 
-    from xdm import parser
-    from xdm.unparse import unparse
+    from xdm.lang import parser
+    from xdm.lang.unparse import unparse
 
     if "--tree" in flags:
         print(parser.parse_tree(text, start).pretty(), end="")

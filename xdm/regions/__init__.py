@@ -1,6 +1,6 @@
 """CIAO regions: shapes with vectorised ``contains``, algebra, files, areas.
 
-Data flows one way: region text -> ``xdm.parser.parse_region`` -> region nodes
+Data flows one way: region text -> ``xdm.lang.parser.parse_region`` -> region nodes
 -> ``build`` (units, sky -> physical via WCS, argument checks) -> ``Region``.
 
 * ``shapes``    one frozen class per CIAO shape: CIAO's own arithmetic and

@@ -18,7 +18,7 @@ from xdm.regions.coords import Frame, ImageReader, LogicalMap
 from xdm.regions.regfile import load
 
 if TYPE_CHECKING:
-    from xdm import nodes
+    from xdm.lang import nodes
 
 __all__ = ["Region", "region"]
 
@@ -42,7 +42,7 @@ def region(
     """
     source = None
     if isinstance(text_or_node, str):
-        from xdm.parser import parse_region
+        from xdm.lang.parser import parse_region
 
         source = text_or_node
         node = parse_region(text_or_node)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from xdm import nodes as n
 from xdm.errors import XdmRegionError
+from xdm.lang import nodes as n
 from xdm.regions import shapes as s
 from xdm.regions.compound import Region
 from xdm.regions.coords import Frame, parse_sexagesimal

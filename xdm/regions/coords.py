@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
+from xdm.io.imagewcs import wcs_from_columns, wcs_from_image
+
 if TYPE_CHECKING:
     from astropy.io.fits import Header
     from astropy.wcs import WCS
     from numpy.typing import NDArray
 
-    from xdm.nodes import VirtualFile
+    from xdm.lang.nodes import VirtualFile
 
 __all__ = [
     "Frame",
@@ -42,7 +44,7 @@ ImageReader: TypeAlias = (
 """Evaluates a virtual file to an image (pixels, header): how ``mask(vf)`` of a
 virtual file (``mask(evt2.fits[bin sky=4])``) is made. The regions sit below the
 engine and cannot import it, so the engine hands this in (``Frame.image_reader``;
-``xdm.planner.evaluate_virtual_image``)."""
+``xdm.plan.planner.evaluate_virtual_image``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,56 +171,3 @@ def logical_map_from_header(header: Any) -> LogicalMap:
         ltv1=float(header.get("LTV1", 0.0)),
         ltv2=float(header.get("LTV2", 0.0)),
     )
-
-
-def wcs_from_image(header: Any) -> WCS:
-    """WCS mapping *physical* pixels of an image to the sky.
-
-    The image WCS maps logical pixels; composing with ``logical = M phys + v``
-    gives ``crpix' = M^-1 (crpix - v)`` and a linear part ``L M``.
-    """
-    from astropy.wcs import WCS
-
-    w = WCS(header, naxis=2)
-    lm = logical_map_from_header(header)
-    m = np.diag([lm.ltm1, lm.ltm2])
-    v = np.array([lm.ltv1, lm.ltv2])
-    w.wcs.crpix = np.linalg.solve(m, np.asarray(w.wcs.crpix) - v)
-    if w.wcs.has_cd():
-        w.wcs.cd = np.asarray(w.wcs.cd) @ m
-    else:
-        w.wcs.pc = np.asarray(w.wcs.get_pc()) @ m
-    w.wcs.set()
-    return w
-
-
-def wcs_from_columns(header: Any, xcol: str | int, ycol: str | int) -> WCS:
-    """WCS of an event list's x/y columns (TCTYPn/TCRVLn/TCRPXn/TCDLTn keys).
-
-    Columns are given by name (``TTYPEn``) or 1-based number.
-    """
-    from astropy.wcs import WCS
-
-    def number(col: str | int) -> int:
-        if isinstance(col, int):
-            return col
-        for key, value in header.items():
-            if key.startswith("TTYPE") and str(value).strip().lower() == col.lower():
-                return int(key[5:])
-        raise KeyError(col)
-
-    nx, ny = number(xcol), number(ycol)
-    w = WCS(naxis=2)
-    w.wcs.ctype = [header.get(f"TCTYP{n}", "") for n in (nx, ny)]
-    w.wcs.crval = [float(header.get(f"TCRVL{n}", 0.0)) for n in (nx, ny)]
-    w.wcs.crpix = [float(header.get(f"TCRPX{n}", 0.0)) for n in (nx, ny)]
-    w.wcs.cdelt = [float(header.get(f"TCDLT{n}", 1.0)) for n in (nx, ny)]
-    w.wcs.cunit = [header.get(f"TCUNI{n}", "deg") or "deg" for n in (nx, ny)]
-    for key in ("RADESYS", "RADECSYS"):
-        if key in header:
-            w.wcs.radesys = str(header[key]).strip()
-            break
-    if "EQUINOX" in header:
-        w.wcs.equinox = float(header["EQUINOX"])
-    w.wcs.set()
-    return w

@@ -4,7 +4,7 @@ Text files are read line by line: the ds9 header, ``global`` lines, ``#``
 comments and properties, ``||`` composite marks and ``;`` separators are
 dropped, coordinate-system lines (``physical``, ``image``, ``fk5``, ``icrs``,
 ``galactic``...) set how the following numbers are read, and every shape text
-goes to ``xdm.parser.parse_region``. Included lines are OR'ed; a line starting
+goes to ``xdm.lang.parser.parse_region``. Included lines are OR'ed; a line starting
 with ``-`` or ``!`` is an exclusion AND'ed with all of them (``EXCLUDE_RULE``).
 
 FITS region tables (CXC REGION layout: SHAPE, X, Y, R, ROTANG, COMPONENT) are
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from xdm import nodes as n
 from xdm.errors import XdmError, XdmRegionError
+from xdm.lang import nodes as n
 from xdm.regions import shapes as s
 from xdm.regions.build import build, shape_from_values
 from xdm.regions.compound import Region
@@ -191,7 +191,7 @@ def _ds9_node(body: str) -> n.RegionExpr:
     annuli ``ellipse(x,y,a1,b1,a2,b2,angle)`` -> ``ellipse(a2,b2)-ellipse(a1,b1)``;
     ``panda(x,y,a1,a2,na,r1,r2,nr)`` -> ``pie(x,y,r1,r2,a1,a2)``.
     """
-    from xdm.parser import parse_region
+    from xdm.lang.parser import parse_region
 
     head, _, rest = body.partition("(")
     name = head.strip().lower()
@@ -566,6 +566,6 @@ def read_mask(path: Path, vf: n.VirtualFile, frame: Frame) -> Mask:
 
 
 def _mask_label(vf: n.VirtualFile) -> str:
-    from xdm.unparse import unparse
+    from xdm.lang.unparse import unparse
 
     return unparse(vf)

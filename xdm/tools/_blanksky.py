@@ -24,7 +24,7 @@ from xdm.errors import XdmSemanticError
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-    from xdm import nodes
+    from xdm.lang import nodes
 
 __all__ = [
     "chip_counts",
@@ -49,8 +49,8 @@ def default_band(instrument: str) -> str:
 
 def filter_qualifiers(text: str, what: str) -> tuple[nodes.Qualifier, ...]:
     """``[energy=9000:12000]`` -> its parsed filter qualifiers (no binning, no cols)."""
-    from xdm import nodes
-    from xdm.parser import parse
+    from xdm.lang import nodes
+    from xdm.lang.parser import parse
 
     value = text.strip()
     if not (value.startswith("[") and value.endswith("]")):

@@ -27,8 +27,8 @@ from xdm.errors import XdmSemanticError
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-    from xdm import nodes
-    from xdm.fitsfile import ColumnMeta
+    from xdm.io.fitsfile import ColumnMeta
+    from xdm.lang import nodes
     from xdm.regions.compound import Region
 
 __all__ = [
@@ -125,7 +125,7 @@ class Infile:
     @property
     def column(self) -> str | None:
         """The binned column's name as written (``pi``, ``time``, ``sky``)."""
-        from xdm import nodes
+        from xdm.lang import nodes
 
         if self.axis is None:
             return None
@@ -139,9 +139,9 @@ class Infile:
 
 def split_infile(text: str, what: str = "dmextract infile") -> Infile:
     """Parse ``text``; the filter part as text, the one bin axis as a node."""
-    from xdm import nodes
-    from xdm.parser import parse
-    from xdm.unparse import unparse
+    from xdm.lang import nodes
+    from xdm.lang.parser import parse
+    from xdm.lang.unparse import unparse
 
     if not str(text).strip():
         raise XdmSemanticError(f"{what} is empty", hint="give evt.fits[...][bin pi]")
@@ -232,8 +232,8 @@ class Events:
 
 def describe(text: str, what: str = "dmextract") -> Events:
     """Open the block of ``text`` (header only) and collect its filter region."""
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
 
     vf = parse(text)
     with open_vf_block(vf, source=text) as block:
@@ -271,7 +271,7 @@ def _celestial(node: Any) -> bool:
     (degrees, arcsec, sexagesimal) or a region file (which may be in fk5)."""
     import dataclasses
 
-    from xdm import nodes
+    from xdm.lang import nodes
 
     if isinstance(node, nodes.Coordinate):
         return node.unit is not None
@@ -311,7 +311,7 @@ def _sky_wcs(sky: tuple[ColumnMeta, ColumnMeta] | None) -> Any:
 
 
 def _is_sky(target: Any, events: Events) -> bool:
-    from xdm import nodes
+    from xdm.lang import nodes
 
     if isinstance(target, nodes.ColumnName):
         return target.name.lower() in ("sky", "pos")
@@ -323,7 +323,7 @@ def _is_sky(target: Any, events: Events) -> bool:
 
 def _filter_region(vf: nodes.VirtualFile, events: Events) -> Region | None:
     """The sky region the filters require (and-terms; exclusions subtract)."""
-    from xdm import nodes
+    from xdm.lang import nodes
 
     found: Region | None = None
 
@@ -368,7 +368,7 @@ class Pass:
 def _values(records: Any, meta: ColumnMeta) -> NDArray[Any]:
     from astropy.io import fits
 
-    from xdm.fitsfile import column_values
+    from xdm.io.fitsfile import column_values
 
     if isinstance(records, fits.FITS_rec):  # heap tables come scaled
         return np.asarray(records[meta.name])
@@ -398,8 +398,8 @@ def stream(
     no compress). ``chips``: also count the kept events per CCD (the CCDs the
     region lies on), one comparison per CCD with a GTI block.
     """
-    from xdm import gti
     from xdm.api import scan
+    from xdm.io import gti
     from xdm.progress import note
 
     metas = [events.columns[n.lower()] for n in names]
@@ -461,7 +461,7 @@ def bin_index(
     """Counts of ``v`` in ``n`` bins ``[lo + i*step, lo + (i+1)*step)`` (rows in
     ``keep``): the engine's padded index (``floor((v - lo) / step)``, or
     ``v - first`` for unit bins of integers) and one ``np.bincount``."""
-    from xdm.kernels import padded_index
+    from xdm.engine.kernels import padded_index
 
     out = np.empty(len(v), dtype=np.intp)
     padded_index([v], ((lo, 1.0 / step, n, first),), keep, out)
@@ -476,10 +476,10 @@ def chip_gti(result: Pass, header: Header) -> tuple[NDArray[np.float64], str]:
 
     One CCD: its GTI block. Several: the union of theirs (a bin counts as
     exposed while any chip under the region is live). No CCD column: the file's
-    GTI blocks combined as ``xdm.gti.MULTI_BLOCK_COMBINE`` says. No GTI block:
+    GTI blocks combined as ``xdm.io.gti.MULTI_BLOCK_COMBINE`` says. No GTI block:
     [TSTART, TSTOP).
     """
-    from xdm import gti
+    from xdm.io import gti
 
     blocks: dict[int | None, NDArray[np.float64]] = {}
     refs = gti.subspace_refs(header)

@@ -60,13 +60,13 @@ class GridImage:
 
     def physical(self) -> list[tuple[float, float]]:
         """Per axis ``(ltm, ltv)``: ``logical = ltm * physical + ltv``."""
-        from xdm.imagewcs import physical_transform
+        from xdm.io.imagewcs import physical_transform
 
         return physical_transform(self.header, 2)
 
     def sky_wcs(self) -> WCS | None:
         """WCS from physical pixels (origin 1) to RA/Dec, or None."""
-        from xdm.imagewcs import physical_world_wcs
+        from xdm.io.imagewcs import physical_world_wcs
 
         return physical_world_wcs(self.header)
 
@@ -108,7 +108,7 @@ def sky_grid(
 
 def same_grid(a: Header, b: Header, shape_a: Any, shape_b: Any) -> str | None:
     """None when two images share a grid, else a sentence saying what differs."""
-    from xdm.imagewcs import physical_transform
+    from xdm.io.imagewcs import physical_transform
 
     if tuple(shape_a) != tuple(shape_b):
         return f"shapes differ ({_shape(shape_a)} and {_shape(shape_b)} pixels)"
@@ -235,7 +235,7 @@ def write_image(
     """Write ``data`` as the primary HDU with ``header``'s keywords (atomic)."""
     from astropy.io import fits
 
-    from xdm.fitsfile import atomic_output
+    from xdm.io.fitsfile import atomic_output
 
     hdr = header.copy()
     for key in ("XTENSION", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK"):

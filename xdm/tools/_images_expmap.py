@@ -202,7 +202,7 @@ def fov_mask(fovfile: str, header: Header, shape: tuple[int, int]) -> NDArray[np
     """Pixel centres inside the region ``fovfile`` (text or ``region(file)``), or all."""
     if not fovfile.strip():
         return np.ones(shape, dtype=bool)
-    from xdm.imagewcs import physical_transform, physical_world_wcs
+    from xdm.io.imagewcs import physical_transform, physical_world_wcs
     from xdm.regions.api import region
 
     text = fovfile.strip()

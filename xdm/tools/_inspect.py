@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-    from xdm.nodes import VirtualFile
+    from xdm.lang.nodes import VirtualFile
 
 RULE = "-" * 80
 _TFORM = re.compile(r"\s*(\d*)([A-Za-z])")
@@ -69,7 +69,7 @@ def image_type(header: Any) -> str:
 
 def is_plain(vf: VirtualFile) -> bool:
     """Whether the virtual file names a block and nothing else (no filter, bin, cols)."""
-    from xdm.nodes import BlockRef
+    from xdm.lang.nodes import BlockRef
 
     return all(isinstance(q, BlockRef) for q in vf.qualifiers)
 
@@ -91,10 +91,10 @@ def output_header(text: str) -> Selected:
     list or ``[bin]`` gives the engine's output header (the one dmcopy writes).
     """
     from xdm.api import Image, read, scan
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
-    from xdm.planner import plan
-    from xdm.steps import Histogram, OpenBlock
+    from xdm.engine.steps import Histogram, OpenBlock
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
+    from xdm.plan.planner import plan
 
     vf = parse(text)
     with open_vf_block(vf) as block:

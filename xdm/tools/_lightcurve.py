@@ -3,7 +3,7 @@
 Counts per time bin are one ``np.bincount`` of the time index per chunk of
 kept events. The exposure of bin i is ``DTCOR x`` the overlap of
 ``[TIME_MIN[i], TIME_MAX[i])`` with the good time of the CCD(s) the region lies
-on (``xdm.gti.overlap``, vectorised over bins), so a bin outside every GTI has
+on (``xdm.io.gti.overlap``, vectorised over bins), so a bin outside every GTI has
 EXPOSURE 0 and COUNT_RATE 0, and a bin cut by a GTI edge has less.
 """
 
@@ -61,7 +61,7 @@ class TimeGrid:
 
 def time_grid(source: Infile, events: Events, what: str = "dmextract") -> TimeGrid:
     """The ``[bin time=lo:hi:dt]`` grid; lo/hi default to TSTART/TSTOP."""
-    from xdm import nodes
+    from xdm.lang import nodes
 
     spec = source.axis.spec if source.axis is not None else None
     if spec is not None and not isinstance(spec, nodes.BinRange):
@@ -144,7 +144,7 @@ def curve(
     source: Infile, events: Events, grid: TimeGrid, what: str = "dmextract"
 ) -> Curve:
     """Counts per bin (one pass) and EXPOSURE per bin from the region's CCD GTIs."""
-    from xdm import gti
+    from xdm.io import gti
     from xdm.progress import note
 
     events.column("time", what)
@@ -172,7 +172,7 @@ def curve(
         if by_chip is None:
             counts[:] += bin_index(t, keep, lo, grid.dt, n)
             return
-        from xdm.kernels import padded_index
+        from xdm.engine.kernels import padded_index
 
         out = np.empty(len(t), dtype=np.intp)
         axes = ((lo, 1.0 / grid.dt, n, None), (-0.5, 1.0, CHIPS, 0))
@@ -331,7 +331,7 @@ def background_columns(
 
 def _gti_hdu(src: Curve) -> Any:
     """The good time used for EXPOSURE, within the binned range, as block GTI."""
-    from xdm import gti
+    from xdm.io import gti
 
     return gti.gti_block(
         gti.intersect(src.gti, [[src.grid.lo, src.grid.hi]]),

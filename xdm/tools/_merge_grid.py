@@ -258,7 +258,7 @@ def auto_grid(
 
 def grid_header(frame: Frame, grid: Grid) -> Header:
     """Sky (RA---TAN/DEC--TAN) and physical (x, y) keywords of a merged image."""
-    from xdm.imagewcs import AxisGrid, binned_image_header
+    from xdm.io.imagewcs import AxisGrid, binned_image_header
 
     axes = [
         AxisGrid(

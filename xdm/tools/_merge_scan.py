@@ -65,15 +65,15 @@ class Task:
 
 
 def _is_plain(vf: str) -> bool:
-    from xdm.nodes import BlockRef
-    from xdm.parser import parse
+    from xdm.lang.nodes import BlockRef
+    from xdm.lang.parser import parse
 
     return all(isinstance(q, BlockRef) for q in parse(vf).qualifiers)
 
 
 def _rows(vf: str, base_dir: str | None) -> int:
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
 
     with open_vf_block(parse(vf), base_dir=base_dir) as block:
         if not block.is_table:
@@ -104,8 +104,8 @@ def run_task(
     chunk_rows: int = CHUNK_ROWS,
 ) -> T:
     """Fold ``reducer(index, records, kept)`` over the task's chunks with ``combine``."""
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
 
     acc: T | None = None
     if task.stop is None:

@@ -65,7 +65,7 @@ def spectrum(
 ) -> Spectrum:
     """Histogram the channel column of the kept events in one pass
     (``chips``: also count the events per CCD, for blanksky's BKGSCALn)."""
-    from xdm import nodes
+    from xdm.lang import nodes
 
     name = (source.column or "").lower()
     if name not in CHANNEL_COLUMNS:

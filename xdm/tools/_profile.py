@@ -25,7 +25,7 @@ from xdm.errors import XdmSemanticError
 from xdm.tools._extract import MAX_BINS, Events, Infile, Pass, sky_wcs, stream
 
 if TYPE_CHECKING:
-    from xdm import nodes
+    from xdm.lang import nodes
     from xdm.regions.compound import Region
 
 __all__ = ["Profile", "profile", "region_rows"]
@@ -47,7 +47,7 @@ class Profile:
 
 def _expand(shape: nodes.Shape) -> list[nodes.Shape]:
     """``annulus(x,y,0:100:10)`` -> one shape per consecutive pair of the range."""
-    from xdm import nodes
+    from xdm.lang import nodes
 
     at = [i for i, a in enumerate(shape.args) if isinstance(a, nodes.RangeArg)]
     if not at:
@@ -90,7 +90,7 @@ def region_rows(
     source: Infile, events: Events, what: str = "dmextract"
 ) -> list[Region]:
     """The regions of ``[bin sky=...]``, one per output row."""
-    from xdm import nodes
+    from xdm.lang import nodes
     from xdm.regions.compound import Region
 
     assert source.axis is not None

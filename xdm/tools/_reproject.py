@@ -43,7 +43,7 @@ __all__ = [
 
 def column_wcs(header: Header, xname: str = "x", yname: str = "y") -> WCS:
     """The astropy WCS of an event table's sky columns (physical, origin 1 -> RA/Dec)."""
-    from xdm.imagewcs import wcs_from_event_columns
+    from xdm.io.imagewcs import wcs_from_event_columns
 
     index = {}
     for key in header:
@@ -172,13 +172,13 @@ class Rotation:
 
 
 def _transform(header: Header) -> list[tuple[float, float]]:
-    from xdm.imagewcs import physical_transform
+    from xdm.io.imagewcs import physical_transform
 
     return physical_transform(header, 2)
 
 
 def _sky(header: Header) -> WCS | None:
-    from xdm.imagewcs import physical_world_wcs
+    from xdm.io.imagewcs import physical_world_wcs
 
     return physical_world_wcs(header)
 

@@ -147,8 +147,8 @@ def _observation(
     rates: _Rates,
 ) -> tuple[dict[str, list[Column]], list[tuple[str, Any, str]]]:
     """One event file: the columns of each band's table and the header keys."""
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
     from xdm.progress import note
     from xdm.tools._models import KEV_TO_ERG, conversion_factors
     from xdm.tools._srcflux_counts import count_events
@@ -372,8 +372,8 @@ def run_srcflux(p: Values) -> SrcfluxResult:
     """The whole tool: every observation, merged values, files and summary."""
     from astropy.table import Table
 
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
     from xdm.progress import get_verbosity
     from xdm.tools._srcflux_pos import parse_positions
 
@@ -468,7 +468,7 @@ def run_srcflux(p: Values) -> SrcfluxResult:
 
 def _summary_file(path: str, lines: list[str], files: list[str], clobber: bool) -> None:
     """``<root>summary.txt``: written like every product (temporary file, rename)."""
-    from xdm.fitsfile import atomic_output
+    from xdm.io.fitsfile import atomic_output
 
     with atomic_output(path, clobber=clobber) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

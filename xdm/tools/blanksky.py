@@ -35,7 +35,7 @@ from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-    from xdm import nodes
+    from xdm.lang import nodes
 
 __all__ = ["TOOL", "BlankskyResult", "blanksky", "run"]
 
@@ -151,7 +151,7 @@ def blanksky(**params: Any) -> BlankskyResult:
 
 
 def _filters(vf: nodes.VirtualFile) -> tuple[nodes.Qualifier, ...]:
-    from xdm import nodes
+    from xdm.lang import nodes
 
     return tuple(q for q in vf.qualifiers if isinstance(q, nodes.FilterQualifier))
 
@@ -169,7 +169,7 @@ def _merge(counts: dict[int, int], hrc: bool) -> dict[int, int]:
 
 def run(p: Values) -> BlankskyResult:
     """Count, reproject and write the background events, then the scale keys."""
-    from xdm.parser import parse
+    from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
     from xdm.tools._blanksky import (
         chip_counts,
@@ -244,9 +244,9 @@ def _write(
 ) -> BlankskyResult:
     from astropy.io import fits
 
-    from xdm import nodes
     from xdm.api import scan
-    from xdm.fitsfile import EventWriter, atomic_output, hdu_bytes
+    from xdm.io.fitsfile import EventWriter, atomic_output, hdu_bytes
+    from xdm.lang import nodes
     from xdm.progress import note
     from xdm.tools._blanksky import chip_counts, filter_qualifiers, scale_factors
     from xdm.tools._reproject import column_wcs, same_tangent_plane
@@ -386,7 +386,7 @@ def _output_header(
     hrc: bool,
     p: Values,
 ) -> Header:
-    from xdm.subspace import Subspace
+    from xdm.io.subspace import Subspace
 
     out = bkg.copy()
     # no GTI blocks are written (the blank-sky times are not the observation's):

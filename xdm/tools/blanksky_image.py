@@ -24,8 +24,8 @@ from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-    from xdm import nodes
-    from xdm.subspace import SubspaceEntry
+    from xdm.io.subspace import SubspaceEntry
+    from xdm.lang import nodes
 
 __all__ = ["TOOL", "BlankskyImageResult", "blanksky_image", "run"]
 
@@ -127,9 +127,9 @@ def component_filters(
     is made of names checked to be identifiers and ranges re-formatted from
     numbers; region text is parsed by the region grammar.
     """
-    from xdm.parser import parse
+    from xdm.io.subspace import format_ranges
+    from xdm.lang.parser import parse
     from xdm.progress import note
-    from xdm.subspace import format_ranges
 
     parts: list[str] = []
     for e in entries:
@@ -157,9 +157,9 @@ def run(p: Values) -> BlankskyImageResult:
     from dataclasses import replace
 
     from xdm.api import Image, read, scan
-    from xdm.parser import parse
+    from xdm.io.subspace import Subspace
+    from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
-    from xdm.subspace import Subspace
     from xdm.tools._images import read_grid_image, sky_grid, split_outroot, write_image
     from xdm.tools.fluximage import grid_text
 

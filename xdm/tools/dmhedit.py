@@ -264,8 +264,8 @@ def _edit_file(text: str, edits: list[Edit]) -> tuple[str, str]:
 
     from astropy.io import fits
 
-    from xdm.fitsfile import atomic_output, open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import atomic_output, open_vf_block
+    from xdm.lang.parser import parse
     from xdm.tools._inspect import is_plain
 
     vf = parse(text)

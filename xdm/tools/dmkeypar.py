@@ -66,8 +66,8 @@ def run(p: Values) -> KeywordValue:
     """Read the keyword from the block the virtual file names."""
     import re
 
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
 
     key = str(p["keyword"]).strip().upper()

@@ -90,7 +90,7 @@ def dmlist(**params: Any) -> Listing:
 
 def run(p: Values) -> Listing:
     """List what ``opt`` asks for."""
-    from xdm.fitsfile import atomic_output
+    from xdm.io.fitsfile import atomic_output
     from xdm.progress import get_verbosity, note
 
     words = [w.strip().lower() for w in str(p["opt"]).split(",") if w.strip()]
@@ -125,8 +125,8 @@ def run(p: Values) -> Listing:
 def _blocks(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     from astropy.io import fits
 
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
 
     vf = parse(p["infile"])
     with open_vf_block(vf) as block:
@@ -172,7 +172,7 @@ _STRUCTURE = ("XTENSION", "SIMPLE", "BITPIX", "PCOUNT", "GCOUNT", "TFIELDS", "EX
 
 
 def _header(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from xdm.fitsfile import is_column_keyword
+    from xdm.io.fitsfile import is_column_keyword
 
     sel = output_header(p["infile"])
     cards: list[dict[str, Any]] = []
@@ -391,9 +391,9 @@ def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     import numpy as np
 
     from xdm.api import Image, read, scan
-    from xdm.parser import parse
-    from xdm.planner import plan
-    from xdm.steps import Histogram, OpenBlock
+    from xdm.engine.steps import Histogram, OpenBlock
+    from xdm.lang.parser import parse
+    from xdm.plan.planner import plan
 
     vf = parse(p["infile"])
     pl = plan(vf)
@@ -415,7 +415,7 @@ def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
 
 
 def _subspace(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from xdm.subspace import Subspace
+    from xdm.io.subspace import Subspace
 
     sel = output_header(p["infile"])
     space = Subspace.from_header(sel.header)
@@ -478,9 +478,9 @@ def _span(text: str, what: str) -> tuple[int, int | None]:
 
 
 def _data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from xdm.parser import parse
-    from xdm.planner import plan
-    from xdm.steps import Histogram, OpenBlock
+    from xdm.engine.steps import Histogram, OpenBlock
+    from xdm.lang.parser import parse
+    from xdm.plan.planner import plan
 
     vf = parse(p["infile"])
     pl = plan(vf)

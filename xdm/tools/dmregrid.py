@@ -132,7 +132,7 @@ def regrid_header(
     Output pixel k (1-based) covers first-image logical ``[e + (k-1) d, e + k d)``,
     so every transform from logical pixels changes by ``k = (l - e)/d + 0.5``.
     """
-    from xdm.imagewcs import physical_transform
+    from xdm.io.imagewcs import physical_transform
 
     out = header.copy()
     transform = physical_transform(header, 2)

@@ -117,10 +117,10 @@ def dmstat(**params: Any) -> Statistics:
 
 def run(p: Values) -> Statistics:
     """Reduce the selected columns or the image; print CIAO's report at verbose >= 1."""
-    from xdm.parser import parse
-    from xdm.planner import plan
+    from xdm.engine.steps import Histogram, OpenBlock
+    from xdm.lang.parser import parse
+    from xdm.plan.planner import plan
     from xdm.progress import get_verbosity
-    from xdm.steps import Histogram, OpenBlock
 
     vf = parse(p["infile"])
     pl = plan(vf)

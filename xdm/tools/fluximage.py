@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from astropy.io.fits import Header
     from numpy.typing import NDArray
 
-    from xdm import nodes
+    from xdm.lang import nodes
     from xdm.tools._bands import Band
 
 __all__ = ["TOOL", "FluxImageResult", "fluximage", "run"]
@@ -265,7 +265,7 @@ def band_virtual_file(
     grid: tuple[tuple[float, float, float], tuple[float, float, float]],
 ) -> nodes.VirtualFile:
     """``vf`` + ``[energy=lo:hi]`` + ``[bin x=...,y=...]``, built from numbers only."""
-    from xdm.parser import parse
+    from xdm.lang.parser import parse
 
     (x0, x1, dx), (y0, y1, dy) = grid
     text = "events.fits"
@@ -294,8 +294,8 @@ def grid_text(
 
 def run(p: Values) -> FluxImageResult:
     """Bin, build or resample the exposure maps, threshold, divide, write."""
-    from xdm.fitsfile import open_vf_block
-    from xdm.parser import parse
+    from xdm.io.fitsfile import open_vf_block
+    from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
     from xdm.tools._bands import band_label, parse_bands
     from xdm.tools._images import parse_threshold, split_outroot
@@ -438,7 +438,7 @@ def _one_band(
 def _band_keys(header: Header, band: Band) -> None:
     """Band keys, and no time subspace: the images carry no GTI blocks (CIAO's
     fluximage copies them with ``[subspace -time]``)."""
-    from xdm.subspace import Subspace
+    from xdm.io.subspace import Subspace
 
     Subspace.from_header(header).removed(["time"]).write(header)
     if band.filtered:

@@ -19,21 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xdm import kernels
-from xdm.errors import XdmError, XdmExecutionError, XdmSemanticError
-from xdm.fitsfile import (
-    Block,
-    EventWriter,
-    atomic_output,
-    bit_values,
-    column_values,
-    hdu_bytes,
-    open_block,
-    retarget_column_keywords,
-    write_hdulist,
-)
-from xdm.progress import get_verbosity, note, progress
-from xdm.steps import (
+from xdm.engine import kernels
+from xdm.engine.steps import (
     FilterRows,
     Histogram,
     OpenBlock,
@@ -46,6 +33,19 @@ from xdm.steps import (
     WriteEvents,
     WriteImage,
 )
+from xdm.errors import XdmError, XdmExecutionError, XdmSemanticError
+from xdm.io.fitsfile import (
+    Block,
+    EventWriter,
+    atomic_output,
+    bit_values,
+    column_values,
+    hdu_bytes,
+    open_block,
+    retarget_column_keywords,
+    write_hdulist,
+)
+from xdm.progress import get_verbosity, note, progress
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header
@@ -198,7 +198,7 @@ def _open(plan: Plan) -> Iterator[Block]:
     try:
         if not block.is_table:
             raise XdmSemanticError(
-                f"block {block.name} is an image; it is evaluated by xdm.images",
+                f"block {block.name} is an image; it is evaluated by xdm.engine.images",
                 source=plan.source,
             )
         yield block
@@ -425,7 +425,7 @@ def _expression_counts(
 
 def _gti_hdus(plan: Plan, block: Block) -> dict[int, Any]:
     """The input's GTI blocks (by HDU index), intersected with the time filters."""
-    from xdm import gti
+    from xdm.io import gti
 
     found = {
         i: h
@@ -446,7 +446,7 @@ def _events_header(
     plan: Plan, block: Block, gti_hdus: dict[int, Any], history: str | None
 ) -> Header:
     """The input block's header with exposure, subspace and history brought up to date."""
-    from xdm import gti
+    from xdm.io import gti
 
     header = block.header.copy()
     for key in ("CHECKSUM", "DATASUM"):
@@ -628,8 +628,8 @@ def _image_header(
     table structure and column keywords dropped), then the physical and sky WCS."""
     from astropy.io import fits
 
-    from xdm.fitsfile import is_column_keyword
-    from xdm.imagewcs import AxisGrid, binned_image_header
+    from xdm.io.fitsfile import is_column_keyword
+    from xdm.io.imagewcs import AxisGrid, binned_image_header
 
     header = fits.Header()
     for card in events_header.cards:

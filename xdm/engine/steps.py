@@ -254,7 +254,7 @@ def _describe(step: Step) -> list[str]:
             if step.kind == "image":
                 return [
                     f"{step.path} block {step.number} {step.name} (image)",
-                    "filters, [bin] and [opt] on pixels are evaluated by xdm.images",
+                    "filters, [bin] and [opt] on pixels are evaluated by xdm.engine.images",
                 ]
             return [f"{step.path} block {step.number} {step.name} ({step.nrows} rows)"]
         case ReadColumns():

@@ -1,4 +1,4 @@
-"""Builds xdm nodes (xdm/nodes.py) from what the grammar matched; one method per rule.
+"""Builds xdm nodes (xdm/lang/nodes.py) from what the grammar matched; one method per rule.
 
 The parser's driver calls the ``Transform`` methods as it reduces; ``from_tree``
 calls the same methods over a lark Tree (the reference path). Knows the rule
@@ -16,7 +16,7 @@ from types import MemberDescriptorType
 from typing import Any, Final, TypeAlias, TypeVar
 
 from xdm.errors import Span, XdmRegionSyntaxError, XdmSyntaxError
-from xdm.nodes import (
+from xdm.lang.nodes import (
     AndFilter,
     AxisNumber,
     BinAxis,
@@ -768,7 +768,7 @@ def _coord(t: Tok, is_position: bool) -> Coordinate | RangeArg:
 def from_tree(tree: Any, source: str) -> Any:
     """Build nodes from a lark Tree made with ``propagate_positions=True``.
 
-    The slow, obviously-correct path: the fast LALR driver in ``xdm.parser`` is
+    The slow, obviously-correct path: the fast LALR driver in ``xdm.lang.parser`` is
     tested against it.
     """
     from lark import Token, Tree

@@ -15,7 +15,7 @@ from dataclasses import replace
 from difflib import get_close_matches
 
 from xdm.errors import Span, XdmSyntaxError
-from xdm.fastparse import Stuck
+from xdm.lang.fastparse import Stuck
 
 __all__ = [
     "MISTAKES",

@@ -3,12 +3,12 @@
 Contract
 --------
 ``Machine(tables).run(text, start)`` returns exactly what
-``xdm.transform.from_tree(lark_parser.parse(text, start), text)`` returns for
-the same grammar (``xdm.parser.parse_slow``): equal nodes, equal spans, and the
-same rule methods of ``xdm.transform.Transform`` called on the same children.
+``xdm.lang.transform.from_tree(lark_parser.parse(text, start), text)`` returns for
+the same grammar (``xdm.lang.parser.parse_slow``): equal nodes, equal spans, and the
+same rule methods of ``xdm.lang.transform.Transform`` called on the same children.
 Where lark would raise ``UnexpectedInput`` the driver raises ``StuckError``
 carrying a ``Stuck`` (offset, the token that did not fit, the terminals the
-state accepts), which ``xdm.friendly`` words for the user. The proof is the
+state accepts), which ``xdm.lang.friendly`` words for the user. The proof is the
 test suite: every line of ``tests/cases/parse.txt`` and the hypothesis round
 trip are parsed both ways and compared, spans included (tests/test_parse.py,
 tests/test_parse_cases.py).
@@ -359,7 +359,7 @@ class Machine:
     """lark's LALR tables and per-state scanners, run by a tight loop."""
 
     def __init__(self, tables: Tables) -> None:
-        from xdm.transform import SPANS, Transform, new_span
+        from xdm.lang.transform import SPANS, Transform, new_span
 
         self.transform, self.spans, self.new_span = Transform, SPANS, new_span
         count = self.count = tables["count"]

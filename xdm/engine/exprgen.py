@@ -19,15 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xdm import nodes as n
+from xdm.engine.steps import Operand, SubspaceEntry, VectorTest
 from xdm.errors import Span, XdmError, XdmSemanticError
-from xdm.steps import Operand, SubspaceEntry, VectorTest
+from xdm.lang import nodes as n
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from xdm.fitsfile import Block, ColumnMeta
+    from xdm.io.fitsfile import Block, ColumnMeta
     from xdm.regions.coords import ImageReader
 
 __all__ = [
@@ -365,7 +365,7 @@ class _Generator:
                 if REAL_UPPER_BOUND_INCLUSIVE and hi is not None:
                     b = float(np.nextafter(hi, np.inf))
                 rows.append((-np.inf if lo is None else lo, b))
-        from xdm.gti import normalise
+        from xdm.io.gti import normalise
 
         intervals = normalise(np.array(rows, dtype=float).reshape(-1, 2))
         var = self.test_var()
@@ -471,7 +471,7 @@ class _Generator:
         the complement of the ranges within TLMIN/TLMAX (dm-syntax 10.2)."""
         import numpy as np
 
-        from xdm.gti import normalise, subtract
+        from xdm.io.gti import normalise, subtract
 
         col = self.column(node.column)
         if col.kind not in ("int", "real"):
@@ -779,7 +779,7 @@ class _Generator:
         return items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
 
     def file_filter(self, node: n.FileFilter, *, top: bool) -> str:
-        from xdm.fitsfile import resolve_path
+        from xdm.io.fitsfile import resolve_path
 
         path = resolve_path(node.file.path, self.base_dir)
         if not path.exists():
@@ -802,7 +802,7 @@ class _Generator:
             for line in path.read_text(errors="replace").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         )
-        from xdm.parser import parse_filter
+        from xdm.lang.parser import parse_filter
 
         expr = parse_filter(text)
         self._files[id(node)] = expr
@@ -832,7 +832,7 @@ class _Generator:
         as intersection; any other filter leaves the time free."""
         import numpy as np
 
-        from xdm import gti
+        from xdm.io import gti
 
         match node:
             case n.OrFilter() | n.AndFilter():
@@ -887,7 +887,7 @@ class _Generator:
         """Rows whose TIME lies in their chip's intervals (``gti.intervals_for`` rule)."""
         import numpy as np
 
-        from xdm import gti
+        from xdm.io import gti
 
         time = self.block.require_column("time", source=self.source, span=node.span)
         chip = self.block.column("ccd_id") or self.block.column("chip_id")
@@ -993,7 +993,7 @@ def _time_literal(value: float) -> str:
 
 
 def _looks_like_fits(path: str) -> bool:
-    from xdm.gti import looks_like_fits
+    from xdm.io.gti import looks_like_fits
 
     return looks_like_fits(path)
 
@@ -1063,7 +1063,7 @@ def _make_region(node: Any, wcs: Any, gen: _Generator, at: Any) -> Any:
 def _read_time_filter(
     vf: n.VirtualFile, base_dir: str | None, source: str | None, at: Any
 ) -> Intervals:
-    from xdm import gti
+    from xdm.io import gti
 
     try:
         return gti.read_time_filter(vf, base_dir)

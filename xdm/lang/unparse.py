@@ -1,4 +1,4 @@
-"""xdm nodes -> canonical text; the inverse of ``xdm.parser.parse``.
+"""xdm nodes -> canonical text; the inverse of ``xdm.lang.parser.parse``.
 
 ``parse(unparse(node)) == node`` for every tree the parser can produce. The
 canonical form drops optional words (``filter``, ``col``), spaces and unit
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from xdm.nodes import (
+from xdm.lang.nodes import (
     AndFilter,
     AxisNumber,
     BinAxis,
@@ -73,7 +73,7 @@ def unparse(node: Any) -> str:
 
     Examples
     --------
-    >>> from xdm.parser import parse
+    >>> from xdm.lang.parser import parse
     >>> unparse(parse("evt2.fits[ EVENTS ][filter energy = 300 : 2000][bin sky=8]"))
     'evt2.fits[EVENTS][energy=300:2000][bin sky=::8]'
     """

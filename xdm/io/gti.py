@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from xdm import nodes
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.lang import nodes
 
 if TYPE_CHECKING:
     from astropy.io.fits import BinTableHDU, Header
@@ -288,7 +288,7 @@ def _block_names(header: Header) -> list[str]:
 
 def subspace_refs(events_header: Header) -> dict[str, int]:
     """Block name -> chip from an event header's data-subspace components."""
-    from xdm.subspace import Subspace
+    from xdm.io.subspace import Subspace
 
     return Subspace.from_header(events_header).chip_refs()
 

@@ -43,7 +43,7 @@ def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]
 
     Operands may be big-endian, strided views straight from the memory map.
     A predicate (boolean result) over ``SUBCHUNK`` rows or more runs as numpy
-    passes over cache-sized sub-chunks with numexpr's types (``xdm.npexpr``,
+    passes over cache-sized sub-chunks with numexpr's types (``xdm.engine.npexpr``,
     several times faster for comparisons and ``&``/``|``); anything else, or text
     ``npexpr`` does not take, goes to numexpr, which converts the operands block
     by block without a full copy. Raises ``TooComplexError`` when the text needs
@@ -67,7 +67,7 @@ def _evaluate_numpy(
     expression: str, operands: dict[str, NDArray[Any]]
 ) -> NDArray[np.bool_] | None:
     """``evaluate`` of a predicate through ``npexpr``, or None to use numexpr."""
-    from xdm import npexpr
+    from xdm.engine import npexpr
 
     arrays = [v for v in operands.values() if np.ndim(v) == 1]
     if not arrays or len(arrays[0]) < SUBCHUNK:
@@ -135,7 +135,7 @@ def padded_index(
     of integers), clipped to ``[-1, nbins]``: a value below or above the axis
     range, NaN or infinite, lands in a spare cell, which the caller drops by
     slicing. Rows not in ``keep`` go to the spare cell 0. The planner only hands
-    over axes whose index is provably the binning rule's (``planner.padded_axes``).
+    over axes whose index is provably the binning rule's (``binindex.padded_axes``).
     Works ``SUBCHUNK`` rows at a time in cache-resident buffers (about ten numpy
     passes a row, no Python loop per row), the chunk split between threads:
     numpy releases the GIL inside each pass.

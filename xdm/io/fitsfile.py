@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from astropy.io.fits import HDUList, Header
     from numpy.typing import NDArray
 
-    from xdm.nodes import VirtualFile
+    from xdm.lang.nodes import VirtualFile
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -171,10 +171,10 @@ class Block:
 
     @property
     def subspace(self) -> Any:
-        """The block's data subspace (``xdm.subspace.Subspace``), read once."""
+        """The block's data subspace (``xdm.io.subspace.Subspace``), read once."""
         found = self._derived.get("subspace")
         if found is None:
-            from xdm.subspace import Subspace
+            from xdm.io.subspace import Subspace
 
             found = self._derived["subspace"] = Subspace.from_header(self.header)
         return found
@@ -353,7 +353,7 @@ def open_block(
 
         from astropy.io import fits
 
-        from xdm.fitscheck import check_file
+        from xdm.io.fitscheck import check_file
 
         check_file(real, path, source=source, span=span)  # our words, not astropy's
         try:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeAlias
 
-from xdm import nodes
+from xdm.lang import nodes
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header

@@ -30,7 +30,9 @@ __all__ = [
     "physical_world_wcs",
     "quiet_wcs",
     "resampled_header",
+    "wcs_from_columns",
     "wcs_from_event_columns",
+    "wcs_from_image",
 ]
 
 _ALTS = ("", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -213,14 +215,63 @@ def is_plain_celestial_pair(ctypes: Sequence[str]) -> bool:
     )
 
 
+def wcs_from_image(header: Header) -> WCS:
+    """WCS mapping *physical* pixels of an image to the sky.
+
+    The image WCS maps logical pixels; composing with ``logical = M phys + v``
+    gives ``crpix' = M^-1 (crpix - v)`` and a linear part ``L M``.
+    """
+    from astropy.wcs import WCS
+
+    w = WCS(header, naxis=2)
+    m = np.diag([float(header.get("LTM1_1", 1.0)), float(header.get("LTM2_2", 1.0))])
+    v = np.array([float(header.get("LTV1", 0.0)), float(header.get("LTV2", 0.0))])
+    w.wcs.crpix = np.linalg.solve(m, np.asarray(w.wcs.crpix) - v)
+    if w.wcs.has_cd():
+        w.wcs.cd = np.asarray(w.wcs.cd) @ m
+    else:
+        w.wcs.pc = np.asarray(w.wcs.get_pc()) @ m
+    w.wcs.set()
+    return w
+
+
+def wcs_from_columns(header: Header, xcol: str | int, ycol: str | int) -> WCS:
+    """WCS of an event list's x/y columns (TCTYPn/TCRVLn/TCRPXn/TCDLTn keys).
+
+    Columns are given by name (``TTYPEn``) or 1-based number.
+    """
+    from astropy.wcs import WCS
+
+    def number(col: str | int) -> int:
+        if isinstance(col, int):
+            return col
+        for key, value in header.items():
+            if key.startswith("TTYPE") and str(value).strip().lower() == col.lower():
+                return int(key[5:])
+        raise KeyError(col)
+
+    nx, ny = number(xcol), number(ycol)
+    w = WCS(naxis=2)
+    w.wcs.ctype = [header.get(f"TCTYP{n}", "") for n in (nx, ny)]
+    w.wcs.crval = [float(header.get(f"TCRVL{n}", 0.0)) for n in (nx, ny)]
+    w.wcs.crpix = [float(header.get(f"TCRPX{n}", 0.0)) for n in (nx, ny)]
+    w.wcs.cdelt = [float(header.get(f"TCDLT{n}", 1.0)) for n in (nx, ny)]
+    w.wcs.cunit = [header.get(f"TCUNI{n}", "deg") or "deg" for n in (nx, ny)]
+    for key in ("RADESYS", "RADECSYS"):
+        if key in header:
+            w.wcs.radesys = str(header[key]).strip()
+            break
+    if "EQUINOX" in header:
+        w.wcs.equinox = float(header["EQUINOX"])
+    w.wcs.set()
+    return w
+
+
 def wcs_from_event_columns(header: Header, xcol_index: int, ycol_index: int) -> WCS:
     """Astropy WCS of an event list's x/y columns: physical (origin 1) -> RA/Dec.
 
     ``xcol_index``/``ycol_index`` are 1-based column numbers (names also work).
-    Shared with the regions package (``xdm.regions.coords.wcs_from_columns``).
     """
-    from xdm.regions.coords import wcs_from_columns
-
     return wcs_from_columns(header, xcol_index, ycol_index)
 
 

@@ -6,11 +6,11 @@
 message in the user's words; lark exceptions never escape this module.
 
 Speed: lark builds the grammar analysis and the LALR tables (``get_parser``);
-``xdm.fastparse`` runs those tables in a small driver that gives the same nodes
-as lark's parser plus ``xdm.transform.from_tree`` (``parse_slow``, the
+``xdm.lang.fastparse`` runs those tables in a small driver that gives the same nodes
+as lark's parser plus ``xdm.lang.transform.from_tree`` (``parse_slow``, the
 reference), 2.5-5x faster and without importing lark once its tables are saved.
 Where it gets stuck it reports the offset, the token and the terminals the
-state accepts; ``xdm.friendly`` words that for the user.
+state accepts; ``xdm.lang.friendly`` words that for the user.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from xdm.errors import Span, XdmSyntaxError
-from xdm.fastparse import Machine, StuckError, load_tables
+from xdm.lang.fastparse import Machine, StuckError, load_tables
 
 if TYPE_CHECKING:
     from lark import Lark, Tree
 
-    from xdm.nodes import FilterExpr, RegionExpr, VirtualFile
+    from xdm.lang.nodes import FilterExpr, RegionExpr, VirtualFile
 
 __all__ = [
     "cache_folder",
@@ -93,7 +93,7 @@ def grammar_cache_file() -> str | bool:
 
 
 # The driver's tables are kept in the same folder as lark's cache
-# (``xdm.fastparse.load_tables``): a fresh process parses without lark.
+# (``xdm.lang.fastparse.load_tables``): a fresh process parses without lark.
 @lru_cache(maxsize=1)
 def _machine() -> Machine:
     return Machine(load_tables(get_parser, cache_folder()))
@@ -112,7 +112,7 @@ def parse_tree(text: str, start: str = "start") -> Tree[Any]:
     try:
         return get_parser().parse(text, start=start)
     except UnexpectedInput as exc:
-        from xdm.friendly import from_lark, syntax_error
+        from xdm.lang.friendly import from_lark, syntax_error
 
         err = syntax_error(text, from_lark(text, exc), start, string_terminals())
         err.lark_error = exc  # type: ignore[attr-defined]
@@ -142,7 +142,7 @@ def _to_ast(text: str, start: str, cached: bool = True) -> Any:
             return _run_cached(text, start)
         return _run(text, start)
     except StuckError as exc:
-        from xdm.friendly import syntax_error
+        from xdm.lang.friendly import syntax_error
 
         raise syntax_error(text, exc.stuck, start, string_terminals()) from None
 
@@ -198,8 +198,8 @@ _run_cached = lru_cache(maxsize=CACHE_SIZE)(_run)
 
 
 def parse_slow(text: str, start: str = "start") -> Any:
-    """The reference path: lark Tree, then ``xdm.transform.from_tree``."""
-    from xdm.transform import from_tree
+    """The reference path: lark Tree, then ``xdm.lang.transform.from_tree``."""
+    from xdm.lang.transform import from_tree
 
     _check_empty(text, start)
     return from_tree(parse_tree(text, start), text)

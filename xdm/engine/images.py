@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xdm import nodes
 from xdm.errors import XdmSemanticError
-from xdm.imagewcs import (
+from xdm.io.imagewcs import (
     _CELESTIAL,
     collapsed_header,
     physical_axis_names,
@@ -33,6 +32,7 @@ from xdm.imagewcs import (
     quiet_wcs,
     resampled_header,
 )
+from xdm.lang import nodes
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header
@@ -888,7 +888,7 @@ def _finish_header(
     includes: Sequence[_Term],
     excludes: Sequence[_Term],
 ) -> None:
-    from xdm.subspace import Subspace
+    from xdm.io.subspace import Subspace
 
     for key in ("BSCALE", "BZERO", "CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
@@ -931,13 +931,13 @@ def read_image(
 ) -> tuple[NDArray[Any], Header]:
     """Open the image block named by ``vf`` and evaluate it (``evaluate_image``).
 
-    ``vf`` may be text (parsed with ``xdm.parser.parse``). Scaled images
+    ``vf`` may be text (parsed with ``xdm.lang.parser.parse``). Scaled images
     (BSCALE/BZERO/BLANK) are read without memory mapping, as astropy requires.
     """
-    from xdm.fitsfile import open_vf_block
+    from xdm.io.fitsfile import open_vf_block
 
     if isinstance(vf, str):
-        from xdm.parser import parse
+        from xdm.lang.parser import parse
 
         vf = parse(vf)
     with open_vf_block(vf, base_dir=base_dir) as block:
