@@ -1,9 +1,15 @@
-"""Shared pytest fixtures: the synthetic event file and the real test data."""
+"""Shared pytest fixtures and the ``--regen`` option.
+
+Fixtures: the synthetic event file and the real test data. ``pytest --regen``
+rewrites generated expectations from what the code now produces (see
+tests/casefiles.py) and prints what changed at the end of the run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import casefiles
 import pytest
 
 DATA = Path(__file__).parent / "data"
@@ -11,6 +17,34 @@ EVENTS = DATA / "events"
 
 SYNTHETIC_ROWS = 100_000
 SYNTHETIC_SEED = 7
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen",
+        action="store_true",
+        help="rewrite generated expectations (tests/cases/parse.txt, errors.txt, "
+        "tests/golden/**) from what the code now produces, and print what changed",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With --regen, rewrite the generated case files before they are collected."""
+    if session.config.getoption("--regen"):
+        casefiles.regen_all()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.config.getoption("--regen"):
+        terminalreporter.section("--regen")
+        for line in casefiles.CHANGES or ["nothing changed"]:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def regen(request: pytest.FixtureRequest) -> bool:
+    """True under ``pytest --regen``: pass it to ``casefiles.check_golden``."""
+    return bool(request.config.getoption("--regen"))
 
 
 @pytest.fixture(scope="session")

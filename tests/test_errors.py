@@ -1,11 +1,14 @@
-"""Syntax errors: exact messages for a table of bad inputs (tests/cases/errors.txt)."""
+"""Syntax errors: exact messages for a table of bad inputs (tests/cases/errors.txt).
+
+The table is read by tests/casefiles.py; ``pytest --regen`` rewrites its messages.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
+import casefiles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,37 +16,18 @@ from hypothesis import strategies as st
 from xdm.errors import Span, XdmRegionError, XdmSyntaxError
 from xdm.lang.parser import parse, parse_filter, parse_region, parse_slow
 
-CASES = Path(__file__).parent / "cases" / "errors.txt"
+CASES = casefiles.ERRORS.params(lambda case: (case.text, list(case.expected)))
 # lark's internal terminal names must never reach the user
 INTERNAL = re.compile(
     r"\b(?:[A-Z]+_[A-Z_]+|RSQB|LSQB|LPAR|RPAR|COMMA|COLON|\$END|__ANON\w*)\b"
 )
 
 
-def read_cases(path: Path) -> list[Any]:
-    """``pytest.param(input, expected lines)``; cases are separated by blank lines."""
-    params = []
-    source: str | None = None
-    start = 0
-    expected: list[str] = []
-    lines = path.read_text().splitlines()
-    for number, line in enumerate([*lines, ""], start=1):
-        if line.startswith("!! "):
-            expected.append(line[3:])
-        elif not line.strip():
-            if source is not None:
-                params.append(pytest.param(source, expected, id=f"{start}:{source}"))
-            source, expected = None, []
-        elif not line.startswith("#"):
-            source, start = line, number
-    return params
-
-
 def test_table_is_large_enough() -> None:
-    assert len(read_cases(CASES)) >= 40
+    assert len(CASES) >= 40
 
 
-@pytest.mark.parametrize(("source", "expected"), read_cases(CASES))
+@pytest.mark.parametrize(("source", "expected"), CASES)
 def test_error_message(source: str, expected: list[str]) -> None:
     with pytest.raises(XdmSyntaxError) as info:
         parse(source)
@@ -53,7 +37,7 @@ def test_error_message(source: str, expected: list[str]) -> None:
     assert info.value.source == source and info.value.span is not None
 
 
-@pytest.mark.parametrize(("source", "expected"), read_cases(CASES))
+@pytest.mark.parametrize(("source", "expected"), CASES)
 def test_reference_path_rejects_too(source: str, expected: list[str]) -> None:
     with pytest.raises(XdmSyntaxError) as info:
         parse_slow(source)

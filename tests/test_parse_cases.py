@@ -1,6 +1,7 @@
 """The parser case table (tests/cases/parse.txt): canonical text, round trip, spans.
 
-Each line is a virtual file from the spec or from real use; see the file header.
+Each line is a virtual file from the spec or from real use; see the file header
+(read by tests/casefiles.py; ``pytest --regen`` rewrites the canonical texts).
 The lark-tree path (``parse_slow``) is the reference for the fast driver.
 """
 
@@ -8,29 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import casefiles
 import pytest
 
 from xdm.lang.parser import parse, parse_slow
 from xdm.lang.unparse import unparse
 
-CASES = Path(__file__).parent / "cases" / "parse.txt"
-SEPARATOR = "  =>  "
-
-
-def read_cases(path: Path) -> list[Any]:
-    """``pytest.param(input, canonical)`` per case line, id = line number + input."""
-    params = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        source, _, canonical = line.partition(SEPARATOR)
-        params.append(
-            pytest.param(source, canonical or source, id=f"{number}:{source.strip()}")
-        )
-    return params
+CASES = casefiles.PARSE.params(lambda case: (case.text, case.expected[0]))
 
 
 def spans(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -46,10 +33,10 @@ def spans(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def test_case_table_is_large_enough() -> None:
-    assert len(read_cases(CASES)) >= 150
+    assert len(CASES) >= 150
 
 
-@pytest.mark.parametrize(("source", "canonical"), read_cases(CASES))
+@pytest.mark.parametrize(("source", "canonical"), CASES)
 def test_case(source: str, canonical: str) -> None:
     tree = parse(source)
     assert unparse(tree) == canonical
@@ -60,7 +47,7 @@ def test_case(source: str, canonical: str) -> None:
     assert list(spans(tree)) == list(spans(reference))
 
 
-@pytest.mark.parametrize(("source", "canonical"), read_cases(CASES))
+@pytest.mark.parametrize(("source", "canonical"), CASES)
 def test_spans_cover_their_text(source: str, canonical: str) -> None:
     """The root spans the whole text (blanks trimmed); children lie inside parents."""
     tree = parse(source)

@@ -1,6 +1,6 @@
 """The engine agrees with the plain-numpy reference evaluator (tests/reference.py).
 
-Cases: tests/cases/engine_agreement.txt, over the seeded synthetic evt2 file and
+Cases: tests/cases/engine_agreement.txt (read by tests/casefiles.py), over the seeded synthetic evt2 file and
 the real event files. For every case the engine's row mask (``xdm.api.select``)
 must equal the reference mask, and ``xdm.read`` must give the same image (bins
 from ``np.histogramdd`` over the spec's edges) or the same rows and columns.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import casefiles
 import numpy as np
 import pytest
 import reference as ref
@@ -24,44 +25,33 @@ import xdm
 from xdm import demo
 
 HERE = Path(__file__).parent
-CASES = HERE / "cases" / "engine_agreement.txt"
 REAL = {
     "chandra_test": HERE / "data" / "events" / "chandra_test.fits",
     "chandra_time": HERE / "data" / "events" / "chandra_time.fits",
     "xte": HERE / "data" / "events" / "xte_test.evt.gz",
 }
 
-# Cases where the engine is known to disagree with the reference; the reason
-# names who is right per the spec. Empty when everything agrees.
+# Cases (their text, e.g. "syn [energy=300:2000]") where the engine is known to
+# disagree with the reference; the reason names who is right per the spec.
+# Empty when everything agrees.
 KNOWN: dict[str, str] = {}
 
 
-def _load_cases() -> list[tuple[str, str, bool]]:
-    out = []
-    for line in CASES.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        fails = line.startswith("!")
-        key, suffix = line.lstrip("!").split(None, 1)
-        out.append((key, suffix, fails))
-    return out
+def _fields(text: str) -> tuple[str, str, bool]:
+    """``FILE SUFFIX`` (``!`` in front: both must fail) -> (file, suffix, fails)."""
+    key, suffix = text.lstrip("!").split(None, 1)
+    return key, suffix, text.startswith("!")
 
 
-ALL_CASES = _load_cases()
-
-
-def _case_id(case: tuple[str, str, bool]) -> str:
-    return f"{'!' if case[2] else ''}{case[0]}{case[1]}"
+ENGINE_CASES = casefiles.ENGINE.cases()
+ALL_CASES = [_fields(case.text) for case in ENGINE_CASES]
 
 
 def _params():
-    for case in ALL_CASES:
-        cid = _case_id(case)
-        marks = (
-            [pytest.mark.xfail(strict=True, reason=KNOWN[cid])] if cid in KNOWN else []
-        )
-        yield pytest.param(case, id=cid, marks=marks)
+    for case in ENGINE_CASES:
+        reason = KNOWN.get(case.text)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        yield case.param(_fields(case.text), marks=marks)
 
 
 # ---------------------------------------------------------------- fixtures
