@@ -42,7 +42,7 @@ def main() -> None:
     import xdm
     import xdm.tools
     from xdm.demo import make_events
-    from xdm.io.gti import normalise
+    from xdm.io.intervals import normalise
 
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from xdm.io.fitsfile import open_block, release_pages
+from xdm.io.blocks import open_block, release_pages
 from xdm.io.imagewcs import PARAMETER_FREE_PROJECTIONS, is_plain_celestial_pair
 
 

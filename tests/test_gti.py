@@ -15,7 +15,7 @@ import pytest
 from astropy.io import fits
 
 from xdm.errors import XdmIOError, XdmSemanticError
-from xdm.io import gti
+from xdm.io import gti, intervals, timefilter
 from xdm.lang import nodes
 
 DATA = Path(__file__).parent / "data" / "events"
@@ -30,9 +30,9 @@ def _random_intervals(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.sort(a, axis=1).astype(float)
 
 
-def _members(intervals: np.ndarray) -> np.ndarray:
+def _members(rows: np.ndarray) -> np.ndarray:
     """Which grid cells lie in the union of the (raw) intervals."""
-    g = np.asarray(intervals).reshape(-1, 2)
+    g = np.asarray(rows).reshape(-1, 2)
     return ((GRID[:, None] >= g[:, 0]) & (GRID[:, None] < g[:, 1])).any(axis=1)
 
 
@@ -49,16 +49,16 @@ def test_algebra_matches_brute_force_membership(seed: int) -> None:
     b = _random_intervals(rng, rng.integers(0, 8))
     ma, mb = _members(a), _members(b)
     cases = {
-        "normalise": (gti.normalise(a), ma),
-        "intersect": (gti.intersect(a, b), ma & mb),
-        "union": (gti.union(a, b), ma | mb),
-        "subtract": (gti.subtract(a, b), ma & ~mb),
+        "normalise": (intervals.normalise(a), ma),
+        "intersect": (intervals.intersect(a, b), ma & mb),
+        "union": (intervals.union(a, b), ma | mb),
+        "subtract": (intervals.subtract(a, b), ma & ~mb),
     }
     for name, (result, expected) in cases.items():
         _check_normal(result)
         assert np.array_equal(_members(result), expected), name
-        assert gti.total(result) == expected.sum(), name
-    assert gti.total(a) == ma.sum()
+        assert intervals.total(result) == expected.sum(), name
+    assert intervals.total(a) == ma.sum()
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -69,26 +69,26 @@ def test_overlap_per_bin_matches_cell_count(seed: int) -> None:
     lo, hi = edges[:-1].astype(float), edges[1:].astype(float)
     inside = _members(g)
     expected = [inside[(a <= GRID) & (b > GRID)].sum() for a, b in zip(lo, hi)]
-    assert gti.overlap(g, lo, hi).tolist() == expected
+    assert intervals.overlap(g, lo, hi).tolist() == expected
 
 
 def test_overlap_with_open_ended_interval_stays_finite() -> None:
-    got = gti.overlap([[-np.inf, 5.0]], [0.0, 4.0, 6.0], [2.0, 8.0, 9.0])
+    got = intervals.overlap([[-np.inf, 5.0]], [0.0, 4.0, 6.0], [2.0, 8.0, 9.0])
     assert got.tolist() == [2.0, 1.0, 0.0]
 
 
 def test_half_open_intervals_touching_merge() -> None:
-    assert gti.normalise([[0, 1], [1, 2]]).tolist() == [[0.0, 2.0]]
-    assert gti.intersect([[0, 1]], [[1, 2]]).shape == (0, 2)
+    assert intervals.normalise([[0, 1], [1, 2]]).tolist() == [[0.0, 2.0]]
+    assert intervals.intersect([[0, 1]], [[1, 2]]).shape == (0, 2)
 
 
 def test_intervals_for_chip_rule() -> None:
     keep = {7: np.array([[0.0, 1.0]]), 3: np.array([[5.0, 6.0]])}
-    assert gti.intervals_for(keep, 7).tolist() == [[0.0, 1.0]]
-    assert gti.intervals_for(keep, 2).shape == (0, 2)  # no block for chip 2
-    assert gti.intervals_for(keep, None).tolist() == [[0.0, 1.0], [5.0, 6.0]]
+    assert intervals.intervals_for(keep, 7).tolist() == [[0.0, 1.0]]
+    assert intervals.intervals_for(keep, 2).shape == (0, 2)  # no block for chip 2
+    assert intervals.intervals_for(keep, None).tolist() == [[0.0, 1.0], [5.0, 6.0]]
     everyone = {None: np.array([[2.0, 3.0]])}
-    assert gti.intervals_for(everyone, 5).tolist() == [[2.0, 3.0]]
+    assert intervals.intervals_for(everyone, 5).tolist() == [[2.0, 3.0]]
 
 
 # ---------------------------------------------------------------- real files
@@ -103,7 +103,7 @@ def _raw(path: Path, index: int) -> np.ndarray:
 
 
 def test_read_chandra_gti_keyed_by_ccd() -> None:
-    keep = gti.read_time_filter(nodes.VirtualFile(path=CHANDRA.name), str(DATA))
+    keep = timefilter.read_time_filter(nodes.VirtualFile(path=CHANDRA.name), str(DATA))
     assert list(keep) == [7]
     assert np.array_equal(keep[7], _raw(CHANDRA, 2))
 
@@ -132,7 +132,7 @@ def test_nested_selection_of_one_block_applies_to_all(
     qualifier: nodes.Qualifier,
 ) -> None:
     vf = nodes.VirtualFile(path=str(CHANDRA), qualifiers=(qualifier,))
-    keep = gti.read_time_filter(vf, None)
+    keep = timefilter.read_time_filter(vf, None)
     assert list(keep) == [None]
     assert np.array_equal(keep[None], _raw(CHANDRA, 2))
 
@@ -147,7 +147,7 @@ def test_nested_time_and_row_filters() -> None:
         )
     )
     vf = nodes.VirtualFile(path=str(CHANDRA), qualifiers=(time,))
-    assert gti.read_time_filter(vf)[7].tolist() == [[mid, stop]]
+    assert timefilter.read_time_filter(vf)[7].tolist() == [[mid, stop]]
 
     none = nodes.FilterQualifier(
         expr=nodes.RowFilter(
@@ -159,16 +159,16 @@ def test_nested_time_and_row_filters() -> None:
         )
     )
     vf = nodes.VirtualFile(path=str(CHANDRA), qualifiers=(none,))
-    assert gti.read_time_filter(vf)[7].shape == (0, 2)
+    assert timefilter.read_time_filter(vf)[7].shape == (0, 2)
 
 
 def test_xte_two_plain_blocks_intersect_mixed_case_columns() -> None:
-    keep = gti.read_time_filter(nodes.VirtualFile(path=str(XTE)))
+    keep = timefilter.read_time_filter(nodes.VirtualFile(path=str(XTE)))
     first, second = _raw(XTE, 2), _raw(XTE, 3)
     assert list(keep) == [None]
-    assert np.array_equal(keep[None], gti.intersect(first, second))
+    assert np.array_equal(keep[None], intervals.intersect(first, second))
     assert keep[None].tolist() == [[442845936.0, 442847162.0]]
-    only_second = gti.read_time_filter(
+    only_second = timefilter.read_time_filter(
         nodes.VirtualFile(path=str(XTE), qualifiers=(nodes.BlockRef(number=4),))
     )
     assert np.array_equal(only_second[None], second)
@@ -176,13 +176,15 @@ def test_xte_two_plain_blocks_intersect_mixed_case_columns() -> None:
 
 def test_bad_references_raise_xdm_errors(tmp_path: Path) -> None:
     with pytest.raises(XdmIOError):
-        gti.read_time_filter(nodes.VirtualFile(path="missing.gti"), str(tmp_path))
+        timefilter.read_time_filter(
+            nodes.VirtualFile(path="missing.gti"), str(tmp_path)
+        )
     text = tmp_path / "filter.lis"
     text.write_text("energy=300:2000\n")
     with pytest.raises(XdmIOError):
-        gti.read_time_filter(nodes.VirtualFile(path="filter.lis"), str(tmp_path))
+        timefilter.read_time_filter(nodes.VirtualFile(path="filter.lis"), str(tmp_path))
     with pytest.raises(XdmIOError):
-        gti.read_time_filter(
+        timefilter.read_time_filter(
             nodes.VirtualFile(
                 path=str(CHANDRA), qualifiers=(nodes.BlockRef(name="GTI3"),)
             )
@@ -194,12 +196,14 @@ def test_bad_references_raise_xdm_errors(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(XdmSemanticError):
-        gti.read_time_filter(nodes.VirtualFile(path=str(CHANDRA), qualifiers=(energy,)))
+        timefilter.read_time_filter(
+            nodes.VirtualFile(path=str(CHANDRA), qualifiers=(energy,))
+        )
     events_only = tmp_path / "noGTI.fits"
     with fits.open(CHANDRA) as hdul:
         fits.HDUList([hdul[0].copy(), hdul[1].copy()]).writeto(events_only)
     with pytest.raises(XdmSemanticError):
-        gti.read_time_filter(nodes.VirtualFile(path=str(events_only)))
+        timefilter.read_time_filter(nodes.VirtualFile(path=str(events_only)))
 
 
 def test_dollar_variables_expand(
@@ -207,7 +211,7 @@ def test_dollar_variables_expand(
 ) -> None:
     shutil.copy(CHANDRA, tmp_path / "evt.fits")
     monkeypatch.setenv("XDM_TEST_DIR", str(tmp_path))
-    keep = gti.read_time_filter(nodes.VirtualFile(path="$XDM_TEST_DIR/evt.fits"))
+    keep = timefilter.read_time_filter(nodes.VirtualFile(path="$XDM_TEST_DIR/evt.fits"))
     assert list(keep) == [7]
 
 
@@ -246,7 +250,8 @@ def test_update_gti_blocks_and_exposure_keys_on_chandra(tmp_path: Path) -> None:
         [fits.PrimaryHDU(), fits.BinTableHDU(events.data, header), out]
     ).writeto(path)
     assert (
-        gti.read_time_filter(nodes.VirtualFile(path=str(path)))[7].tolist() == expected
+        timefilter.read_time_filter(nodes.VirtualFile(path=str(path)))[7].tolist()
+        == expected
     )
 
 
@@ -313,10 +318,10 @@ def test_xte_blocks_keep_their_column_names() -> None:
 
 def test_looks_like_fits_tells_gti_files_from_text(tmp_path: Path) -> None:
     (tmp_path / "f.lis").write_text("energy=300:2000\n")
-    assert gti.looks_like_fits(str(CHANDRA))
-    assert gti.looks_like_fits(XTE.name, str(DATA))  # gzipped
-    assert not gti.looks_like_fits("f.lis", str(tmp_path))
-    assert not gti.looks_like_fits("absent.fits", str(tmp_path))
+    assert timefilter.looks_like_fits(str(CHANDRA))
+    assert timefilter.looks_like_fits(XTE.name, str(DATA))  # gzipped
+    assert not timefilter.looks_like_fits("f.lis", str(tmp_path))
+    assert not timefilter.looks_like_fits("absent.fits", str(tmp_path))
 
 
 def test_intervals_from_filter_open_ends() -> None:
@@ -327,7 +332,10 @@ def test_intervals_from_filter_open_ends() -> None:
             nodes.Range(lo=nodes.Number(text="20"), hi=nodes.Number(text="30")),
         ),
     )
-    assert gti.intervals_from_filter(expr).tolist() == [[-np.inf, 10.0], [20.0, 30.0]]
+    assert timefilter.intervals_from_filter(expr).tolist() == [
+        [-np.inf, 10.0],
+        [20.0, 30.0],
+    ]
 
 
 def test_aim_chip_is_read_before_the_keys_change() -> None:

@@ -142,7 +142,7 @@ def test_switch_off_selects_rows_and_leaves_gtis(
 def test_per_chip_filter_algebra_matches_membership(seed: int) -> None:
     """``filter_union``/``filter_intersect`` against point membership per chip:
     a chip's times are its own entry, else the ``None`` entry, else nothing."""
-    from xdm.io import gti
+    from xdm.io import intervals
 
     rng = np.random.default_rng(seed)
 
@@ -163,10 +163,10 @@ def test_per_chip_filter_algebra_matches_membership(seed: int) -> None:
     t = np.arange(-1, 42, 0.25)
     for chip in (0, 3, 7):
         assert np.array_equal(
-            member(gti.filter_union(a, b), chip, t),
+            member(intervals.filter_union(a, b), chip, t),
             member(a, chip, t) | member(b, chip, t),
         )
         assert np.array_equal(
-            member(gti.filter_intersect(a, b), chip, t),
+            member(intervals.filter_intersect(a, b), chip, t),
             member(a, chip, t) & member(b, chip, t),
         )

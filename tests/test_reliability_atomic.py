@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import xdm
-from xdm.io.fitsfile import atomic_output
+from xdm.io.atomic import atomic_output
 
 FILTER = "[energy=300:8000]"
 
@@ -310,10 +310,10 @@ def test_two_runs_racing_for_a_new_name(synthetic_events: Path, tmp_path: Path) 
 PACKAGE = Path(xdm.__file__).parent
 
 DIRECT_WRITERS: dict[tuple[str, str], str] = {
-    ("fitsfile.py", "write_hdulist"): "called with atomic_output's temporary path",
+    ("io/writer.py", "write_hdulist"): "called with atomic_output's temporary path",
     ("demo.py", "make_events"): "its own temporary name (with the pid) and os.replace",
     (
-        "fastparse.py",
+        "lang/fastparse.py",
         "load_tables",
     ): "the parser's cache: temporary name and os.replace",
     ("tools/docs.py", "write"): "regenerates docs/tools/*.md in the source tree",

@@ -379,7 +379,7 @@ def test_untouched_file_still_reads() -> None:
 
 def test_every_test_data_file_passes_the_checks() -> None:
     """No real FITS file of tests/data is refused (gzip included)."""
-    from xdm.io.fitsfile import open_block
+    from xdm.io.blocks import open_block
 
     files = [
         p

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xdm.io.fitsfile import Block, ColumnMeta
+    from xdm.io.blocks import Block
+    from xdm.io.columns import ColumnMeta
     from xdm.lang import nodes as n
 
 __all__ = ["Advice", "check", "output_is_empty", "warn"]
@@ -88,7 +89,7 @@ def check(
     ``values_only``: only what the values say of clauses the header finds no
     fault with (a command that warned before its work, then came out empty).
     """
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     vf = parse(text) if isinstance(text, str) else text

@@ -164,7 +164,7 @@ def scan(
 
     from xdm.engine import executor as ex
     from xdm.engine.steps import Histogram
-    from xdm.io.fitsfile import DEFAULT_CHUNK_ROWS
+    from xdm.io.blocks import DEFAULT_CHUNK_ROWS
     from xdm.plan.planner import plan
 
     text = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
@@ -282,7 +282,9 @@ def _copy_image_block(
     copied as it is (CIAO dmcopy keeps them, as for filtered tables)."""
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output, hdu_bytes, open_vf_block
+    from xdm.io.atomic import atomic_output
+    from xdm.io.blocks import open_vf_block
+    from xdm.io.writer import hdu_bytes
 
     if isinstance(vf, str):
         from xdm.lang.parser import parse

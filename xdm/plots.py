@@ -78,7 +78,7 @@ def write_curve_png(
     path: str | os.PathLike[str], out: str | os.PathLike[str], *, clobber: bool
 ) -> Path:
     """Draw ``curve(path)`` into the PNG ``out`` (temporary file + rename)."""
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
     from xdm.quicklook import pyplot
 
     shown = curve(path)

@@ -100,7 +100,7 @@ def write_png(
     title: str = "",
 ) -> Path:
     """Write the quick-look PNG to ``out`` (temporary file + rename)."""
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     image = png_bytes(data, header, title=title)
     with atomic_output(out, clobber=clobber) as tmp:

@@ -113,7 +113,7 @@ def file_schema(path: str) -> FileSchema | None:
 
 
 def _read_schema(path: str) -> FileSchema | None:
-    from xdm.io.fitsfile import block_names, open_block
+    from xdm.io.blocks import block_names, open_block
 
     try:
         with open_block(path) as default:

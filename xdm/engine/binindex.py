@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from xdm.engine.exprgen import literal
 from xdm.engine.steps import BinGrid
-from xdm.io.fitsfile import ColumnMeta
+from xdm.io.columns import ColumnMeta
 
 __all__ = [
     "accumulator_bytes",

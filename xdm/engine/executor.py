@@ -3,7 +3,7 @@
 Takes a ``Plan``; per chunk it binds the operand columns (memory-mapped views),
 computes the vectorised tests, evaluates the fused predicate or the flat bin
 index with ``kernels``, and feeds a histogram or a row writer. Produces the
-selected mask, an in-memory table or image, or a FITS product via ``fitsfile``.
+selected mask, an in-memory table or image, or a FITS product via ``xdm.io.writer``.
 A failure that is not the user's input becomes ``XdmExecutionError`` naming the
 step.
 """
@@ -34,14 +34,12 @@ from xdm.engine.steps import (
     WriteImage,
 )
 from xdm.errors import XdmError, XdmExecutionError, XdmSemanticError
-from xdm.io.fitsfile import (
-    Block,
+from xdm.io.atomic import atomic_output
+from xdm.io.blocks import Block, open_block
+from xdm.io.columns import bit_values, column_values
+from xdm.io.writer import (
     EventWriter,
-    atomic_output,
-    bit_values,
-    column_values,
     hdu_bytes,
-    open_block,
     retarget_column_keywords,
     write_hdulist,
 )
@@ -628,7 +626,7 @@ def _image_header(
     table structure and column keywords dropped), then the physical and sky WCS."""
     from astropy.io import fits
 
-    from xdm.io.fitsfile import is_column_keyword
+    from xdm.io.columns import is_column_keyword
     from xdm.io.imagewcs import AxisGrid, binned_image_header
 
     header = fits.Header()

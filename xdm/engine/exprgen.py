@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from xdm.io.fitsfile import Block, ColumnMeta
+    from xdm.io.blocks import Block
+    from xdm.io.columns import ColumnMeta
     from xdm.regions.coords import ImageReader
 
 __all__ = [
@@ -365,7 +366,7 @@ class _Generator:
                 if REAL_UPPER_BOUND_INCLUSIVE and hi is not None:
                     b = float(np.nextafter(hi, np.inf))
                 rows.append((-np.inf if lo is None else lo, b))
-        from xdm.io.gti import normalise
+        from xdm.io.intervals import normalise
 
         intervals = normalise(np.array(rows, dtype=float).reshape(-1, 2))
         var = self.test_var()
@@ -471,7 +472,7 @@ class _Generator:
         the complement of the ranges within TLMIN/TLMAX (dm-syntax 10.2)."""
         import numpy as np
 
-        from xdm.io.gti import normalise, subtract
+        from xdm.io.intervals import normalise, subtract
 
         col = self.column(node.column)
         if col.kind not in ("int", "real"):
@@ -779,7 +780,7 @@ class _Generator:
         return items[0] if len(items) == 1 else "(" + " | ".join(items) + ")"
 
     def file_filter(self, node: n.FileFilter, *, top: bool) -> str:
-        from xdm.io.fitsfile import resolve_path
+        from xdm.io.blocks import resolve_path
 
         path = resolve_path(node.file.path, self.base_dir)
         if not path.exists():
@@ -832,7 +833,7 @@ class _Generator:
         as intersection; any other filter leaves the time free."""
         import numpy as np
 
-        from xdm.io import gti
+        from xdm.io.intervals import filter_intersect, filter_union, normalise
 
         match node:
             case n.OrFilter() | n.AndFilter():
@@ -842,14 +843,14 @@ class _Generator:
                         return None
                     out = parts[0]
                     for p in parts[1:]:
-                        out = gti.filter_union(out, p)  # type: ignore[arg-type]
+                        out = filter_union(out, p)  # type: ignore[arg-type]
                     return out
                 known = [p for p in parts if p is not None]
                 if not known:
                     return None
                 out = known[0]
                 for p in known[1:]:
-                    out = gti.filter_intersect(out, p)
+                    out = filter_intersect(out, p)
                 return out
             case n.FileFilter():
                 found = self._files.get(id(node))
@@ -873,7 +874,7 @@ class _Generator:
                     for r in node.ranges
                     if not r.is_single
                 ]
-                return {None: gti.normalise(np.array(rows, dtype=float).reshape(-1, 2))}
+                return {None: normalise(np.array(rows, dtype=float).reshape(-1, 2))}
         return None
 
     def is_time(self, target: Any) -> bool:
@@ -884,21 +885,21 @@ class _Generator:
         return col is not None and col.key == "time" and col.kind == "real"
 
     def time_test(self, intervals: Intervals, node: Any) -> str:
-        """Rows whose TIME lies in their chip's intervals (``gti.intervals_for`` rule)."""
+        """Rows whose TIME lies in their chip's intervals (``intervals_for`` rule)."""
         import numpy as np
 
-        from xdm.io import gti
+        from xdm.io.intervals import intervals_for
 
         time = self.block.require_column("time", source=self.source, span=node.span)
         chip = self.block.column("ccd_id") or self.block.column("chip_id")
         chips = sorted(k for k in intervals if k is not None)
         if chip is None or not chips:
-            keep: dict[int | None, Any] = {None: gti.intervals_for(intervals, None)}
+            keep: dict[int | None, Any] = {None: intervals_for(intervals, None)}
             chips = []
         else:
-            keep = {k: gti.intervals_for(intervals, k) for k in chips}
+            keep = {k: intervals_for(intervals, k) for k in chips}
             if None in intervals:
-                keep[None] = gti.intervals_for(intervals, None)
+                keep[None] = intervals_for(intervals, None)
         tv = self.var(time)
         total = sum(len(v) for v in keep.values())
         if total > GTI_INLINE_MAX:
@@ -993,7 +994,7 @@ def _time_literal(value: float) -> str:
 
 
 def _looks_like_fits(path: str) -> bool:
-    from xdm.io.gti import looks_like_fits
+    from xdm.io.timefilter import looks_like_fits
 
     return looks_like_fits(path)
 
@@ -1063,9 +1064,9 @@ def _make_region(node: Any, wcs: Any, gen: _Generator, at: Any) -> Any:
 def _read_time_filter(
     vf: n.VirtualFile, base_dir: str | None, source: str | None, at: Any
 ) -> Intervals:
-    from xdm.io import gti
+    from xdm.io.timefilter import read_time_filter
 
     try:
-        return gti.read_time_filter(vf, base_dir)
+        return read_time_filter(vf, base_dir)
     except XdmError as exc:
         raise _attach(exc, source, getattr(at, "span", None)) from None

@@ -48,7 +48,7 @@ from xdm.engine.steps import (
     WriteImage,
 )
 from xdm.errors import XdmSemanticError
-from xdm.io.fitsfile import DEFAULT_CHUNK_ROWS, open_vf_block
+from xdm.io.blocks import DEFAULT_CHUNK_ROWS, open_vf_block
 from xdm.lang import nodes as n
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ if TYPE_CHECKING:
     from astropy.io.fits import Header
     from numpy.typing import NDArray
 
-    from xdm.io.fitsfile import Block, ColumnMeta
+    from xdm.io.blocks import Block
+    from xdm.io.columns import ColumnMeta
 
 __all__ = [
     "DEFAULT_IMAGE_TYPE",
@@ -659,7 +660,7 @@ def _data_range(block: Block, col: ColumnMeta) -> tuple[float, float, str]:
     """Column min/max (dm-syntax 7.3, unconfirmed): one extra pass over one column."""
     import numpy as np
 
-    from xdm.io.fitsfile import column_values
+    from xdm.io.columns import column_values
 
     lo, hi = math.inf, -math.inf
     for _, records in block.iter_chunks():

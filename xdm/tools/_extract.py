@@ -27,7 +27,7 @@ from xdm.errors import XdmSemanticError
 if TYPE_CHECKING:
     from astropy.io.fits import Header
 
-    from xdm.io.fitsfile import ColumnMeta
+    from xdm.io.columns import ColumnMeta
     from xdm.lang import nodes
     from xdm.regions.compound import Region
 
@@ -232,7 +232,7 @@ class Events:
 
 def describe(text: str, what: str = "dmextract") -> Events:
     """Open the block of ``text`` (header only) and collect its filter region."""
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     vf = parse(text)
@@ -368,7 +368,7 @@ class Pass:
 def _values(records: Any, meta: ColumnMeta) -> NDArray[Any]:
     from astropy.io import fits
 
-    from xdm.io.fitsfile import column_values
+    from xdm.io.columns import column_values
 
     if isinstance(records, fits.FITS_rec):  # heap tables come scaled
         return np.asarray(records[meta.name])
@@ -480,13 +480,14 @@ def chip_gti(result: Pass, header: Header) -> tuple[NDArray[np.float64], str]:
     [TSTART, TSTOP).
     """
     from xdm.io import gti
+    from xdm.io.intervals import intersect, union
 
     blocks: dict[int | None, NDArray[np.float64]] = {}
     refs = gti.subspace_refs(header)
     for hdu in result.gti or ():
         chip = gti.gti_ccd(hdu.header, refs)
         rows = gti.gti_intervals(hdu)
-        blocks[chip] = gti.union(blocks[chip], rows) if chip in blocks else rows
+        blocks[chip] = union(blocks[chip], rows) if chip in blocks else rows
     if not blocks:
         t0, t1 = header.get("TSTART"), header.get("TSTOP")
         if isinstance(t0, int | float) and isinstance(t1, int | float):
@@ -496,15 +497,15 @@ def chip_gti(result: Pass, header: Header) -> tuple[NDArray[np.float64], str]:
     if ccds:
         out = blocks[ccds[0]]
         for c in ccds[1:]:
-            out = gti.union(out, blocks[c])
+            out = union(out, blocks[c])
         return out, "GTI of ccd_id " + ",".join(str(c) for c in ccds)
     values = list(blocks.values())
     out = values[0]
     for v in values[1:]:
         out = (
-            gti.intersect(out, v)
+            intersect(out, v)
             if gti.MULTI_BLOCK_COMBINE == "intersect"
-            else gti.union(out, v)
+            else union(out, v)
         )
     return out, "GTI blocks of the file"
 

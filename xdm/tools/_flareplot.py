@@ -97,8 +97,8 @@ def plot_flares(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from xdm.io.fitsfile import atomic_output
-    from xdm.io.gti import subtract
+    from xdm.io.atomic import atomic_output
+    from xdm.io.intervals import subtract
 
     path = _with_suffix(path)
     suffix = path.rsplit(".", 1)[-1].lower()

@@ -150,7 +150,7 @@ def good_intervals(
     Good time is the summed ``exposure`` of the bins in an interval, or the
     interval's length times ``dtcor`` (1 when not given) without an exposure.
     """
-    from xdm.io.gti import normalise
+    from xdm.io.intervals import normalise
 
     lo = np.asarray(tlo, dtype=np.float64)
     hi = np.asarray(thi, dtype=np.float64)

@@ -235,7 +235,7 @@ def write_image(
     """Write ``data`` as the primary HDU with ``header``'s keywords (atomic)."""
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     hdr = header.copy()
     for key in ("XTENSION", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK"):

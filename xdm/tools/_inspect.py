@@ -92,7 +92,7 @@ def output_header(text: str) -> Selected:
     """
     from xdm.api import Image, read, scan
     from xdm.engine.steps import Histogram, OpenBlock
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
 

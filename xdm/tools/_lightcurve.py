@@ -3,7 +3,7 @@
 Counts per time bin are one ``np.bincount`` of the time index per chunk of
 kept events. The exposure of bin i is ``DTCOR x`` the overlap of
 ``[TIME_MIN[i], TIME_MAX[i])`` with the good time of the CCD(s) the region lies
-on (``xdm.io.gti.overlap``, vectorised over bins), so a bin outside every GTI has
+on (``xdm.io.intervals.overlap``, vectorised over bins), so a bin outside every GTI has
 EXPOSURE 0 and COUNT_RATE 0, and a bin cut by a GTI edge has less.
 """
 
@@ -144,7 +144,7 @@ def curve(
     source: Infile, events: Events, grid: TimeGrid, what: str = "dmextract"
 ) -> Curve:
     """Counts per bin (one pass) and EXPOSURE per bin from the region's CCD GTIs."""
-    from xdm.io import gti
+    from xdm.io.intervals import overlap
     from xdm.progress import note
 
     events.column("time", what)
@@ -189,7 +189,7 @@ def curve(
     dtcor = header.get("DTCOR", 1.0)
     dtcor = float(dtcor) if isinstance(dtcor, int | float) else 1.0
     tmin, tmax = grid.edges()
-    exposure = dtcor * gti.overlap(good, tmin, tmax)
+    exposure = dtcor * overlap(good, tmin, tmax)
     note(f"dmextract: exposure per bin from the {origin} x DTCOR {dtcor:.6g}", level=2)
     return Curve(grid, counts, exposure, area, good, origin, dtcor, header, result)
 
@@ -332,9 +332,10 @@ def background_columns(
 def _gti_hdu(src: Curve) -> Any:
     """The good time used for EXPOSURE, within the binned range, as block GTI."""
     from xdm.io import gti
+    from xdm.io.intervals import intersect
 
     return gti.gti_block(
-        gti.intersect(src.gti, [[src.grid.lo, src.grid.hi]]),
+        intersect(src.gti, [[src.grid.lo, src.grid.hi]]),
         header=src.header,
         keys=("TIMESYS", "TIMEREF", "TIMEUNIT", "MJDREF", "MJDREFI", "MJDREFF"),
         tstart=src.grid.lo,

@@ -99,7 +99,7 @@ def observation(vf: str, base_dir: str | None = None) -> Observation:
     ``base_dir`` resolves a relative name (a worker elsewhere reads the file).
     """
     from xdm.api import scan
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     with open_vf_block(parse(vf), base_dir=base_dir) as block:
@@ -370,7 +370,7 @@ def _write(
 ) -> str:
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     h = header.copy()

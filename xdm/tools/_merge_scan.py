@@ -72,7 +72,7 @@ def _is_plain(vf: str) -> bool:
 
 
 def _rows(vf: str, base_dir: str | None) -> int:
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     with open_vf_block(parse(vf), base_dir=base_dir) as block:
@@ -104,7 +104,7 @@ def run_task(
     chunk_rows: int = CHUNK_ROWS,
 ) -> T:
     """Fold ``reducer(index, records, kept)`` over the task's chunks with ``combine``."""
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     acc: T | None = None

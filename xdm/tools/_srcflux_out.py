@@ -107,7 +107,7 @@ def write_table(
     """A ``.flux`` table: HISTOGRAM block with units, descriptions and header keys."""
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     cols = []
     for name, values, unit, _desc in columns:

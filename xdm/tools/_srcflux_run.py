@@ -147,7 +147,7 @@ def _observation(
     rates: _Rates,
 ) -> tuple[dict[str, list[Column]], list[tuple[str, Any, str]]]:
     """One event file: the columns of each band's table and the header keys."""
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.progress import note
     from xdm.tools._models import KEV_TO_ERG, conversion_factors
@@ -372,7 +372,7 @@ def run_srcflux(p: Values) -> SrcfluxResult:
     """The whole tool: every observation, merged values, files and summary."""
     from astropy.table import Table
 
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.progress import get_verbosity
     from xdm.tools._srcflux_pos import parse_positions
@@ -468,7 +468,7 @@ def run_srcflux(p: Values) -> SrcfluxResult:
 
 def _summary_file(path: str, lines: list[str], files: list[str], clobber: bool) -> None:
     """``<root>summary.txt``: written like every product (temporary file, rename)."""
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     with atomic_output(path, clobber=clobber) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -253,7 +253,7 @@ def run(p: Values) -> ApratesResult:
 
 
 def _write(path: str, lines: list[str], clobber: bool) -> None:
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     with atomic_output(path, clobber=clobber) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="ascii")

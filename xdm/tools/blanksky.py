@@ -245,7 +245,8 @@ def _write(
     from astropy.io import fits
 
     from xdm.api import scan
-    from xdm.io.fitsfile import EventWriter, atomic_output, hdu_bytes
+    from xdm.io.atomic import atomic_output
+    from xdm.io.writer import EventWriter, hdu_bytes
     from xdm.lang import nodes
     from xdm.progress import note
     from xdm.tools._blanksky import chip_counts, filter_qualifiers, scale_factors

@@ -214,7 +214,7 @@ def deflare(**params: Any) -> DeflareResult:
 def read_light_curve(infile: str) -> LightCurve:
     """TIME, COUNT_RATE (or RATE), EXPOSURE and bin edges of a light-curve table."""
     import xdm
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     table = xdm.read(infile)

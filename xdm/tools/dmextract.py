@@ -106,7 +106,7 @@ def _unsupported(p: Values) -> None:
 
 def run(p: Values) -> Any:
     """Split the infile, make the product ``opt`` asks for, write it."""
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
     from xdm.progress import get_verbosity, note
     from xdm.tools._extract import describe, split_infile, table_product
 

@@ -195,8 +195,8 @@ def row_intervals(vf: str) -> tuple[NDArray[np.float64], int, int, Header]:
     rows, the block's row count, the rows kept and the block's header.
     """
     from xdm.api import scan
-    from xdm.io.fitsfile import open_vf_block
-    from xdm.io.gti import normalise
+    from xdm.io.blocks import open_vf_block
+    from xdm.io.intervals import normalise
     from xdm.lang.parser import parse
     from xdm.tools._flares import bin_edges
 
@@ -249,7 +249,7 @@ def _merge_bins(
 ) -> NDArray[np.float64]:
     """``normalise`` of the rows ``[lo, hi)``; rows in time order (light curves,
     event files) are merged in one pass without sorting."""
-    from xdm.io.gti import normalise
+    from xdm.io.intervals import normalise
 
     if lo.size < 2 or not bool(np.all(lo[1:] >= lo[:-1])):
         return normalise(np.column_stack((lo, hi)))
@@ -268,7 +268,7 @@ def _values(records: Any, meta: Any, mask: Any) -> NDArray[np.float64]:
     """The kept rows of one column as float64 (gathered before converting)."""
     from astropy.io import fits
 
-    from xdm.io.fitsfile import column_values
+    from xdm.io.columns import column_values
 
     if isinstance(records, fits.FITS_rec):  # heap tables come scaled
         return np.asarray(records[meta.name][mask], dtype=np.float64)
@@ -300,8 +300,9 @@ def write_gti(
     """
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output
-    from xdm.io.gti import gti_block, normalise
+    from xdm.io.atomic import atomic_output
+    from xdm.io.gti import gti_block
+    from xdm.io.intervals import normalise
 
     g = normalise(
         np.asarray(

@@ -264,7 +264,8 @@ def _edit_file(text: str, edits: list[Edit]) -> tuple[str, str]:
 
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output, open_vf_block
+    from xdm.io.atomic import atomic_output
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.tools._inspect import is_plain
 

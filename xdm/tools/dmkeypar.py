@@ -66,7 +66,7 @@ def run(p: Values) -> KeywordValue:
     """Read the keyword from the block the virtual file names."""
     import re
 
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
 

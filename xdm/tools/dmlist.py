@@ -90,7 +90,7 @@ def dmlist(**params: Any) -> Listing:
 
 def run(p: Values) -> Listing:
     """List what ``opt`` asks for."""
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
     from xdm.progress import get_verbosity, note
 
     words = [w.strip().lower() for w in str(p["opt"]).split(",") if w.strip()]
@@ -125,7 +125,7 @@ def run(p: Values) -> Listing:
 def _blocks(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     from astropy.io import fits
 
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
 
     vf = parse(p["infile"])
@@ -172,7 +172,7 @@ _STRUCTURE = ("XTENSION", "SIMPLE", "BITPIX", "PCOUNT", "GCOUNT", "TFIELDS", "EX
 
 
 def _header(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from xdm.io.fitsfile import is_column_keyword
+    from xdm.io.columns import is_column_keyword
 
     sel = output_header(p["infile"])
     cards: list[dict[str, Any]] = []

@@ -294,7 +294,7 @@ def grid_text(
 
 def run(p: Values) -> FluxImageResult:
     """Bin, build or resample the exposure maps, threshold, divide, write."""
-    from xdm.io.fitsfile import open_vf_block
+    from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
     from xdm.tools._bands import band_label, parse_bands

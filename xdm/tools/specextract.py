@@ -351,7 +351,7 @@ def _write(
     """All outputs through temporary files, renamed only once every one is written."""
     from astropy.io import fits
 
-    from xdm.io.fitsfile import atomic_output
+    from xdm.io.atomic import atomic_output
 
     with contextlib.ExitStack() as stack:
         for key, parts in hdus.items():
