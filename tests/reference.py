@@ -282,7 +282,7 @@ def filter_mask(cols: Columns, expr: n.FilterExpr) -> np.ndarray:
             return row_mask(cols.nrows, ranges)
         case n.RegionFilter(column=target, region=region):
             xname, yname = cols.pair(target)
-            if _has_world(region):
+            if has_world(region):
                 region = to_physical(region, *column_wcs(cols, xname, yname))
             return region_mask(region, cols.values(xname), cols.values(yname))
         case n.FileFilter(file=vf):
@@ -328,14 +328,15 @@ def column_wcs(cols: Columns, xname: str, yname: str):
     return w, abs(float(h[f"TCDLT{ix}"]))
 
 
-def _has_world(region: n.RegionExpr) -> bool:
+def has_world(region: n.RegionExpr) -> bool:
+    """True when a coordinate of the region has a unit: world coordinates (e.g. 10:20:30, 1.5d, 20")."""
     match region:
         case n.Shape(args=args):
             return any(isinstance(a, n.Coordinate) and a.unit is not None for a in args)
         case n.RegionNot(operand=op):
-            return _has_world(op)
+            return has_world(op)
         case n.RegionAnd(operands=ops) | n.RegionOr(operands=ops):
-            return any(_has_world(op) for op in ops)
+            return any(has_world(op) for op in ops)
     return False
 
 
@@ -374,7 +375,7 @@ def to_physical(region: n.RegionExpr, wcs, deg_per_pixel: float) -> n.RegionExpr
             return n.RegionOr(
                 operands=tuple(to_physical(o, wcs, deg_per_pixel) for o in ops)
             )
-        case n.Shape(name=name, args=args) if _has_world(region):
+        case n.Shape(name=name, args=args) if has_world(region):
             roles = "pp" * (len(args) // 2) if name == "polygon" else _ROLES[name]
             roles = roles.ljust(len(args), "a")
             out: list[float] = []
@@ -591,7 +592,7 @@ def filtered_extent(
             elif isinstance(term, n.RegionFilter):
                 xname, yname = cols.pair(term.column)
                 region = term.region
-                if _has_world(region):
+                if has_world(region):
                     region = to_physical(region, *column_wcs(cols, xname, yname))
                 box = region_bbox(region)
                 if box is None:

@@ -373,7 +373,7 @@ def test_reference_regions_match_the_regions_module(synthetic_events: Path) -> N
             continue
         for q in xdm.parse(f"e.fits{suffix}").filters:
             expr = q.expr
-            if isinstance(expr, xdm.lang.nodes.RegionFilter) and not ref._has_world(
+            if isinstance(expr, xdm.lang.nodes.RegionFilter) and not ref.has_world(
                 expr.region
             ):
                 want = ref.region_mask(expr.region, x, y)
