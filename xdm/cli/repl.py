@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from xdm.cli.script import Session, Statement, Word, is_complete, read_statements
 from xdm.errors import XdmError
+from xdm.lang.options import completions as option_completions
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completion
@@ -53,7 +54,6 @@ SHAPES = (
     "region",
     "mask",
 )
-OPTIONS = ("type=", "null=", "full", "mem=")
 REPL_COMMANDS = ("help", "quit", "exit", "set", "echo")
 
 HELP = """\
@@ -199,7 +199,7 @@ def _bracket_names(
     if head in ("cols", "col", "subspace") and " " in before.lstrip():
         return columns
     if head == "opt" and " " in before.lstrip():
-        return list(OPTIONS)
+        return option_completions(before)
     if head == "bin" and " " in before.lstrip():
         return [*vectors, *columns]
     vector_names = {*VECTOR_NAMES, *(v.lower() for v in vectors)}

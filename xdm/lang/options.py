@@ -222,7 +222,7 @@ def image_type(name: str) -> ImageType | None:
 
 
 def _nearest(word: str, words: Iterable[str]) -> str:
-    near = difflib.get_close_matches(word.lower(), list(words), n=1)
+    near = difflib.get_close_matches(word.lower(), list(words), n=1, cutoff=0.5)
     return f" (did you mean '{near[0]}'?)" if near else ""
 
 

@@ -50,6 +50,7 @@ from xdm.engine.steps import (
 from xdm.errors import XdmSemanticError
 from xdm.io.blocks import DEFAULT_CHUNK_ROWS, open_vf_block
 from xdm.lang import nodes as n
+from xdm.lang.options import DEFAULT_IMAGE_TYPE, WEIGHTED_IMAGE_TYPE, check_options
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,20 +64,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_IMAGE_TYPE",
     "DEFAULT_MEM_MB",
-    "IMAGE_TYPES",
     "SNAP_TO_TLMIN_GRID",
     "WEIGHTED_IMAGE_TYPE",
     "evaluate_virtual_image",
     "plan",
 ]
-
-DEFAULT_IMAGE_TYPE = "i2"
-"""dm-syntax 7.5: binned images are 16-bit integers unless ``[opt type=]``."""
-
-WEIGHTED_IMAGE_TYPE = "r4"
-"""dm-syntax 7.5 (unconfirmed): a weighted histogram (``;flux``) defaults to r4."""
-
-IMAGE_TYPES = {"i2": "int16", "i4": "int32", "r4": "float32", "r8": "float64"}
 
 DEFAULT_MEM_MB = 1024
 """The virtual-image memory guard (dm-syntax 7.5; CIAO's own limit is not
@@ -91,8 +83,6 @@ refuses far fewer; this keeps the size arithmetic finite)."""
 SNAP_TO_TLMIN_GRID = True
 """dm-syntax 7.4 (observed): a default bin range shrunk to a filter starts at
 ``TLMIN + floor(filter_min - TLMIN)`` (the column's half-pixel grid)."""
-
-KNOWN_OPTIONS = ("type", "null", "mem", "full", "update", "scale", "kernel", "skip")
 
 TIME_COLUMNS = ("time",)
 
@@ -192,7 +182,9 @@ def _plan_block(
     source: str | None,
     chunk_rows: int,
 ) -> Plan:
-    opts = _options(vf, source)
+    opts = check_options(
+        vf.options, block="table" if block.is_table else "image", source=source
+    )
     open_step = OpenBlock(
         path=vf.path,
         number=block.ciao_number,
@@ -298,44 +290,6 @@ def _plan_block(
         base_dir=base_dir,
         options=tuple(opts.items()),
     )
-
-
-# ---------------------------------------------------------------- options
-
-
-def _options(vf: n.VirtualFile, source: str | None) -> dict[str, str | None]:
-    opts: dict[str, str | None] = {}
-    for item in vf.options:
-        name = item.name.lower()
-        if name not in KNOWN_OPTIONS:
-            raise XdmSemanticError(
-                f"unknown option '{item.name}'",
-                source=source,
-                span=item.span,
-                expected=KNOWN_OPTIONS,
-            )
-        value = item.value.strip() if item.value is not None else None
-        if name == "type" and (value or "").lower() not in IMAGE_TYPES:
-            raise XdmSemanticError(
-                f"unknown image type '{value}'",
-                source=source,
-                span=item.span,
-                expected=tuple(IMAGE_TYPES),
-            )
-        if name == "mem":
-            try:
-                if float(value or "x") <= 0:
-                    raise ValueError
-            except ValueError:
-                raise XdmSemanticError(
-                    f"mem= needs a positive number of megabytes, got '{value}'",
-                    source=source,
-                    span=item.span,
-                ) from None
-        if name in ("update", "scale") and value is not None:
-            value = value.lower()
-        opts[name] = value.lower() if name == "type" and value else value
-    return opts
 
 
 # ---------------------------------------------------------------- columns
