@@ -329,7 +329,7 @@ def column_wcs(cols: Columns, xname: str, yname: str):
 
 
 def has_world(region: n.RegionExpr) -> bool:
-    """True when a coordinate of the region has a unit: world coordinates (e.g. 10:20:30, 1.5d, 20")."""
+    """True when a coordinate has a unit: world coordinates (10:20:30, 1.5d, 20")."""
     match region:
         case n.Shape(args=args):
             return any(isinstance(a, n.Coordinate) and a.unit is not None for a in args)

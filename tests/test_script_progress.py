@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 
 import pytest
 from astropy.io import fits
 
-import xdm.progress as progress_mod
-from xdm.progress import get_verbosity, note, progress, verbosity
+from xdm.progress import DELAY_S, bar_delay, get_verbosity, note, progress, verbosity
 
 
 class _Terminal(io.StringIO):
@@ -34,8 +34,7 @@ def test_bar_appears_on_a_terminal_after_the_delay(
 ) -> None:
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    monkeypatch.setattr(progress_mod, "DELAY_S", 0.0)
-    with progress(10, "binning events") as bar:
+    with progress(10, "binning events", delay=0.0) as bar:
         bar.advance(4)
         assert bar.is_shown
         bar.advance(6)
@@ -47,8 +46,7 @@ def test_bar_appears_on_a_terminal_after_the_delay(
 def test_quiet_verbosity_suppresses_the_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    monkeypatch.setattr(progress_mod, "DELAY_S", 0.0)
-    with verbosity(0), progress(10, "rows") as bar:
+    with verbosity(0), progress(10, "rows", delay=0.0) as bar:
         bar.advance(10)
         assert not bar.is_shown
     assert term.getvalue() == ""
@@ -80,8 +78,7 @@ def test_a_long_single_step_shows_the_bar_without_an_advance(
 
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    monkeypatch.setattr(progress_mod, "DELAY_S", 0.05)
-    with progress(None, "reading header") as bar:
+    with progress(None, "reading header", delay=0.05) as bar:
         deadline = time.monotonic() + 5
         while not bar.is_shown and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -89,7 +86,18 @@ def test_a_long_single_step_shows_the_bar_without_an_advance(
     assert "reading header" in term.getvalue()
 
 
-RUNNER = "import sys, xdm.progress as p; p.DELAY_S = 0.0; from xdm.cli.main import main; sys.exit(main(sys.argv[1:]))"
+RUNNER = "import sys; from xdm.cli.main import main; sys.exit(main(sys.argv[1:]))"
+# the bar at once, in the child processes
+NO_DELAY = {**os.environ, "XDM_PROGRESS_DELAY": "0"}
+
+
+def test_the_delay_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDM_PROGRESS_DELAY", raising=False)
+    assert bar_delay() == DELAY_S
+    monkeypatch.setenv("XDM_PROGRESS_DELAY", "0.25")
+    assert bar_delay() == 0.25
+    monkeypatch.setenv("XDM_PROGRESS_DELAY", "soon")
+    assert bar_delay() == DELAY_S
 
 
 def test_the_engine_draws_the_bar_on_a_terminal_and_nothing_in_a_pipe(
@@ -106,6 +114,7 @@ def test_the_engine_draws_the_bar_on_a_terminal_and_nothing_in_a_pipe(
         encoding="utf-8",
         timeout=60,
         dimensions=(24, 100),
+        env=NO_DELAY,
     )
     child.expect(pexpect.EOF)
     child.close()
@@ -115,6 +124,7 @@ def test_the_engine_draws_the_bar_on_a_terminal_and_nothing_in_a_pipe(
         [sys.executable, "-c", RUNNER, *args, "clobber=yes"],
         capture_output=True,
         text=True,
+        env=NO_DELAY,
     )
     assert piped.returncode == 0
     assert piped.stderr == "" and piped.stdout == ""
@@ -123,6 +133,7 @@ def test_the_engine_draws_the_bar_on_a_terminal_and_nothing_in_a_pipe(
         ["-c", RUNNER, *args, "clobber=yes", "verbose=0"],
         encoding="utf-8",
         timeout=60,
+        env=NO_DELAY,
     )
     quiet.expect(pexpect.EOF)
     assert "filtering" not in quiet.before
@@ -149,7 +160,11 @@ def test_quiet_script_keeps_its_copies_quiet(tmp_path: Path) -> None:
     shown = {}
     for label, args in runs.items():
         child = pexpect.spawn(
-            sys.executable, ["-c", RUNNER, *args], encoding="utf-8", timeout=60
+            sys.executable,
+            ["-c", RUNNER, *args],
+            encoding="utf-8",
+            timeout=60,
+            env=NO_DELAY,
         )
         child.expect(pexpect.EOF)
         child.close()

@@ -2,7 +2,8 @@
 
 ``with progress(total_rows, "filtering") as bar: bar.advance(n)`` costs one clock
 read per call. A rich bar appears on stderr only when stderr is a terminal, the
-work has already taken longer than ``DELAY_S`` and the verbosity is at least 1;
+work has already taken longer than the delay (``DELAY_S``, or ``XDM_PROGRESS_DELAY``
+seconds from the environment) and the verbosity is at least 1;
 in pipes, scripts and tests nothing is printed. rich is imported only then.
 
 Verbosity follows CIAO's ``verbose=`` (0 silent .. 5 chatty; default 1) and is
@@ -11,6 +12,7 @@ set per command with ``verbosity(level)``; ``--quiet`` means ``verbose=0``.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ from typing import Any
 __all__ = [
     "DELAY_S",
     "Progress",
+    "bar_delay",
     "get_verbosity",
     "note",
     "progress",
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 DELAY_S = 1.0
-"""Work shorter than this never shows a bar."""
+"""Work shorter than this never shows a bar (see ``bar_delay``)."""
 
 DEFAULT_VERBOSITY = 1
 
@@ -52,6 +55,16 @@ def verbosity(level: int) -> Iterator[None]:
         _verbosity.reset(token)
 
 
+def bar_delay() -> float:
+    """Seconds before a bar shows: ``$XDM_PROGRESS_DELAY`` when set (0 in tests and
+    demos that want the bar at once), else ``DELAY_S``."""
+    text = os.environ.get("XDM_PROGRESS_DELAY", "")
+    try:
+        return max(0.0, float(text)) if text.strip() else DELAY_S
+    except ValueError:
+        return DELAY_S
+
+
 def note(message: str, level: int = 2) -> None:
     """Print ``message`` to stderr when the verbosity is at least ``level``."""
     if get_verbosity() >= level:
@@ -66,26 +79,34 @@ def _stderr_is_terminal() -> bool:
 
 
 class Progress:
-    """Counts work done; shows a rich bar once the work has lasted ``DELAY_S``.
+    """Counts work done; shows a rich bar once the work has lasted ``delay`` seconds.
 
     ``total`` is the amount of work (rows, chunks); ``None`` when unknown. When
     enabled, a timer thread shows the bar even if no ``advance`` comes after the
     delay (one long chunk); ``advance`` checks the clock too.
     """
 
-    def __init__(self, total: int | None, description: str, *, enabled: bool) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        description: str,
+        *,
+        enabled: bool,
+        delay: float = DELAY_S,
+    ) -> None:
         self.total = total
         self.description = description
         self.done = 0
         self._enabled = enabled
         self._closed = False
         self._start = time.monotonic()
+        self._delay = delay
         self._bar: Any = None
         self._task: Any = None
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         if enabled:
-            self._timer = threading.Timer(DELAY_S, self._show)
+            self._timer = threading.Timer(delay, self._show)
             self._timer.daemon = True
             self._timer.start()
 
@@ -95,7 +116,7 @@ class Progress:
         bar = self._bar
         if bar is not None:
             bar.update(self._task, completed=self.done)
-        elif self._enabled and time.monotonic() - self._start >= DELAY_S:
+        elif self._enabled and time.monotonic() - self._start >= self._delay:
             self._show()
 
     def _show(self) -> None:
@@ -144,8 +165,11 @@ class Progress:
 
 
 @contextmanager
-def progress(total: int | None, description: str) -> Iterator[Progress]:
-    """Track ``total`` units of work called ``description``.
+def progress(
+    total: int | None, description: str, *, delay: float | None = None
+) -> Iterator[Progress]:
+    """Track ``total`` units of work called ``description``; the bar shows after
+    ``delay`` seconds (default ``bar_delay()``).
 
     Examples
     --------
@@ -159,6 +183,7 @@ def progress(total: int | None, description: str) -> Iterator[Progress]:
         total,
         description,
         enabled=get_verbosity() >= 1 and _stderr_is_terminal(),
+        delay=bar_delay() if delay is None else delay,
     )
     try:
         yield bar
