@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = [
     "CHIPS",
@@ -450,9 +450,9 @@ def _common_cards() -> list[tuple[str, object, str]]:
 
 
 def _primary_header() -> Header:
-    from astropy.io import fits
+    from xdm.io.hdus import new_header
 
-    h = fits.Header()
+    h = new_header()
     h["SIMPLE"] = (True, "file does conform to FITS standard")
     h["BITPIX"] = (8, "number of bits per data pixel")
     h["NAXIS"] = (0, "number of data axes")
@@ -466,9 +466,9 @@ def _primary_header() -> Header:
 
 def _bintable_header(width: int, n_rows: int, n_fields: int) -> Header:
     """A binary table header's mandatory cards, in FITS order."""
-    from astropy.io import fits
+    from xdm.io.hdus import new_header
 
-    h = fits.Header()
+    h = new_header()
     h["XTENSION"] = ("BINTABLE", "binary table extension")
     h["BITPIX"] = (8, "8-bit bytes")
     h["NAXIS"] = (2, "2-dimensional binary table")

@@ -48,11 +48,12 @@ class Curve:
 def curve(path: str | os.PathLike[str]) -> Curve:
     """The curve of a product's first table that has a known pair of columns."""
     import numpy as np
-    from astropy.io import fits
 
-    with fits.open(path) as hdul:
+    from xdm.io.hdus import is_bintable, open_fits
+
+    with open_fits(path) as hdul:
         for hdu in hdul:
-            if not isinstance(hdu, fits.BinTableHDU):
+            if not is_bintable(hdu):
                 continue
             names = {n.upper(): n for n in hdu.columns.names}
             for x, y, err, xlabel, ylabel, log in KINDS:
@@ -117,9 +118,9 @@ def png_of_product(
     path: str | os.PathLike[str], out: str | os.PathLike[str], *, clobber: bool
 ) -> Path:
     """The quick-look of a product: its 2-D image if it has one, else its curve."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
-    with fits.open(path) as hdul:
+    with open_fits(path) as hdul:
         image = any(h.is_image and h.header.get("NAXIS", 0) == 2 for h in hdul)
     if image:
         from xdm.quicklook import png_of_fits

@@ -112,9 +112,9 @@ def png_of_fits(
     path: str | os.PathLike[str], out: str | os.PathLike[str], *, clobber: bool
 ) -> Path:
     """The PNG of the first image in a FITS product (``dmcopy ... --png``)."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
-    with fits.open(path) as hdul:
+    with open_fits(path) as hdul:
         for hdu in hdul:
             if hdu.is_image and int(hdu.header.get("NAXIS", 0)) == 2:
                 return write_png(

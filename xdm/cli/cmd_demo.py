@@ -116,9 +116,9 @@ def _whole_number(values: dict[str, str], key: str, default: int) -> int:
 
 def _describe(path: Path) -> tuple[tuple[int, ...], int]:
     """Shape and total counts of the first image in a FITS file."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
-    with fits.open(path) as hdul:
+    with open_fits(path) as hdul:
         for hdu in hdul:
             if hdu.is_image and hdu.data is not None and hdu.data.size:
                 return tuple(hdu.data.shape), int(hdu.data.sum(dtype="int64"))

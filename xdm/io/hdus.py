@@ -11,9 +11,8 @@ are astropy's own (headers, HDUs, HDU lists); annotate them with the aliases
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,7 +51,6 @@ Cards = Mapping[str, Any] | Iterable[tuple[str, Any] | tuple[str, Any, str | Non
 # ---------------------------------------------------------------- reading
 
 
-@contextlib.contextmanager
 def open_fits(
     path: str | os.PathLike[str],
     *,
@@ -61,22 +59,20 @@ def open_fits(
     shown: str | None = None,
     source: str | None = None,
     span: Span | None = None,
-) -> Iterator[HDUList]:
-    """Open a FITS file for the ``with`` body; close it after.
+) -> HDUList:
+    """Open a FITS file: ``with open_fits(path) as hdul:`` closes it after.
 
     ``memmap`` None is astropy's default (memory-mapped when the file allows
     it). A file that cannot be opened raises ``XdmIOError`` naming the file
-    (``shown``, else ``path``) and what is wrong with it; errors raised in
-    the body are not touched.
+    (``shown``, else ``path``) and what is wrong with it; errors raised later,
+    in the ``with`` body, are not touched.
     """
     from astropy.io import fits
 
     try:
-        hdul = fits.open(path, mode=mode, memmap=memmap)
+        return fits.open(path, mode=mode, memmap=memmap)
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError...
         raise _unreadable(path, shown, exc, source, span) from None
-    with hdul:
-        yield hdul
 
 
 def _unreadable(

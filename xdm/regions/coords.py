@@ -20,10 +20,10 @@ import numpy as np
 from xdm.io.imagewcs import wcs_from_columns, wcs_from_image
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
     from astropy.wcs import WCS
     from numpy.typing import NDArray
 
+    from xdm.io.hdus import Header
     from xdm.lang.nodes import VirtualFile
 
 __all__ = [

@@ -110,6 +110,7 @@ class Raster:
         segments: list[Segment],
         rims: list[Rim],
         outer: bool,
+        cells: int = CELLS,
     ) -> None:
         self.region = region
         xs = [v for s in segments for v in (s[0], s[2])]
@@ -119,7 +120,7 @@ class Raster:
         x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
         span = max(x1 - x0, y1 - y0)
         scale = max(abs(v) for v in (x0, x1, y0, y1, span))
-        self.cell = span / CELLS if span > 0 else max(1.0, scale) * 1e-3
+        self.cell = span / cells if span > 0 else max(1.0, scale) * 1e-3
         # far above the rounding error of any shape test on these coordinates
         self.margin = 1e-9 * max(1.0, scale)
         pad = 3
@@ -183,24 +184,26 @@ class Raster:
         marked[rows, cols] |= np.abs(d - r) <= self._reach
 
     # ------------------------------------------------------------ lookup
-    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def contains(
+        self, x: np.ndarray, y: np.ndarray, *, subchunk: int = SUBCHUNK
+    ) -> np.ndarray:
         """``region.contains(x, y)``: the table where it knows, the exact test elsewhere.
 
         ``x`` and ``y`` may be any numeric arrays (big-endian, strided views of
-        a memory map): they are converted ``SUBCHUNK`` rows at a time into
+        a memory map): they are converted ``subchunk`` rows at a time into
         reused float64 buffers that stay in the CPU cache.
         """
         n = len(x)
         out = np.empty(n, dtype=bool)
-        size = min(n, SUBCHUNK)
+        size = min(n, subchunk)
         fx, fy = np.empty(size), np.empty(size)
         flat = np.empty(size, dtype=np.intp)
         code = np.empty(size, dtype=np.uint8)
         inv = 1.0 / self.cell
         unsure = []
         with np.errstate(invalid="ignore"):
-            for j in range(0, n, SUBCHUNK):
-                m = min(SUBCHUNK, n - j)
+            for j in range(0, n, subchunk):
+                m = min(subchunk, n - j)
                 a, b, f, c = fx[:m], fy[:m], flat[:m], code[:m]
                 np.copyto(a, x[j : j + m])
                 a -= self.x0
@@ -247,8 +250,9 @@ def _boundary(region: Region) -> tuple[list[Segment], list[Rim]] | None:
 
 
 @lru_cache(maxsize=64)
-def for_region(region: Region) -> Raster | None:
-    """The region's raster, or None when it cannot have one (see module docstring)."""
+def for_region(region: Region, cells: int = CELLS) -> Raster | None:
+    """The region's raster of about ``cells`` x ``cells`` cells, or None when it
+    cannot have one (see module docstring)."""
     b = region.bounds
     if b is None:
         return None
@@ -272,4 +276,4 @@ def for_region(region: Region) -> Raster | None:
     coords = [abs(v) for s in segments for v in s] + [abs(v) for r in rims for v in r]
     far = 4.0 * (2.0 * max(coords) + 1.0)  # beyond every boundary, radii included
     outer = bool(region.contains(np.array([far]), np.array([far]))[0])
-    return Raster(region, segments, rims, outer)
+    return Raster(region, segments, rims, outer, cells)

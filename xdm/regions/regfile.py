@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from xdm.errors import XdmError, XdmRegionError
+from xdm.errors import XdmError, XdmIOError, XdmRegionError
 from xdm.lang import nodes as n
 from xdm.regions import shapes as s
 from xdm.regions.build import build, shape_from_values
@@ -390,13 +390,13 @@ def _row_shape(
 
 def read_fits_regions(path: Path, vf: n.VirtualFile, frame: Frame) -> Region:
     """A FITS region table (optionally a virtual block / row filter) -> Region."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
     try:
-        hdul = fits.open(path, memmap=False)
-    except OSError as exc:
+        hdul = open_fits(path, memmap=False)
+    except XdmIOError as exc:
         raise XdmRegionError(
-            f"region({vf.path}): cannot read the file: {exc}"
+            f"region({vf.path}): cannot read the file: {exc.message}"
         ) from None
     with hdul:
         hdu = _hdu_for(hdul, vf, want_table=True)
@@ -537,7 +537,7 @@ def read_mask(path: Path, vf: n.VirtualFile, frame: Frame) -> Mask:
 
     A virtual mask (``mask(evt2.fits[bin sky=4])``) is made by the engine.
     """
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
     if any(not isinstance(q, n.BlockRef) for q in vf.qualifiers):
         if frame.image_reader is None:
@@ -553,9 +553,11 @@ def read_mask(path: Path, vf: n.VirtualFile, frame: Frame) -> Mask:
         lmap = logical_map_from_header(header)
         return Mask(np.asarray(data), lmap, _mask_label(vf))
     try:
-        hdul = fits.open(path, memmap=False)
-    except OSError as exc:
-        raise XdmRegionError(f"mask({vf.path}): cannot read the file: {exc}") from None
+        hdul = open_fits(path, memmap=False)
+    except XdmIOError as exc:
+        raise XdmRegionError(
+            f"mask({vf.path}): cannot read the file: {exc.message}"
+        ) from None
     with hdul:
         hdu = _hdu_for(hdul, vf, want_table=False)
         if hdu.data is None or hdu.data.ndim != 2:

@@ -22,8 +22,7 @@ import numpy as np
 from xdm.errors import XdmSemanticError
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
-
+    from xdm.io.hdus import Header
     from xdm.lang import nodes
 
 __all__ = [

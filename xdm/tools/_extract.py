@@ -25,9 +25,8 @@ from numpy.typing import NDArray
 from xdm.errors import XdmSemanticError
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
-
     from xdm.io.columns import ColumnMeta
+    from xdm.io.hdus import Header
     from xdm.lang import nodes
     from xdm.regions.compound import Region
 
@@ -366,21 +365,20 @@ class Pass:
 
 
 def _values(records: Any, meta: ColumnMeta) -> NDArray[Any]:
-    from astropy.io import fits
-
     from xdm.io.columns import column_values
+    from xdm.io.hdus import is_scaled_records
 
-    if isinstance(records, fits.FITS_rec):  # heap tables come scaled
+    if is_scaled_records(records):  # heap tables come scaled
         return np.asarray(records[meta.name])
     return np.asarray(column_values(records, meta))
 
 
 def _detached(hdu: Any) -> Any:
     """A copy of a GTI block that outlives the file it was read from."""
-    from astropy.io import fits
+    from xdm.io.hdus import records_hdu
 
     data = None if hdu.data is None else hdu.data.copy()
-    return fits.BinTableHDU(data=data, header=hdu.header.copy())
+    return records_hdu(data, hdu.header)
 
 
 def stream(
@@ -512,12 +510,9 @@ def chip_gti(result: Pass, header: Header) -> tuple[NDArray[np.float64], str]:
 
 def gti_hdus(result: Pass) -> list[Any]:
     """Copies of the (time-filtered) GTI blocks of the events, for a product."""
-    from astropy.io import fits
+    from xdm.io.hdus import records_hdu
 
-    return [
-        fits.BinTableHDU(data=hdu.data, header=hdu.header.copy())
-        for hdu in result.gti or ()
-    ]
+    return [records_hdu(hdu.data, hdu.header) for hdu in result.gti or ()]
 
 
 # ---------------------------------------------------------------- products
@@ -572,10 +567,10 @@ def table_product(hdu: Any, outfile: str | None) -> Any:
 
     if isinstance(hdu, Table):
         table = Product(hdu)
-    else:  # the FITS reader itself: Table.read loads every I/O connector (h5py...)
-        from astropy.io.fits.connect import read_table_fits
+    else:
+        from xdm.io.hdus import read_table
 
-        table = Product(read_table_fits(hdu), copy=False)
+        table = Product(read_table(hdu), copy=False)
     table.meta["OUTFILE"] = outfile
     return table
 

@@ -27,8 +27,9 @@ from numpy.typing import NDArray
 from xdm.errors import XdmIOError, XdmSemanticError
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
     from astropy.wcs import WCS
+
+    from xdm.io.hdus import Header
 
 __all__ = [
     "GridImage",
@@ -233,9 +234,7 @@ def write_image(
     history: str | None = None,
 ) -> Path:
     """Write ``data`` as the primary HDU with ``header``'s keywords (atomic)."""
-    from astropy.io import fits
-
-    from xdm.io.atomic import atomic_output
+    from xdm.io.hdus import image_hdu, write_fits
 
     hdr = header.copy()
     for key in ("XTENSION", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK"):
@@ -245,7 +244,5 @@ def write_image(
         hdr["HDUNAME"] = extname
     if history:
         hdr.add_history(history)
-    hdu = fits.PrimaryHDU(data=np.ascontiguousarray(data), header=hdr)
-    with atomic_output(path, clobber=clobber) as tmp:
-        hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
-    return Path(path)
+    hdu = image_hdu(np.ascontiguousarray(data), hdr, primary=True)
+    return write_fits(path, [hdu], clobber=clobber, fix=True)

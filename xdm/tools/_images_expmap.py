@@ -28,7 +28,7 @@ from xdm.errors import XdmIOError, XdmSemanticError
 from xdm.tools._bands import Band
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = [
     "ExposureMap",
@@ -99,10 +99,17 @@ def arf_area(path: str, energy_kev: float) -> float:
 
 
 def _arf(path: str) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
+    real = os.path.expanduser(path)
+    if not os.path.exists(real):
+        raise XdmIOError(f"fluximage: ARF {path} not found")
     try:
-        with fits.open(os.path.expanduser(path)) as hdul:
+        hdul = open_fits(real)
+    except XdmIOError as err:
+        raise XdmIOError(f"fluximage: cannot read ARF {path}: {err.message}") from None
+    try:
+        with hdul:
             for hdu in hdul[1:]:
                 names = [
                     n.upper()
@@ -115,9 +122,7 @@ def _arf(path: str) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
                         np.asarray(d["ENERG_HI"], dtype=float),
                         np.asarray(d["SPECRESP"], dtype=float),
                     )
-    except FileNotFoundError:
-        raise XdmIOError(f"fluximage: ARF {path} not found") from None
-    except OSError as err:
+    except OSError as err:  # a block that cannot be read
         raise XdmIOError(f"fluximage: cannot read ARF {path}: {err}") from None
     raise XdmSemanticError(
         f"fluximage: {path} has no SPECRESP table (ENERG_LO, ENERG_HI, SPECRESP)"

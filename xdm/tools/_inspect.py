@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
-
+    from xdm.io.hdus import Header
     from xdm.lang.nodes import VirtualFile
 
 RULE = "-" * 80
@@ -210,10 +209,10 @@ def number(value: Any) -> str:
 
 def gti_ranges(path: str) -> dict[str, list[tuple[float, float]]]:
     """Every GTI-like block's intervals, keyed by HDUNAME and EXTNAME+EXTVER."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
     found: dict[str, list[tuple[float, float]]] = {}
-    with fits.open(path, memmap=True) as hdul:
+    with open_fits(path, memmap=True) as hdul:
         for hdu in hdul[1:]:
             columns: Any = getattr(hdu, "columns", None)
             names = [c.lower() for c in (columns.names if columns else None) or ()]

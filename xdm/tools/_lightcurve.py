@@ -32,7 +32,7 @@ from xdm.tools._extract import (
 )
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = ["Curve", "TimeGrid", "curve", "light_curve_hdus", "time_grid"]
 
@@ -204,37 +204,37 @@ def light_curve_hdus(
     history: str | None = None,
 ) -> list[Any]:
     """Primary, ``LIGHTCURVE`` (spec 2.2 columns, BG_*/NET_* with a background), GTI."""
-    from astropy.io import fits
+    from xdm.io.hdus import ColumnSpec, primary_hdu, table_hdu
 
     tmin, tmax = src.grid.edges()
     err = error_of(src.counts, error)
     cols = [
-        fits.Column(
+        ColumnSpec(
             name="TIME_BIN",
             format="1J",
             array=np.arange(1, src.grid.n + 1, dtype=np.int32),
         ),
-        fits.Column(name="TIME_MIN", format="1D", unit="s", array=tmin),
-        fits.Column(name="TIME", format="1D", unit="s", array=0.5 * (tmin + tmax)),
-        fits.Column(name="TIME_MAX", format="1D", unit="s", array=tmax),
-        fits.Column(
+        ColumnSpec(name="TIME_MIN", format="1D", unit="s", array=tmin),
+        ColumnSpec(name="TIME", format="1D", unit="s", array=0.5 * (tmin + tmax)),
+        ColumnSpec(name="TIME_MAX", format="1D", unit="s", array=tmax),
+        ColumnSpec(
             name="COUNTS", format="1J", unit="count", array=src.counts.astype(np.int32)
         ),
-        fits.Column(name="STAT_ERR", format="1D", unit="count", array=err),
-        fits.Column(
+        ColumnSpec(name="STAT_ERR", format="1D", unit="count", array=err),
+        ColumnSpec(
             name="AREA",
             format="1D",
             unit="pixel**2",
             array=np.full(src.grid.n, src.area),
         ),
-        fits.Column(name="EXPOSURE", format="1D", unit="s", array=src.exposure),
-        fits.Column(
+        ColumnSpec(name="EXPOSURE", format="1D", unit="s", array=src.exposure),
+        ColumnSpec(
             name="COUNT_RATE",
             format="1D",
             unit="count/s",
             array=ratio(src.counts, src.exposure),
         ),
-        fits.Column(
+        ColumnSpec(
             name="COUNT_RATE_ERR",
             format="1D",
             unit="count/s",
@@ -253,7 +253,7 @@ def light_curve_hdus(
             bkgerror=bkgerror,
             bkgnorm=bkgnorm,
         )
-    hdu = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    hdu = table_hdu(cols, name="LIGHTCURVE")
     h = hdu.header
     h["HDUNAME"] = ("LIGHTCURVE", "ASCDM block name")
     carry_header(src.header, h)
@@ -275,7 +275,7 @@ def light_curve_hdus(
     if history:
         h.add_history(history)
     h.add_comment(f"EXPOSURE per bin = DTCOR x overlap with the {src.gti_origin}")
-    primary = fits.PrimaryHDU()
+    primary = primary_hdu()
     for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
         if key in src.header:
             primary.header[key] = src.header[key]
@@ -296,7 +296,7 @@ def background_columns(
 ) -> list[Any]:
     """BG_* and NET_* columns (spec 2.2): net = counts - bkgnorm x bg x area and
     exposure ratios; errors in quadrature with the same scaling."""
-    from astropy.io import fits
+    from xdm.io.hdus import ColumnSpec
 
     n = len(counts)
     a = np.broadcast_to(np.asarray(area, dtype=np.float64), (n,))
@@ -308,22 +308,22 @@ def background_columns(
     net = np.asarray(counts, dtype=np.float64) - scale * bg_counts
     net_err = np.sqrt(err**2 + (scale * bg_err) ** 2)
     return [
-        fits.Column(
+        ColumnSpec(
             name="BG_COUNTS",
             format="1D",
             unit="count",
             array=np.asarray(bg_counts, dtype=np.float64),
         ),
-        fits.Column(name="BG_ERR", format="1D", unit="count", array=bg_err),
-        fits.Column(name="BG_AREA", format="1D", unit="pixel**2", array=np.array(ba)),
-        fits.Column(name="BG_EXPOSURE", format="1D", unit="s", array=np.array(be)),
-        fits.Column(
+        ColumnSpec(name="BG_ERR", format="1D", unit="count", array=bg_err),
+        ColumnSpec(name="BG_AREA", format="1D", unit="pixel**2", array=np.array(ba)),
+        ColumnSpec(name="BG_EXPOSURE", format="1D", unit="s", array=np.array(be)),
+        ColumnSpec(
             name="BG_RATE", format="1D", unit="count/s", array=ratio(bg_counts, be)
         ),
-        fits.Column(name="NET_COUNTS", format="1D", unit="count", array=net),
-        fits.Column(name="NET_ERR", format="1D", unit="count", array=net_err),
-        fits.Column(name="NET_RATE", format="1D", unit="count/s", array=ratio(net, e)),
-        fits.Column(
+        ColumnSpec(name="NET_COUNTS", format="1D", unit="count", array=net),
+        ColumnSpec(name="NET_ERR", format="1D", unit="count", array=net_err),
+        ColumnSpec(name="NET_RATE", format="1D", unit="count/s", array=ratio(net, e)),
+        ColumnSpec(
             name="ERR_RATE", format="1D", unit="count/s", array=ratio(net_err, e)
         ),
     ]

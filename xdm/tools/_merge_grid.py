@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 from xdm.errors import XdmSemanticError
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
     from astropy.wcs import WCS
+
+    from xdm.io.hdus import Header
 
 __all__ = [
     "Frame",
@@ -294,9 +295,7 @@ def grid_header(frame: Frame, grid: Grid) -> Header:
             ),
         )
     ]
-    from astropy.io import fits
+    from xdm.io.hdus import new_header
 
-    event = fits.Header()
-    event["RADESYS"] = frame.radesys
-    event["EQUINOX"] = frame.equinox
+    event = new_header([("RADESYS", frame.radesys), ("EQUINOX", frame.equinox)])
     return binned_image_header(axes, event_header=event, vector="sky")

@@ -24,8 +24,7 @@ from xdm.tools._merge_grid import Frame, Grid, frame_of_columns, parse_refcoord
 from xdm.tools._merge_work import Counts, Exposure, exposure
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
-
+    from xdm.io.hdus import Header
     from xdm.tools.merge_obs import MergeResult
     from xdm.tools.params import Values
 
@@ -166,9 +165,9 @@ def user_grid(text: str, frame: Frame) -> Grid:
     path = text.split("[", 1)[0]
     if not os.path.isfile(path):
         return parse_xygrid(text)
-    from astropy.io import fits
+    from xdm.io.hdus import read_header
 
-    header = fits.getheader(path)
+    header = read_header(path)
     if int(header.get("NAXIS", 0)) != 2 or "LTM1_1" not in header:
         raise XdmSemanticError(
             f"merge_obs: xygrid={text} is not a binned sky image (no LTM1_1)"
@@ -276,10 +275,10 @@ def exposures(p: Values, obs: list[Observation], bands: list[Band]) -> list[Expo
 
 def _map_unit(path: str) -> str:
     """The exposure map's BUNIT; refuses a file without a 2-D image."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
     try:
-        with fits.open(path) as hdul:
+        with open_fits(path) as hdul:
             hdu = next((h for h in hdul if h.is_image and h.header["NAXIS"] == 2), None)
             if hdu is None:
                 raise XdmSemanticError(
@@ -287,6 +286,10 @@ def _map_unit(path: str) -> str:
                     hint="expmapfiles= takes images with a sky WCS (fluximage .expmap)",
                 )
             return str(hdu.header.get("BUNIT", "cm**2 s")).strip() or "cm**2 s"
+    except XdmIOError as exc:
+        raise XdmIOError(
+            f"merge_obs: cannot read the exposure map {path}: {exc.message}"
+        ) from None
     except OSError as exc:
         raise XdmIOError(
             f"merge_obs: cannot read the exposure map {path}: {exc}"
@@ -368,17 +371,14 @@ def _write(
     bunit: str,
     clobber: bool,
 ) -> str:
-    from astropy.io import fits
-
-    from xdm.io.atomic import atomic_output
+    from xdm.io.hdus import image_hdu, write_fits
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     h = header.copy()
     h["EXTNAME"] = extname
     h["HDUNAME"] = extname
     h["BUNIT"] = bunit
-    with atomic_output(path, clobber=clobber) as tmp:
-        fits.PrimaryHDU(data, h).writeto(tmp, overwrite=True)
+    write_fits(path, [image_hdu(data, h, primary=True)], clobber=clobber)
     return path
 
 

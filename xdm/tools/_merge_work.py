@@ -205,14 +205,13 @@ def exposure(
     if how.kind == "footprint":
         mask = footprint(counts.hulls, grid).astype(np.float64)
         return np.stack([s * mask for s in how.scale])
-    from astropy.io import fits
-
+    from xdm.io.hdus import open_fits
     from xdm.tools._reproject import resample
 
     target = grid_header(frame, grid)
     out = []
     for path in how.maps:
-        with fits.open(path) as hdul:
+        with open_fits(path) as hdul:
             hdu = next(h for h in hdul if h.is_image and h.header["NAXIS"] == 2)
             data = np.asarray(hdu.data, dtype=np.float64)
             header = hdu.header.copy()

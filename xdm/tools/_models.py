@@ -241,12 +241,12 @@ def _table(
     path: str, names: tuple[str, ...], what: str, columns: tuple[str, ...]
 ) -> tuple[dict[str, Any], Any]:
     """The ``columns`` of the first block named one of ``names`` (lists for VLAs)."""
-    from astropy.io import fits
+    from xdm.io.hdus import open_fits
 
     try:
-        hdul = fits.open(path, memmap=False)
-    except (OSError, ValueError) as err:
-        raise XdmIOError(f"srcflux: cannot read {what} {path}: {err}") from None
+        hdul = open_fits(path, memmap=False)
+    except XdmIOError as err:
+        raise XdmIOError(f"srcflux: cannot read {what} {path}: {err.message}") from None
     with hdul:
         for hdu in hdul[1:]:
             if hdu.name.upper() in names and hdu.data is not None:

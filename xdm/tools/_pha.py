@@ -31,7 +31,7 @@ from xdm.tools._extract import (
 )
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = [
     "Spectrum",
@@ -143,19 +143,19 @@ def pha_hdus(
     creator: str = "xdm dmextract",
 ) -> list[Any]:
     """The HDUs of a type I PHA file: primary, SPECTRUM, the GTI blocks."""
-    from astropy.io import fits
+    from xdm.io.hdus import ColumnSpec, primary_hdu, table_hdu
 
     cols = [
-        fits.Column(name="CHANNEL", format="1J", array=s.channels.astype(np.int32)),
-        fits.Column(name=s.column, format="1J", array=s.channels.astype(np.int32)),
-        fits.Column(
+        ColumnSpec(name="CHANNEL", format="1J", array=s.channels.astype(np.int32)),
+        ColumnSpec(name=s.column, format="1J", array=s.channels.astype(np.int32)),
+        ColumnSpec(
             name="COUNTS", format="1J", unit="count", array=s.counts.astype(np.int32)
         ),
     ]
     poisson = error != "gehrels"
     if not poisson:
         cols.append(
-            fits.Column(
+            ColumnSpec(
                 name="STAT_ERR",
                 format="1E",
                 unit="count",
@@ -164,14 +164,14 @@ def pha_hdus(
         )
     if sys_err:
         cols.append(
-            fits.Column(
+            ColumnSpec(
                 name="SYS_ERR",
                 format="1E",
                 array=np.full(len(s.counts), sys_err, dtype=np.float32),
             )
         )
     cols.append(
-        fits.Column(
+        ColumnSpec(
             name="COUNT_RATE",
             format="1D",
             unit="count/s",
@@ -179,9 +179,9 @@ def pha_hdus(
         )
     )
     if grouping is not None:
-        cols.append(fits.Column(name="GROUPING", format="1I", array=grouping[0]))
-        cols.append(fits.Column(name="QUALITY", format="1I", array=grouping[1]))
-    hdu = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
+        cols.append(ColumnSpec(name="GROUPING", format="1I", array=grouping[0]))
+        cols.append(ColumnSpec(name="QUALITY", format="1I", array=grouping[1]))
+    hdu = table_hdu(cols, name="SPECTRUM")
     h = hdu.header
     lo, hi = int(s.channels[0]), int(s.channels[-1])
     for i in (1, 2):
@@ -203,7 +203,7 @@ def pha_hdus(
         h["QUALITY"] = (0, "quality is in the QUALITY column")
     if history:
         h.add_history(history)
-    primary = fits.PrimaryHDU()
+    primary = primary_hdu()
     for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
         if key in s.header:
             primary.header[key] = s.header[key]

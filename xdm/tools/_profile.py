@@ -275,8 +275,7 @@ def profile_hdus(
     history: str | None = None,
 ) -> list[Any]:
     """Primary and the region-bin table (CIAO dmextract opt=generic layout)."""
-    from astropy.io import fits
-
+    from xdm.io.hdus import ColumnSpec, primary_hdu, table_hdu
     from xdm.tools._extract import carry_header, error_of, ratio
     from xdm.tools._lightcurve import background_columns
 
@@ -284,32 +283,32 @@ def profile_hdus(
     err = error_of(src.counts, error)
     counts = src.counts.astype(np.float64)
     cols = [
-        fits.Column(
+        ColumnSpec(
             name="COMPONENT", format="1J", array=np.arange(1, n + 1, dtype=np.int32)
         ),
-        fits.Column(name="SHAPE", format="24A", array=np.array(src.shapes)),
+        ColumnSpec(name="SHAPE", format="24A", array=np.array(src.shapes)),
     ]
     if src.radii is not None:
         cols += [
-            fits.Column(name="R", format="2D", unit="pixel", array=src.radii),
-            fits.Column(
+            ColumnSpec(name="R", format="2D", unit="pixel", array=src.radii),
+            ColumnSpec(
                 name="RMID", format="1D", unit="pixel", array=src.radii.mean(axis=1)
             ),
         ]
     cols += [
-        fits.Column(name="COUNTS", format="1D", unit="count", array=counts),
-        fits.Column(name="STAT_ERR", format="1D", unit="count", array=err),
-        fits.Column(name="AREA", format="1D", unit="pixel**2", array=src.area),
-        fits.Column(
+        ColumnSpec(name="COUNTS", format="1D", unit="count", array=counts),
+        ColumnSpec(name="STAT_ERR", format="1D", unit="count", array=err),
+        ColumnSpec(name="AREA", format="1D", unit="pixel**2", array=src.area),
+        ColumnSpec(
             name="EXPOSURE", format="1D", unit="s", array=np.full(n, src.exposure)
         ),
-        fits.Column(
+        ColumnSpec(
             name="COUNT_RATE",
             format="1D",
             unit="count/s",
             array=ratio(counts, src.exposure),
         ),
-        fits.Column(
+        ColumnSpec(
             name="COUNT_RATE_ERR",
             format="1D",
             unit="count/s",
@@ -337,17 +336,17 @@ def profile_hdus(
         by_name = {c.name: c.array for c in extra}
         net, net_err = by_name["NET_COUNTS"], by_name["NET_ERR"]
     cols += [
-        fits.Column(
+        ColumnSpec(
             name="SUR_BRI", format="1D", unit="count/pixel**2", array=net / src.area
         ),
-        fits.Column(
+        ColumnSpec(
             name="SUR_BRI_ERR",
             format="1D",
             unit="count/pixel**2",
             array=net_err / src.area,
         ),
     ]
-    hdu = fits.BinTableHDU.from_columns(cols, name="HISTOGRAM")
+    hdu = table_hdu(cols, name="HISTOGRAM")
     h = hdu.header
     h["HDUNAME"] = ("HISTOGRAM", "ASCDM block name")
     carry_header(header, h)
@@ -357,7 +356,7 @@ def profile_hdus(
     h.add_comment("AREA: exact region area clipped to the sky range (pixel**2)")
     if history:
         h.add_history(history)
-    primary = fits.PrimaryHDU()
+    primary = primary_hdu()
     for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
         if key in header:
             primary.header[key] = header[key]

@@ -29,8 +29,9 @@ from numpy.typing import NDArray
 from xdm.errors import XdmSemanticError
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
     from astropy.wcs import WCS
+
+    from xdm.io.hdus import Header
 
 __all__ = [
     "Rotation",

@@ -246,12 +246,15 @@ def _default_regions(src: Any, i: int) -> tuple[Any, Any]:
 
 def _image(path: str, what: str) -> tuple[FloatArray, FloatArray, FloatArray]:
     """An image's values and the physical (sky) coordinates of its pixel centres."""
-    from astropy.io import fits
-
+    from xdm.io.hdus import open_fits
     from xdm.regions.coords import logical_map_from_header
 
     try:
-        with fits.open(path, memmap=False) as hdul:
+        hdul = open_fits(path, memmap=False)
+    except XdmIOError as err:
+        raise XdmIOError(f"srcflux: cannot read {what} {path}: {err.message}") from None
+    try:
+        with hdul:
             hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
             if hdu is None or hdu.data.ndim != 2:
                 raise XdmIOError(f"srcflux: {what} {path} has no 2-D image")
@@ -286,11 +289,10 @@ def _region_sums(
 
 def _photon_weight(path: str) -> Callable[[FloatArray, FloatArray], FloatArray]:
     """1 / exposure-map value at each event (0 off the map or where it is 0)."""
-    from astropy.io import fits
-
+    from xdm.io.hdus import open_fits
     from xdm.regions.coords import logical_map_from_header
 
-    with fits.open(path, memmap=False) as hdul:
+    with open_fits(path, memmap=False) as hdul:
         hdu = next(h for h in hdul if h.is_image and h.data is not None)
         data = np.asarray(hdu.data, dtype=np.float64)
         lm = logical_map_from_header(hdu.header)

@@ -105,9 +105,7 @@ def write_table(
     clobber: bool,
 ) -> None:
     """A ``.flux`` table: HISTOGRAM block with units, descriptions and header keys."""
-    from astropy.io import fits
-
-    from xdm.io.atomic import atomic_output
+    from xdm.io.hdus import ColumnSpec, primary_hdu, table_hdu, write_fits
 
     cols = []
     for name, values, unit, _desc in columns:
@@ -123,8 +121,8 @@ def write_table(
             fmt = f"{arr.shape[1]}D"
         else:
             fmt = "D"
-        cols.append(fits.Column(name=name, format=fmt, array=arr, unit=unit or None))
-    hdu = fits.BinTableHDU.from_columns(cols, name="HISTOGRAM")
+        cols.append(ColumnSpec(name=name, format=fmt, array=arr, unit=unit or None))
+    hdu = table_hdu(cols, name="HISTOGRAM")
     h = hdu.header
     for i, (_, _, _, desc) in enumerate(columns, start=1):
         if desc:
@@ -136,8 +134,7 @@ def write_table(
         h[key] = (value, comment)
     h["CREATOR"] = ("xdm srcflux", "tool that created this output")
     h.add_history(history[:8000])
-    with atomic_output(path, clobber=clobber) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+    write_fits(path, [primary_hdu(), hdu], clobber=clobber)
 
 
 def _truncate(text: str, decimals: int) -> str:

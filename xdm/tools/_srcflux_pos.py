@@ -81,14 +81,11 @@ def _lines(path: str) -> list[str]:
 
 def _table(path: str) -> tuple[list[float], list[float]]:
     """RA/DEC columns (degrees) of a FITS table, else its first two columns."""
-    from astropy.io import fits
+    from xdm.io.hdus import is_table, open_fits
 
-    with fits.open(path, memmap=False) as hdul:
+    with open_fits(path, memmap=False) as hdul:
         for hdu in hdul[1:]:
-            if (
-                not isinstance(hdu, fits.BinTableHDU | fits.TableHDU)
-                or hdu.data is None
-            ):
+            if not is_table(hdu) or hdu.data is None:
                 continue
             names = {n.upper(): n for n in hdu.columns.names}
             keys = (

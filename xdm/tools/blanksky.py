@@ -33,8 +33,7 @@ from xdm.errors import XdmSemanticError
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
-
+    from xdm.io.hdus import Header
     from xdm.lang import nodes
 
 __all__ = ["TOOL", "BlankskyResult", "blanksky", "run"]
@@ -242,10 +241,9 @@ def _write(
     hrc: bool,
     obs_band: dict[int, int],
 ) -> BlankskyResult:
-    from astropy.io import fits
-
     from xdm.api import scan
     from xdm.io.atomic import atomic_output
+    from xdm.io.hdus import primary_hdu
     from xdm.io.writer import EventWriter, hdu_bytes
     from xdm.lang import nodes
     from xdm.progress import note
@@ -280,7 +278,7 @@ def _write(
         atomic_output(p["outfile"], clobber=p["clobber"]) as tmp,
         open(tmp, "w+b") as fh,
     ):
-        primary = fits.PrimaryHDU()
+        primary = primary_hdu()
         for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
             if key in header:
                 primary.header[key] = header[key]

@@ -22,8 +22,7 @@ from xdm.errors import XdmSemanticError
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
-
+    from xdm.io.hdus import Header
     from xdm.io.subspace import SubspaceEntry
     from xdm.lang import nodes
 

@@ -26,7 +26,7 @@ from xdm.tools._flares import FlareFilter, as_plain, bin_edges, lc_clean, lc_sig
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = [
     "TOOL",

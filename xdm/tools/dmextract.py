@@ -106,7 +106,7 @@ def _unsupported(p: Values) -> None:
 
 def run(p: Values) -> Any:
     """Split the infile, make the product ``opt`` asks for, write it."""
-    from xdm.io.atomic import atomic_output
+    from xdm.io.hdus import write_fits
     from xdm.progress import get_verbosity, note
     from xdm.tools._extract import describe, split_infile, table_product
 
@@ -129,10 +129,7 @@ def run(p: Values) -> Any:
         hdus, summary = _ltc1(p, source, events, bkg)
     else:
         hdus, summary = _generic(p, source, events, bkg)
-    from astropy.io import fits
-
-    with atomic_output(out, clobber=bool(p["clobber"])) as tmp:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True)
+    write_fits(out, hdus, clobber=bool(p["clobber"]))
     if get_verbosity() >= 1:
         print(f"dmextract: {summary}; wrote {out}")
     return table_product(hdus[1], out)

@@ -26,7 +26,7 @@ from xdm.errors import XdmIOError, XdmSemanticError
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = [
     "TIME_KEYS",
@@ -266,11 +266,10 @@ def _merge_bins(
 
 def _values(records: Any, meta: Any, mask: Any) -> NDArray[np.float64]:
     """The kept rows of one column as float64 (gathered before converting)."""
-    from astropy.io import fits
-
     from xdm.io.columns import column_values
+    from xdm.io.hdus import is_scaled_records
 
-    if isinstance(records, fits.FITS_rec):  # heap tables come scaled
+    if is_scaled_records(records):  # heap tables come scaled
         return np.asarray(records[meta.name][mask], dtype=np.float64)
     if meta.is_scaled:
         return np.asarray(column_values(records[mask], meta), dtype=np.float64)
@@ -298,10 +297,8 @@ def write_gti(
     (``TIME_KEYS``). Written to a temporary file and renamed; an existing
     ``out`` needs ``clobber``.
     """
-    from astropy.io import fits
-
-    from xdm.io.atomic import atomic_output
     from xdm.io.gti import gti_block
+    from xdm.io.hdus import primary_hdu, write_fits
     from xdm.io.intervals import normalise
 
     g = normalise(
@@ -328,11 +325,9 @@ def write_gti(
     h["CREATOR"] = (creator, "tool that created this output")
     if history:
         h.add_history(history)
-    primary = fits.PrimaryHDU()
+    primary = primary_hdu()
     primary.header["CREATOR"] = creator
     for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
         if key in source and source[key] is not None:
             primary.header[key] = source[key]
-    with atomic_output(out, clobber=clobber) as tmp:
-        fits.HDUList([primary, hdu]).writeto(tmp, overwrite=True)
-    return Path(out)
+    return write_fits(out, [primary, hdu], clobber=clobber)

@@ -262,10 +262,9 @@ def _edit_file(text: str, edits: list[Edit]) -> tuple[str, str]:
     """Rewrite the block's header; copy every other byte; replace the file."""
     import shutil
 
-    from astropy.io import fits
-
     from xdm.io.atomic import atomic_output
     from xdm.io.blocks import open_vf_block
+    from xdm.io.hdus import open_fits
     from xdm.lang.parser import parse
     from xdm.tools._inspect import is_plain
 
@@ -282,7 +281,7 @@ def _edit_file(text: str, edits: list[Edit]) -> tuple[str, str]:
             f"dmhedit: {path} is compressed and cannot be edited in place",
             hint="gunzip it first",
         )
-    with fits.open(path, memmap=True) as hdul:
+    with open_fits(path, memmap=True) as hdul:
         hdu = hdul[index]
         info = hdu.fileinfo()
         header = hdu.header.copy()

@@ -123,16 +123,15 @@ def run(p: Values) -> Listing:
 
 
 def _blocks(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from astropy.io import fits
-
     from xdm.io.blocks import open_vf_block
+    from xdm.io.hdus import open_fits
     from xdm.lang.parser import parse
 
     vf = parse(p["infile"])
     with open_vf_block(vf) as block:
         path = block.path
     rows: list[dict[str, Any]] = []
-    with fits.open(path, memmap=True) as hdul:
+    with open_fits(path, memmap=True) as hdul:
         for i, hdu in enumerate(hdul):
             h = hdu.header
             name = str(h.get("EXTNAME", "PRIMARY" if i == 0 else f"HDU{i + 1}"))

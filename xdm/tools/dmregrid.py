@@ -32,7 +32,7 @@ from xdm.errors import XdmSemanticError
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from xdm.io.hdus import Header
 
 __all__ = ["STACK_INPUT", "TOOL", "RegridResult", "dmregrid", "regrid_header", "run"]
 

@@ -239,9 +239,9 @@ class _Running:
 
 def _table_stats(p: Values) -> tuple[ColumnStats, ...]:
     import numpy as np
-    from astropy.io.fits import FITS_rec
 
     from xdm.api import scan
+    from xdm.io.hdus import is_scaled_records
     from xdm.progress import note, progress
 
     keep = bool(p["median"] or p["clip"])
@@ -267,7 +267,7 @@ def _table_stats(p: Values) -> tuple[ColumnStats, ...]:
         with progress(rows.total_rows, "dmstat") as bar:
             for records, kept in rows.chunks:
                 every = bool(kept.all())  # else one column at a time, not rows
-                scaled = isinstance(records, FITS_rec)  # heap tables: astropy's
+                scaled = is_scaled_records(records)  # heap tables: astropy's
                 for old, _, n in picked:
                     column = records[old] if every else records[old][kept]
                     acc[old].add(_scaled(column, h, n, scaled), row)

@@ -24,9 +24,9 @@ from xdm.errors import XdmSemanticError
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
     from numpy.typing import NDArray
 
+    from xdm.io.hdus import Header
     from xdm.lang import nodes
     from xdm.tools._bands import Band
 

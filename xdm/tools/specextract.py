@@ -349,14 +349,13 @@ def _write(
     clobber: bool,
 ) -> None:
     """All outputs through temporary files, renamed only once every one is written."""
-    from astropy.io import fits
-
     from xdm.io.atomic import atomic_output
+    from xdm.io.hdus import save_hdus
 
     with contextlib.ExitStack() as stack:
         for key, parts in hdus.items():
             tmp = stack.enter_context(atomic_output(names[key], clobber=clobber))
-            fits.HDUList(parts).writeto(tmp, overwrite=True)
+            save_hdus(tmp, parts)
         for suffix, given in responses.items():
             target = names[suffix]
             if os.path.abspath(os.path.expanduser(given)) == os.path.abspath(target):
