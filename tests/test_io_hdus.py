@@ -24,6 +24,7 @@ from xdm.io.hdus import (
     read_header,
     read_table,
     records_hdu,
+    records_table,
     save_hdus,
     table_hdu,
     write_fits,
@@ -171,3 +172,28 @@ def test_unreadable_files_say_what_is_wrong(
 def test_a_directory_is_not_a_fits_file(tmp_path: Path) -> None:
     with pytest.raises(XdmIOError, match="is a directory"), open_fits(tmp_path):
         pass
+
+
+def test_records_table_applies_the_headers_units_and_scaling(tmp_path: Path) -> None:
+    hdu = table_hdu(
+        [
+            ColumnSpec("TIME", "1D", np.array([1.0, 2.5]), unit="s"),
+            ColumnSpec("PHA", "1I", np.array([10, 40000]), bzero=32768),
+        ],
+        name="EVENTS",
+    )
+    raw = np.array(
+        [(1.0, 10 - 32768), (2.5, 40000 - 32768)],
+        dtype=[("TIME", ">f8"), ("PHA", ">i2")],
+    )
+    table = records_table(raw, hdu.header)
+    assert table["TIME"].unit == "s"
+    assert table["PHA"].tolist() == [10, 40000]
+    assert len(records_table(raw[:1], hdu.header)) == 1
+    assert hdu.header["NAXIS2"] == 2  # the caller's header is not changed
+    out = tmp_path / "t.fits"
+    write_fits(out, [primary_hdu(), hdu], clobber=False)
+    with open_fits(out) as hdul:
+        again = records_table(hdul[1].data, hdul[1].header)
+    assert again["PHA"].tolist() == [10, 40000]
+    assert again["TIME"].unit == "s"

@@ -38,6 +38,7 @@ __all__ = [
     "read_header",
     "read_table",
     "records_hdu",
+    "records_table",
     "save_hdus",
     "table_hdu",
     "write_fits",
@@ -147,6 +148,32 @@ def read_table(hdu: Any) -> Any:
     return read_table_fits(hdu)
 
 
+def records_table(records: NDArray[Any], header: Header) -> Any:
+    """Rows of a table block as an astropy ``Table`` with the header's units
+    and scaling (TUNIT, TSCAL, TZERO) applied.
+
+    Rows read through astropy carry their column definitions; raw records
+    (from a memory map) are framed as a block under ``header`` and read back,
+    since ``BinTableHDU(data=ndarray)`` would drop units and leave unsigned
+    columns unscaled.
+    """
+    import numpy as np
+    from astropy.io import fits
+    from astropy.table import Table
+
+    if isinstance(records, fits.FITS_rec):
+        return Table.read(fits.BinTableHDU(data=records, header=header))
+    header = header.copy()
+    header["NAXIS1"] = records.dtype.itemsize
+    header["NAXIS2"] = len(records)
+    big_endian = np.asarray(records, dtype=records.dtype.newbyteorder(">"))
+    body = np.ascontiguousarray(big_endian).tobytes()
+    body += b"\0" * (-len(body) % 2880)
+    return Table.read(
+        fits.BinTableHDU.fromstring(header.tostring().encode("ascii") + body)
+    )
+
+
 # ---------------------------------------------------------------- building
 
 
@@ -248,13 +275,14 @@ def save_hdus(
     """Write ``hdus`` (the first one primary) to ``path``, replacing it; for a
     temporary file of ``xdm.io.atomic.atomic_output``. ``fix`` repairs
     fixable non-standard cards silently (else astropy refuses them)."""
+    if fix:
+        from xdm.io.writer import write_hdulist
+
+        write_hdulist(Path(path), list(hdus))
+        return
     from astropy.io import fits
 
-    blocks = fits.HDUList(list(hdus))
-    if fix:
-        blocks.writeto(path, overwrite=True, output_verify="silentfix")
-    else:
-        blocks.writeto(path, overwrite=True)
+    fits.HDUList(list(hdus)).writeto(path, overwrite=True)
 
 
 def write_fits(
