@@ -10,8 +10,9 @@ bottom; consumers dispatch with ``match``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+import html
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Literal, TypeAlias
 
 from xdm.errors import Span
 
@@ -553,6 +554,30 @@ class VirtualFile:
     def output_name(self) -> str | None:
         q = self.qualifiers
         return q[-1].name if q and isinstance(q[-1], OutputName) else None
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the parse tree, node types and fields (as ``xdm parse``)."""
+        return f'<div class="xdm-virtual-file">{_html_node(self, None)}</div>'
+
+
+def _html_node(node: Any, name: str | None) -> str:
+    """A node as HTML: its type and scalar fields, then its child nodes as a list."""
+    scalars: list[str] = []
+    children: list[tuple[str, Any]] = []
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if f.name == "span" or value is None or value is False or value == ():
+            continue
+        if isinstance(value, tuple) and all(is_dataclass(v) for v in value):
+            children += [(f"{f.name}[{i}]", v) for i, v in enumerate(value)]
+        elif is_dataclass(value):
+            children.append((f.name, value))
+        else:
+            scalars.append(f" {f.name}={html.escape(repr(value))}")
+    head = f"<i>{name}:</i> " if name else ""
+    head += f"<b>{type(node).__name__}</b>{''.join(scalars)}"
+    items = "".join(f"<li>{_html_node(v, n)}</li>" for n, v in children)
+    return head + (f"<ul>{items}</ul>" if items else "")
 
 
 Node: TypeAlias = (
