@@ -7,7 +7,7 @@ Warm: the parser is built once, then each string is parsed many times; the
 figure is CPU time per parse, best of several rounds (least disturbed by other
 processes). "xdm parse" bypasses the parse cache (``cached=False``); "empty span
 table" is the same with the parser's table of Span objects (one per offset pair,
-``xdm.lang.transform.SPANS``) emptied before each parse, the worst case for a process
+``xdm.lang.fastnodes.SPANS``) emptied before each parse, the worst case for a process
 that has not parsed a text of that length before; "cached" is the same text
 parsed again. "lark tree + transform" is ``Lark.parse`` plus the
 tree-to-AST walk (``parse_slow``), the path the table driver replaces. Cold: wall time of fresh processes
@@ -57,7 +57,7 @@ def warm(text: str, rounds: int, number: int) -> tuple[float, float, float, floa
     """Best microseconds per parse (CPU time): fast driver uncached, the same
     with an empty span table, cached, lark reference; and the token count."""
     from xdm.lang.parser import parse, parse_slow
-    from xdm.lang.transform import SPANS
+    from xdm.lang.fastnodes import SPANS
 
     def no_spans() -> None:
         SPANS.clear()

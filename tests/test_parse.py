@@ -178,11 +178,11 @@ def test_lexer_needs_no_keyword_callbacks() -> None:
 
 
 def test_fast_constructors_build_the_same_nodes() -> None:
-    """transform.F builds nodes by filling slots; they must equal cls(...)."""
+    """fastnodes.F builds nodes by filling slots; they must equal cls(...)."""
     import dataclasses
 
     from xdm.lang import nodes
-    from xdm.lang.transform import F
+    from xdm.lang.fastnodes import F
 
     span = Span(1, 2)
     for name in nodes.__all__:

@@ -47,7 +47,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("kernels.py", "_evaluate_numpy", "npexpr.compile"): (
         "the same generated predicate, read by xdm's own numpy evaluator"
     ),
-    ("transform.py", "fast_constructor", "exec"): (
+    ("lang/fastnodes.py", "fast_constructor", "exec"): (
         "a constructor's source made from the field names of xdm's own node "
         "dataclasses at import time (what dataclasses itself does), no user text"
     ),

@@ -359,7 +359,8 @@ class Machine:
     """lark's LALR tables and per-state scanners, run by a tight loop."""
 
     def __init__(self, tables: Tables) -> None:
-        from xdm.lang.transform import SPANS, Transform, new_span
+        from xdm.lang.fastnodes import SPANS, new_span
+        from xdm.lang.transform import Transform
 
         self.transform, self.spans, self.new_span = Transform, SPANS, new_span
         count = self.count = tables["count"]

@@ -198,9 +198,9 @@ class RangeArg:
 class Shape:
     """A region shape: ``circle(4096.5,4096.5,20)``.
 
-    ``name`` is the full lower-case CIAO name (``circle``, ``annulus``, ``ellipse``,
-    ``box``, ``rotbox``, ``rectangle``, ``rotrectangle``, ``polygon``, ``pie``,
-    ``sector``, ``point``); abbreviations are expanded by the parser.
+    ``name`` is the full lower-case CIAO name of an entry of
+    ``xdm.lang.shapes.SHAPES`` other than ``field`` (``FieldShape``);
+    abbreviations are expanded by the parser.
     """
 
     name: str

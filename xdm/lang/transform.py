@@ -2,22 +2,21 @@
 
 The parser's driver calls the ``Transform`` methods as it reduces; ``from_tree``
 calls the same methods over a lark Tree (the reference path). Knows the rule
-names of grammar/xdm.lark and the region shape table, nothing about FITS.
-Besides building nodes it settles what the grammar leaves open: range items
-after ',' join the clause before them, a bare name is a block or an output name
-by position, shape names are expanded and their arguments counted.
+names of grammar/xdm.lark and reads the shape vocabulary (``xdm.lang.shapes``),
+nothing about FITS. Besides building nodes it settles what the grammar leaves
+open: range items after ',' join the clause before them, a bare name is a block
+or an output name by position, shape names are expanded and their arguments
+counted. Nodes are made with the fast constructors of ``xdm.lang.fastnodes``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from types import MemberDescriptorType
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any
 
 from xdm.errors import Span, XdmRegionSyntaxError, XdmSyntaxError
+from xdm.lang import fastnodes
+from xdm.lang.fastnodes import KIND, TEXT, Tok, new_span, token_span
 from xdm.lang.nodes import (
-    AndFilter,
     AxisNumber,
     BinAxis,
     BinQualifier,
@@ -43,7 +42,6 @@ from xdm.lang.nodes import (
     OptItem,
     OptQualifier,
     OrFilter,
-    OutputName,
     Range,
     RangeArg,
     RangeFilter,
@@ -60,114 +58,24 @@ from xdm.lang.nodes import (
     SubspaceQualifier,
     VirtualFile,
 )
+from xdm.lang.shapes import (
+    SHAPE_NAMES,
+    STACK_GRID,
+    ShapeSpec,
+    lookup_shape,
+    unknown_shape_hint,
+)
 
-__all__ = [
-    "SHAPES",
-    "SIMPLIFY_DOUBLE_NOT",
-    "SPANS",
-    "SPAN_TABLE_SIZE",
-    "ShapeInfo",
-    "Tok",
-    "Transform",
-    "from_tree",
-    "lookup_shape",
-    "new_span",
-]
+__all__ = ["SIMPLIFY_DOUBLE_NOT", "Transform", "from_tree"]
 
 # `!!a` is kept as RegionNot(RegionNot(a)) so that printing gives back what was
 # written; set to True to fold it to `a` while building the tree.
 SIMPLIFY_DOUBLE_NOT = False
 
-T = TypeVar("T")
-
-
-def fast_constructor(cls: type[T]) -> type[T]:
-    """A constructor for a frozen slotted dataclass that fills the slots directly.
-
-    Same keyword signature and result as ``cls(...)`` (fields may also be given
-    by position, in field order), about 2x faster: the
-    generated frozen ``__init__`` sets each field through ``object.__setattr__``
-    (0.7 us a node), this one through the slot descriptors (0.3 us). The parser
-    builds about one node per token, so this is a tenth of the parse time.
-    Classes with ``__post_init__`` or default factories get their own ``cls``.
-    """
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    kw_only = {f.kw_only for f in fields}
-    if (
-        hasattr(cls, "__post_init__")
-        or len(kw_only) > 1
-        or any(f.default_factory is not dataclasses.MISSING for f in fields)
-        or not all(
-            isinstance(getattr(cls, f.name), MemberDescriptorType) for f in fields
-        )
-    ):
-        return cls
-    params = []
-    namespace: dict[str, Any] = {"_new_": object.__new__, "_cls_": cls}
-    for f in fields:
-        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-    # positional too (in field order), so the hot rule methods can skip keywords
-    lines = [f"def make({', '.join(params)}):", "    _self_ = _new_(_cls_)"]
-    lines += [f"    _set_{f.name}(_self_, {f.name})" for f in fields]
-    lines.append("    return _self_")
-    exec("\n".join(lines), namespace)
-    make = namespace["make"]
-    make.__name__ = make.__qualname__ = cls.__name__
-    return make  # type: ignore[no-any-return]  # a function standing in for cls
-
-
-class F:
-    """Fast constructors of the nodes the rule methods build (``F.Number(...)``)."""
-
-    AndFilter = fast_constructor(AndFilter)
-    AxisNumber = fast_constructor(AxisNumber)
-    BinAxis = fast_constructor(BinAxis)
-    BinQualifier = fast_constructor(BinQualifier)
-    BinRange = fast_constructor(BinRange)
-    BitPattern = fast_constructor(BitPattern)
-    BlockRef = fast_constructor(BlockRef)
-    BoolValue = fast_constructor(BoolValue)
-    ColsQualifier = fast_constructor(ColsQualifier)
-    ColumnDrop = fast_constructor(ColumnDrop)
-    ColumnName = fast_constructor(ColumnName)
-    ColumnNumber = fast_constructor(ColumnNumber)
-    ColumnPair = fast_constructor(ColumnPair)
-    ColumnRename = fast_constructor(ColumnRename)
-    ColumnSelect = fast_constructor(ColumnSelect)
-    ColumnStar = fast_constructor(ColumnStar)
-    ComparisonFilter = fast_constructor(ComparisonFilter)
-    Coordinate = fast_constructor(Coordinate)
-    FieldShape = fast_constructor(FieldShape)
-    FileFilter = fast_constructor(FileFilter)
-    FilterQualifier = fast_constructor(FilterQualifier)
-    MaskRef = fast_constructor(MaskRef)
-    Number = fast_constructor(Number)
-    OptItem = fast_constructor(OptItem)
-    OptQualifier = fast_constructor(OptQualifier)
-    OrFilter = fast_constructor(OrFilter)
-    OutputName = fast_constructor(OutputName)
-    Range = fast_constructor(Range)
-    RangeArg = fast_constructor(RangeArg)
-    RangeFilter = fast_constructor(RangeFilter)
-    RegionAnd = fast_constructor(RegionAnd)
-    RegionFileRef = fast_constructor(RegionFileRef)
-    RegionFilter = fast_constructor(RegionFilter)
-    RegionNot = fast_constructor(RegionNot)
-    RegionOr = fast_constructor(RegionOr)
-    RowFilter = fast_constructor(RowFilter)
-    Shape = fast_constructor(Shape)
-    Span = fast_constructor(Span)
-    StackRef = fast_constructor(StackRef)
-    StringValue = fast_constructor(StringValue)
-    SubspaceItem = fast_constructor(SubspaceItem)
-    SubspaceQualifier = fast_constructor(SubspaceQualifier)
-    VirtualFile = fast_constructor(VirtualFile)
-
+# Bound by assignment, not by import: CPython 3.11 compiles a method call on an
+# imported name (``F.Number(...)``, ``SPANS.get(...)``) without its fast path.
+F = fastnodes.F
+SPANS = fastnodes.SPANS
 
 # The constructors the busiest rule methods call, as module globals (found faster
 # than class attributes); they are called with the fields in field order.
@@ -182,124 +90,12 @@ _RegionFilter = F.RegionFilter
 _Shape = F.Shape
 
 
-class ShapeInfo:
-    """One CIAO shape: full name, minimum abbreviation length, argument names."""
-
-    __slots__ = ("allowed", "args", "coords", "min_len", "name", "optional")
-
-    def __init__(
-        self,
-        name: str,
-        min_len: int,
-        args: tuple[str, ...],
-        *,
-        optional: int = 0,
-        coords: int = 2,
-    ) -> None:
-        self.name = name
-        self.min_len = min_len
-        self.args = args  # argument names, for messages
-        self.optional = optional  # trailing arguments that may be left out
-        self.coords = coords  # leading arguments that are positions (sexagesimal ok)
-        self.allowed = frozenset(self.counts())  # argument counts
-
-    def counts(self) -> tuple[int, ...]:
-        n = len(self.args)
-        return tuple(range(n - self.optional, n + 1))
-
-    def describe(self) -> str:
-        """``circle takes 3 arguments (x, y, radius)`` style wording."""
-        if self.name == "polygon":
-            return "polygon takes 3 or more vertices: (x1, y1, x2, y2, x3, y3, ...)"
-        if self.name == "field":
-            return "field takes no arguments: field()"
-        counts = self.counts()
-        if len(counts) == 1:
-            n = f"{counts[0]} argument{'s' if counts[0] != 1 else ''}"
-        else:
-            n = " or ".join(str(c) for c in counts) + " arguments"
-        return f"{self.name} takes {n} ({', '.join(self.args)})"
-
-
-# CIAO shapes; the minimum abbreviation is the upper-case part in the CIAO help.
-SHAPES: tuple[ShapeInfo, ...] = (
-    ShapeInfo("circle", 3, ("x", "y", "radius")),
-    ShapeInfo("annulus", 7, ("x", "y", "inner radius", "outer radius")),
-    ShapeInfo("ellipse", 3, ("x", "y", "x radius", "y radius", "angle")),
-    ShapeInfo("box", 3, ("x", "y", "width", "height", "angle"), optional=1),
-    ShapeInfo("rotbox", 6, ("x", "y", "width", "height", "angle")),
-    ShapeInfo("rectangle", 4, ("xmin", "ymin", "xmax", "ymax"), coords=4),
-    ShapeInfo("rotrectangle", 7, ("xmin", "ymin", "xmax", "ymax", "angle"), coords=4),
-    ShapeInfo("polygon", 4, ("x1", "y1", "x2", "y2", "x3", "y3")),
-    ShapeInfo(
-        "pie",
-        3,
-        ("x", "y", "inner radius", "outer radius", "start angle", "stop angle"),
-    ),
-    ShapeInfo("sector", 4, ("x", "y", "start angle", "stop angle")),
-    ShapeInfo("point", 3, ("x", "y")),
-    ShapeInfo("field", 5, ()),
-)
-_SHAPE_NAMES = tuple(s.name for s in SHAPES)
-STACK_GRID: Final = "igrid"
-"""``name=igrid(lo:hi:step)``: one virtual file per value (``xdm.stacks``)."""
-_shape_cache: dict[str, ShapeInfo | None] = {}
-
-
-def lookup_shape(word: str) -> ShapeInfo | None:
-    """The shape a (possibly abbreviated, any-case) name stands for, or None."""
-    key = word.lower()
-    if key in _shape_cache:
-        return _shape_cache[key]
-    found = None
-    for info in SHAPES:
-        if len(key) >= info.min_len and info.name.startswith(key):
-            found = info
-            break
-    _shape_cache[key] = found
-    return found
-
-
-# A token as the rule methods see it: a plain tuple (terminal name, text, start
-# offset, end offset), read by position with these names. Not a NamedTuple: the
-# parser makes one per token, and a plain tuple costs a quarter as much.
-Tok: TypeAlias = tuple[str, str, int, int]
-KIND: Final = 0
-TEXT: Final = 1
-
-
 def _is_tok(child: Any) -> bool:
     """Is this child a token? (the others are nodes; tokens are the only tuples)"""
     return child.__class__ is tuple
 
 
-# Spans are immutable values: the parser hands out one Span per offset pair
-# instead of making a new one for every node (a lookup is a quarter of the cost
-# of making one). The table is emptied when it holds SPAN_TABLE_SIZE pairs.
-SPAN_TABLE_SIZE = 1 << 14
-SPANS: dict[tuple[int, int], Span] = {}
-
-
-_new_object = object.__new__
-_set_start = getattr(Span, "start").__set__  # noqa: B009 (a slot descriptor)
-_set_end = getattr(Span, "end").__set__  # noqa: B009
-
-
-def new_span(key: tuple[int, int]) -> Span:
-    """The Span for ``(start, end)`` when ``SPANS`` has none yet (``SPANS.get(key)
-    or new_span(key)`` is the fast way to a span). Made like ``F.Span``."""
-    if len(SPANS) >= SPAN_TABLE_SIZE:
-        SPANS.clear()
-    span = _new_object(Span)
-    _set_start(span, key[0])
-    _set_end(span, key[1])
-    SPANS[key] = span
-    return span
-
-
-def _tspan(token: Tok) -> Span:
-    key = token[2:]  # (start, end)
-    return SPANS.get(key) or new_span(key)
+_tspan = token_span
 
 
 class Transform:
@@ -604,47 +400,31 @@ class Transform:
             return _Shape(STACK_GRID, (_coord(children[1], False),), span)
         info = lookup_shape(word[TEXT])
         if info is None:
-            from difflib import get_close_matches
-
-            close = get_close_matches(word[TEXT].lower(), _SHAPE_NAMES, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else None
-            known = ", ".join(_SHAPE_NAMES)
             raise XdmRegionSyntaxError(
                 f"unknown region shape '{word[TEXT]}'",
                 source=self.source,
                 span=_tspan(word),
-                expected=_SHAPE_NAMES,
-                hint=hint or f"shapes are: {known}, region(file), mask(file)",
+                expected=SHAPE_NAMES,
+                hint=unknown_shape_hint(word[TEXT]),
             )
         args = children[1:]
         self._check_count(info, args, span)
-        if info.name == "field":
+        if not info.args:  # field(): the whole plane
             return F.FieldShape(span=span)
-        coords = len(args) if info.name == "polygon" else info.coords
+        coords = len(args) if info.vertices else info.positions
         return _Shape(
             info.name, tuple([_coord(t, i < coords) for i, t in enumerate(args)]), span
         )
 
-    def _check_count(
-        self, info: ShapeInfo, args: Sequence[Tok], span: Span | None
-    ) -> None:
+    def _check_count(self, info: ShapeSpec, args: list[Tok], span: Span) -> None:
         n = len(args)
-        if info.name == "polygon":
-            ok = n >= 6 and n % 2 == 0
-        elif info.name in ("annulus", "pie") and n > 2 and args[2][KIND] == "TRIPLE":
-            ok = n == len(info.args) - 1  # dmextract radius grid: (x,y,0:600:10,...)
-        else:
-            ok = n in info.allowed
-        if ok:
+        # dmextract's radius grid: (x,y,0:600:10,...) stands for both radii
+        grid = n > 2 and args[2][KIND] == "TRIPLE"
+        if n in info.counts and not grid:  # the usual case, checked first
             return
-        got = f"got {n} argument{'s' if n != 1 else ''}"
-        if info.name == "polygon" and n >= 6:
-            got = f"got an odd number of values ({n})"
-        raise XdmRegionSyntaxError(
-            f"{info.describe()}, {got}",
-            source=self.source,
-            span=span,
-        )
+        message = info.count_error(n, grid=grid)
+        if message is not None:
+            raise XdmRegionSyntaxError(message, source=self.source, span=span)
 
     def region_file(self, children: list[Any], span: Span) -> RegionFileRef:
         return F.RegionFileRef(file=children[1], span=span)
