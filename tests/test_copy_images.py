@@ -77,3 +77,21 @@ def test_image_copy_still_refuses_to_overwrite(tmp_path: Path, sky_image: Path) 
     with pytest.raises(XdmIOError):
         copy(f"{sky_image}[bin #1=::2,#2=::2]", out)
     assert out.read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize(
+    ("kind", "dtype", "bitpix"),
+    [("u1", np.uint8, 8), ("i8", np.int64, 64), ("r8", np.float64, -64)],
+)
+def test_image_blocks_copy_to_every_image_type(
+    tmp_path: Path, kind: str, dtype: type, bitpix: int
+) -> None:
+    """u1 and i8 are image-block types (a [bin] of a table makes i2/i4/r4/r8)."""
+    pixels = np.arange(60, dtype=np.int16).reshape(6, 10)
+    fits.PrimaryHDU(pixels).writeto(tmp_path / "in.fits")
+    out = tmp_path / "out.fits"
+    copy(f"{tmp_path / 'in.fits'}[#1=3:8][opt type={kind}]", out)
+    with fits.open(out) as dst:
+        assert dst[0].header["BITPIX"] == bitpix
+        assert dst[0].data.dtype.newbyteorder("=") == np.dtype(dtype)
+        assert np.array_equal(dst[0].data, pixels[:, 2:8])
