@@ -82,13 +82,12 @@ def _fresh_tables():
 
 
 @pytest.mark.parametrize("cells", [3, 16, 256, 1024])
-def test_oracle_points_through_the_table(monkeypatch, cells):
-    monkeypatch.setattr(raster, "CELLS", cells)
+def test_oracle_points_through_the_table(cells):
     with np.load(ORACLE) as d:
         exprs, xs, ys, inside = d["expr"], d["x"], d["y"], d["inside"]
     tabled = 0
     for i, e in enumerate(exprs):
-        table = raster.for_region(xdm.region(str(e)))
+        table = raster.for_region(xdm.region(str(e)), cells)
         if table is None:
             continue
         tabled += 1
@@ -99,10 +98,9 @@ def test_oracle_points_through_the_table(monkeypatch, cells):
 
 @pytest.mark.parametrize("cells", [5, 64, 256])
 @pytest.mark.parametrize("text", REGIONS)
-def test_hard_points_equal_the_exact_test(monkeypatch, cells, text):
-    monkeypatch.setattr(raster, "CELLS", cells)
+def test_hard_points_equal_the_exact_test(cells, text):
     r = xdm.region(text)
-    table = raster.for_region(r)
+    table = raster.for_region(r, cells)
     assert table is not None
     x, y = _hard_points(r, table, np.random.default_rng(cells))
     want = r.contains(x, y)
@@ -117,13 +115,13 @@ def test_hard_points_equal_the_exact_test(monkeypatch, cells, text):
     )
 
 
-def test_sub_chunk_seams(monkeypatch):
-    monkeypatch.setattr(raster, "SUBCHUNK", 1000)
+def test_sub_chunk_seams():
     r = xdm.region(REGIONS[1])
     rng = np.random.default_rng(7)
     x = rng.uniform(3600, 4700, 25_321)
     y = rng.uniform(3600, 4700, 25_321)
-    assert np.array_equal(raster.for_region(r).contains(x, y), r.contains(x, y))
+    table = raster.for_region(r)
+    assert np.array_equal(table.contains(x, y, subchunk=1000), r.contains(x, y))
 
 
 def test_nan_and_infinity_follow_the_exact_test():
