@@ -1,21 +1,25 @@
-"""Bin indices: the numexpr text of each row's flat bin number, and when the
+"""Bin indices: the expression tree of each row's flat bin number, and when the
 padded integer path (``kernels.padded_index``) provably gives the same bins.
 
-Takes ``BinGrid`` steps; returns generated text over vetted variable names and
-numbers printed with ``literal``. Shared by the planner (which chooses the path)
-and the executor (which binds the step operands).
+Takes ``BinGrid`` steps; returns ``xdm.engine.expr`` trees over vetted variable
+names and numbers (``expr.number``). Shared by the planner (which chooses the
+path) and the executor (which binds the step operands).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
-from xdm.engine.exprgen import literal
-from xdm.engine.steps import BinGrid
-from xdm.io.columns import ColumnMeta
+from xdm.engine import expr as e
+
+if TYPE_CHECKING:
+    from xdm.engine.steps import BinGrid
+    from xdm.io.columns import ColumnMeta
 
 __all__ = [
+    "KEEP",
     "accumulator_bytes",
     "histogram_expression",
     "padded_axes",
@@ -98,27 +102,39 @@ def accumulator_bytes(nrows: int, *, weighted: bool) -> int:
     return 8 if weighted or nrows >= 2**31 - 1 else 4
 
 
-def histogram_expression(predicate: str, grids: Sequence[BinGrid]) -> str:
-    """numexpr text giving each row's flat bin index, or ``size`` when it is not kept.
+KEEP = e.Var("_keep")
+"""The precomputed mask of kept rows, for the index expression's split fallback."""
+
+
+def histogram_expression(predicate: e.Expr, grids: Sequence[BinGrid]) -> e.Expr:
+    """Each row's flat bin index, or ``size`` when it is not kept.
 
     Bounds are folded into the predicate, and the floor is clamped to the last
     bin so a value a rounding error below the upper edge cannot overflow.
     """
-    keep = [] if predicate == "True" else [predicate]
-    index_terms = []
+    keep: list[e.Expr] = [] if predicate == e.TRUE else [predicate]
+    index_terms: list[e.Expr] = []
     stride = 1
     size = 1
     for g in grids:
-        v = g.var
-        keep.append(f"({v} >= {literal(g.lo)}) & ({v} < {literal(g.hi)})")
+        v = e.Var(g.var)
+        bounds = (
+            e.compare(v, ">=", e.number(g.lo)),
+            e.compare(v, "<", e.number(g.hi)),
+        )
+        keep.append(e.And(bounds))
         term = _index_term(g)
-        index_terms.append(term if stride == 1 else f"{stride} * {term}")
+        index_terms.append(term if stride == 1 else e.Arith("*", e.const(stride), term))
         stride *= g.nbins
         size *= g.nbins
-    return f"where({' & '.join(keep)}, {' + '.join(index_terms)}, {size})"
+    index = index_terms[0]
+    for term in index_terms[1:]:
+        index = e.Arith("+", index, term)
+    kept = keep[0] if len(keep) == 1 else e.And(tuple(keep))
+    return e.Call("where", (kept, index, e.const(size)))
 
 
-def _index_term(g: BinGrid) -> str:
+def _index_term(g: BinGrid) -> e.Expr:
     """One axis's bin number of a kept row.
 
     Unit bins of an integer column on its half-integer grid (``[bin pi]``,
@@ -126,25 +142,34 @@ def _index_term(g: BinGrid) -> str:
     an integer index (no float temporaries, no float-to-int copy before
     ``np.bincount``), equal to ``floor(v - lo)`` for every whole ``v``.
     """
-    v = g.var
+    v = e.Var(g.var)
     first = g.lo + 0.5
     if _is_integer_unit(g):
         if first == 0:
             return v
-        sign = "-" if first > 0 else "+"
-        return f"({v} {sign} {literal(abs(first))})"
-    lo, last = literal(g.lo), g.nbins - 1
+        sign: Literal["-", "+"] = "-" if first > 0 else "+"
+        return e.Group(e.Arith(sign, v, e.number(abs(first))))
+    lo, last = e.number(g.lo), e.const(g.nbins - 1)
+    offset = e.Group(e.Arith("-", v, lo))
     if math.frexp(g.step)[0] == 0.5:  # a power of two: division and edges are exact
-        return f"minimum(floor(({v} - {lo}) / {literal(g.step)}), {last})"
+        q = e.Call("floor", (e.Arith("/", offset, e.number(g.step)),))
+        return e.Call("minimum", (q, last))
     # Bin i is lo + i*step <= v < lo + (i+1)*step with the edges as floats compute
     # them; the quotient can be one off at an edge (and numexpr would turn a literal
     # divisor into a reciprocal product), so divide by an operand and correct.
-    step = step_operand(g)
-    q = f"floor(({v} - {lo}) / {step})"
-    return (
-        f"minimum({q} - where({v} < {lo} + {q} * {step}, 1, 0)"
-        f" + where({v} >= {lo} + ({q} + 1) * {step}, 1, 0), {last})"
+    step = e.Var(step_operand(g))
+    q = e.Call("floor", (e.Arith("/", offset, step),))
+    one, zero = e.const(1), e.const(0)
+    below = e.Compare("<", v, e.Arith("+", lo, e.Arith("*", q, step)))
+    above = e.Compare(
+        ">=", v, e.Arith("+", lo, e.Arith("*", e.Group(e.Arith("+", q, one)), step))
     )
+    corrected = e.Arith(
+        "+",
+        e.Arith("-", q, e.Call("where", (below, one, zero))),
+        e.Call("where", (above, one, zero)),
+    )
+    return e.Call("minimum", (corrected, last))
 
 
 def _is_integer_unit(g: BinGrid) -> bool:

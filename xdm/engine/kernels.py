@@ -1,8 +1,8 @@
 """Array work only: fused predicates, bin indices, histograms and the vectorised
 tests numexpr cannot express. The sole numexpr user.
 
-Takes arrays and generated expression text; knows nothing about FITS, nodes or
-plans. Every function works on one chunk of rows and loops over no rows.
+Takes arrays and expression trees (``xdm.engine.expr``); knows nothing about
+FITS, nodes or plans. Every function works on one chunk of rows and loops over no rows.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import itertools
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numexpr as ne
 import numpy as np
+
+from xdm.engine.expr import Expr, render
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -38,23 +40,33 @@ class TooComplexError(Exception):
     """The expression needs more registers or constants than numexpr has (255)."""
 
 
-def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]:
-    """Evaluate generated numexpr text over same-length operand arrays.
+def evaluate(
+    expression: Expr,
+    operands: dict[str, NDArray[Any]],
+    *,
+    backend: Literal["auto", "numpy", "numexpr"] = "auto",
+) -> NDArray[Any]:
+    """Evaluate an expression tree (``xdm.engine.expr``) over same-length operands.
 
     Operands may be big-endian, strided views straight from the memory map.
-    A predicate (boolean result) over ``SUBCHUNK`` rows or more runs as numpy
-    passes over cache-sized sub-chunks with numexpr's types (``xdm.engine.npexpr``,
-    several times faster for comparisons and ``&``/``|``); anything else, or text
-    ``npexpr`` does not take, goes to numexpr, which converts the operands block
-    by block without a full copy. Raises ``TooComplexError`` when the text needs
-    more than numexpr's 255 registers.
+    ``auto``: a predicate (boolean result) over ``SUBCHUNK`` rows or more runs as
+    numpy passes over cache-sized sub-chunks with numexpr's types
+    (``xdm.engine.npexpr``, several times faster for comparisons and
+    ``&``/``|``); anything else, or a tree ``npexpr`` does not take, goes to
+    numexpr (its rendered text), which converts the operands block by block
+    without a full copy. ``numpy`` and ``numexpr`` force one of the two (``numpy``
+    raises ``ValueError`` for a tree npexpr does not take). Raises
+    ``TooComplexError`` when the text needs more than numexpr's 255 registers.
     """
-    result = _evaluate_numpy(expression, operands)
-    if result is not None:
-        return result
+    if backend != "numexpr":
+        result = _evaluate_numpy(expression, operands, forced=backend == "numpy")
+        if result is not None:
+            return result
+        if backend == "numpy":
+            raise ValueError(f"npexpr does not evaluate {render(expression)}")
     try:
         value: NDArray[Any] = ne.evaluate(
-            expression, local_dict=operands, global_dict={}
+            render(expression), local_dict=operands, global_dict={}
         )
         return value
     except ValueError as exc:
@@ -64,31 +76,38 @@ def evaluate(expression: str, operands: dict[str, NDArray[Any]]) -> NDArray[Any]
 
 
 def _evaluate_numpy(
-    expression: str, operands: dict[str, NDArray[Any]]
-) -> NDArray[np.bool_] | None:
-    """``evaluate`` of a predicate through ``npexpr``, or None to use numexpr."""
+    expression: Expr, operands: dict[str, NDArray[Any]], *, forced: bool = False
+) -> NDArray[Any] | None:
+    """``evaluate`` through ``npexpr``, or None to use numexpr. Unless ``forced``,
+    only predicates over ``SUBCHUNK`` rows or more."""
     from xdm.engine import npexpr
 
     arrays = [v for v in operands.values() if np.ndim(v) == 1]
-    if not arrays or len(arrays[0]) < SUBCHUNK:
+    if not forced and (not arrays or len(arrays[0]) < SUBCHUNK):
         return None
     program = npexpr.compile(expression, npexpr.kinds_of(operands))
-    if program is None or program.kind != "bool":
+    if program is None or (program.kind != "bool" and not forced):
         return None
-    n = len(arrays[0])
     used = {k: operands[k] for k in program.names}
+    if not arrays:
+        env = {k: npexpr.Program.convert(np.asarray(v)) for k, v in used.items()}
+        with np.errstate(all="ignore"):
+            return np.asarray(program.run(env), dtype=program.dtype)
+    n = len(arrays[0])
     if any(np.ndim(v) > 1 or (np.ndim(v) == 1 and len(v) != n) for v in used.values()):
         return None  # vector columns and odd shapes: numexpr says what is wrong
-    out = np.empty(n, dtype=bool)
+    out = np.empty(n, dtype=program.dtype)
 
     def rows(start: int, stop: int) -> None:
-        for j in range(start, stop, SUBCHUNK):
-            k = min(stop, j + SUBCHUNK)
-            env = {
-                name: npexpr.Program.convert(v[j:k] if np.ndim(v) else v)
-                for name, v in used.items()
-            }
-            out[j:k] = program.run(env)
+        # numexpr computes inf - inf or 0/0 without a warning: so does this path
+        with np.errstate(all="ignore"):
+            for j in range(start, stop, SUBCHUNK):
+                k = min(stop, j + SUBCHUNK)
+                env = {
+                    name: npexpr.Program.convert(v[j:k] if np.ndim(v) else v)
+                    for name, v in used.items()
+                }
+                out[j:k] = program.run(env)
 
     _split_rows(n, rows)
     return out
@@ -128,6 +147,8 @@ def padded_index(
     axes: tuple[tuple[float, float, int, int | None], ...],
     keep: NDArray[np.bool_] | None,
     out: NDArray[np.intp],
+    *,
+    subchunk: int | None = None,
 ) -> NDArray[np.intp]:
     """Each row's flat bin on a grid with one spare cell at both ends of every axis.
 
@@ -136,11 +157,16 @@ def padded_index(
     range, NaN or infinite, lands in a spare cell, which the caller drops by
     slicing. Rows not in ``keep`` go to the spare cell 0. The planner only hands
     over axes whose index is provably the binning rule's (``binindex.padded_axes``).
-    Works ``SUBCHUNK`` rows at a time in cache-resident buffers (about ten numpy
-    passes a row, no Python loop per row), the chunk split between threads:
-    numpy releases the GIL inside each pass.
+    Works ``subchunk`` (default ``SUBCHUNK``) rows at a time in cache-resident
+    buffers (about ten numpy passes a row, no Python loop per row), the chunk
+    split between threads: numpy releases the GIL inside each pass.
     """
-    _split_rows(len(out), lambda a, b: _padded_rows(values, axes, keep, out, a, b))
+    step = subchunk or SUBCHUNK
+    _split_rows(
+        len(out),
+        lambda a, b: _padded_rows(values, axes, keep, out, a, b, step),
+        subchunk=step,
+    )
     return out
 
 
@@ -148,11 +174,13 @@ _POOL: list[Any] = []
 _POOL_LOCK = threading.Lock()
 
 
-def _split_rows(n: int, work: Callable[[int, int], Any]) -> Any:
+def _split_rows(
+    n: int, work: Callable[[int, int], Any], *, subchunk: int | None = None
+) -> Any:
     """``work(start, stop)`` over rows ``0:n`` in one part per thread numexpr may use
     (``NUMEXPR_NUM_THREADS``/``OMP_NUM_THREADS`` or ``ne.set_num_threads``; numpy
     releases the GIL inside its passes); the parts' results are concatenated if any."""
-    parts = min(ne.get_num_threads(), max(1, n // SUBCHUNK))
+    parts = min(ne.get_num_threads(), max(1, n // (subchunk or SUBCHUNK)))
     if parts == 1:
         return work(0, n)
     bounds = [n * i // parts for i in range(parts + 1)]
@@ -177,9 +205,10 @@ def _padded_rows(
     out: NDArray[np.intp],
     start: int,
     stop: int,
+    subchunk: int,
 ) -> None:
     """``padded_index`` of rows ``start:stop`` (one thread's share)."""
-    size = min(stop - start, SUBCHUNK)
+    size = min(stop - start, subchunk)
     work = np.empty(size)
     term = np.empty(size, dtype=np.intp)
     strides, offset, stride = [], 0, 1
@@ -188,8 +217,8 @@ def _padded_rows(
         offset += stride
         stride *= nbins + 2
     with np.errstate(invalid="ignore"):  # NaN and inf cast to an int: clipped
-        for j in range(start, stop, SUBCHUNK):
-            m = min(SUBCHUNK, stop - j)
+        for j in range(start, stop, subchunk):
+            m = min(subchunk, stop - j)
             acc = out[j : j + m]
             for k, (v, (lo, scale, nbins, first)) in enumerate(zip(values, axes)):
                 dst = acc if k == 0 else term[:m]

@@ -1,0 +1,232 @@
+"""The engine's expressions as a typed tree: one value for numexpr and numpy alike.
+
+``exprgen`` (filters) and ``binindex`` (bin indices) build these frozen nodes;
+``render`` prints the numexpr text (``explain`` shows it, numexpr compiles it)
+and ``npexpr`` evaluates the same tree with numpy passes, so no text is parsed
+back. Only generated variable names (``Var``) and numbers (``Const``) are
+leaves: user text never becomes a node. ``Group`` is a pair of parentheses in
+the printed text (evaluation ignores it); it keeps the text exactly as the
+generator has always printed it.
+
+``And``/``Or``/``Not`` are numexpr's ``&``/``|``/``~``: logical on booleans,
+bitwise on integers (bit masks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+__all__ = [
+    "FALSE",
+    "TRUE",
+    "And",
+    "Arith",
+    "Call",
+    "Compare",
+    "Const",
+    "Expr",
+    "Group",
+    "Kind",
+    "Not",
+    "Or",
+    "Square",
+    "Var",
+    "all_of",
+    "any_of",
+    "compare",
+    "conjuncts",
+    "const",
+    "constants",
+    "number",
+    "render",
+]
+
+Kind = Literal["bool", "int", "long", "double"]
+"""numexpr's kind of a constant: ``True``, an int32, an int64 or a double."""
+
+_NODE = {"frozen": True, "slots": True}
+
+
+class Expr:
+    """Base of the nodes; ``str(e)`` is its numexpr text."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return render(self)
+
+
+@dataclass(**_NODE)
+class Var(Expr):
+    """An operand: a column's values or bits, the row number, a test's result."""
+
+    name: str
+
+
+@dataclass(**_NODE)
+class Const(Expr):
+    """A number (or ``True``/``False``) of numexpr kind ``kind``."""
+
+    value: bool | int | float
+    kind: Kind
+
+
+@dataclass(**_NODE)
+class Group(Expr):
+    """``(body)``: parentheses in the text, nothing else."""
+
+    body: Expr
+
+
+@dataclass(**_NODE)
+class Compare(Expr):
+    """``left op right``, a boolean."""
+
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    left: Expr
+    right: Expr
+
+
+@dataclass(**_NODE)
+class And(Expr):
+    """``a & b & ...`` (left to right)."""
+
+    terms: tuple[Expr, ...]
+
+
+@dataclass(**_NODE)
+class Or(Expr):
+    """``a | b | ...`` (left to right)."""
+
+    terms: tuple[Expr, ...]
+
+
+@dataclass(**_NODE)
+class Not(Expr):
+    """``~body``."""
+
+    body: Expr
+
+
+@dataclass(**_NODE)
+class Arith(Expr):
+    """``left op right``; ``tight`` prints it without spaces (``0.6*x``)."""
+
+    op: Literal["+", "-", "*", "/"]
+    left: Expr
+    right: Expr
+    tight: bool = False
+
+
+@dataclass(**_NODE)
+class Square(Expr):
+    """``base**2``, which numexpr computes as ``base*base``."""
+
+    base: Expr
+
+
+@dataclass(**_NODE)
+class Call(Expr):
+    """One of the numexpr functions the engine uses."""
+
+    name: Literal["where", "minimum", "maximum", "floor", "sqrt", "abs"]
+    args: tuple[Expr, ...]
+
+
+TRUE = Const(True, "bool")
+FALSE = Const(False, "bool")
+
+
+def const(value: bool | int | float) -> Const:
+    """A constant with numexpr's kind for a Python value (ints: int32 or int64)."""
+    if isinstance(value, bool):
+        return Const(value, "bool")
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"no numexpr constant for {value}")
+        return Const(value, "int" if -(2**31) <= value < 2**31 else "long")
+    return Const(float(value), "double")
+
+
+def number(value: float) -> Const:
+    """A filter's number: whole numbers in the int32 range as ints, else a double."""
+    if float(value).is_integer() and abs(value) < 2**31:
+        return const(int(value))
+    if math.isinf(value) or math.isnan(value):
+        raise ValueError(f"no numexpr literal for {value}")
+    return const(float(value))
+
+
+def compare(left: Expr, op: str, right: Expr) -> Group:
+    """``(left op right)``, the generator's usual comparison."""
+    return Group(Compare(op, left, right))  # type: ignore[arg-type]
+
+
+def all_of(parts: Sequence[Expr]) -> Expr:
+    """The one part, or ``(a & b & ...)``."""
+    return parts[0] if len(parts) == 1 else Group(And(tuple(parts)))
+
+
+def any_of(parts: Sequence[Expr]) -> Expr:
+    """The one part, or ``(a | b | ...)``."""
+    return parts[0] if len(parts) == 1 else Group(Or(tuple(parts)))
+
+
+def conjuncts(e: Expr) -> tuple[Expr, ...]:
+    """The terms of a top-level ``&`` (``e`` itself if it is not one)."""
+    return e.terms if isinstance(e, And) else (e,)
+
+
+def constants(e: Expr) -> int:
+    """How many numbers the text of ``e`` prints (the ``2`` of ``**2`` too);
+    numexpr keeps at most 255 constants per program."""
+    match e:
+        case Const():
+            return 0 if e.kind == "bool" else 1
+        case Var():
+            return 0
+        case Square(body):
+            return constants(body) + 1
+        case Group(body) | Not(body):
+            return constants(body)
+        case Compare(_, a, b) | Arith(_, a, b, _):
+            return constants(a) + constants(b)
+        case And(terms) | Or(terms) | Call(_, terms):
+            return sum(constants(t) for t in terms)
+    raise TypeError(f"not an expression node: {e!r}")
+
+
+@lru_cache(maxsize=1024)
+def render(e: Expr) -> str:
+    """The numexpr text of ``e`` (numbers as ``repr``, names as they are)."""
+    return _text(e)
+
+
+def _text(e: Expr) -> str:
+    match e:
+        case Var(name):
+            return name
+        case Const(value, _):
+            return repr(value)
+        case Group(body):
+            return f"({_text(body)})"
+        case Compare(op, a, b):
+            return f"{_text(a)} {op} {_text(b)}"
+        case And(terms):
+            return " & ".join(_text(t) for t in terms)
+        case Or(terms):
+            return " | ".join(_text(t) for t in terms)
+        case Not(body):
+            return f"~{_text(body)}"
+        case Arith(op, a, b, tight):
+            sep = op if tight else f" {op} "
+            return f"{_text(a)}{sep}{_text(b)}"
+        case Square(base):
+            return f"{_text(base)}**2"
+        case Call(name, args):
+            return f"{name}({', '.join(_text(a) for a in args)})"
+    raise TypeError(f"not an expression node: {e!r}")
