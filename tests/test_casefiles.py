@@ -86,3 +86,12 @@ def test_check_golden(tmp_path: Path) -> None:
         casefiles.check_golden(golden, "other\n", regen=False)
     casefiles.check_golden(golden, "plan\n", regen=True)
     assert golden.read_text() == "plan\n"
+
+
+def test_regen_all_reports_a_case_it_cannot_regenerate(tmp_path: Path) -> None:
+    """Nothing is written and the run goes on; the summary says why."""
+    path = tmp_path / "errors.txt"
+    path.write_text("\nevt.fits[2]\n!! error: old\n")
+    (problem,) = casefiles.regen_all([casefiles.ERRORS.at(path)])
+    assert path.read_text() == "\nevt.fits[2]\n!! error: old\n"
+    assert "as it was" in problem and "errors.txt:2: cannot regenerate" in problem
