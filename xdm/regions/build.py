@@ -4,7 +4,9 @@ Positions with a ``d`` suffix or in sexagesimal (and bare numbers in a ds9 file
 declared ``fk5``/``icrs``/``galactic``) are sky coordinates, converted to
 physical pixels with the frame's WCS; lengths with ``d``/``'``/``"`` use the
 WCS pixel scale; angles of shapes placed on the sky are turned by the local
-north direction (zero for north-up data), as ds9 and CIAO do.
+north direction (zero for north-up data), as ds9 and CIAO do. Which argument is
+a position, a length or an angle comes from the shape vocabulary
+(``xdm.lang.shapes``); the class that makes each shape from ``GEOMETRY``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from typing import TYPE_CHECKING
 
 from xdm.errors import XdmRegionError
 from xdm.lang import nodes as n
+from xdm.lang.shapes import (
+    ANGLE,
+    BY_NAME,
+    LENGTH,
+    POSITION,
+    ShapeSpec,
+    unknown_shape_hint,
+)
 from xdm.regions import shapes as s
 from xdm.regions.compound import Region
 from xdm.regions.coords import Frame, parse_sexagesimal
@@ -22,35 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["build", "shape_from_values"]
-
-# argument layout per shape: p = position pair, l = length, a = angle, * = repeat pairs
-_LAYOUT: dict[str, tuple[str, ...]] = {
-    "circle": ("pl",),
-    "annulus": ("pll",),
-    "ellipse": ("plla",),
-    "box": ("pll", "plla"),
-    "rotbox": ("plla",),
-    "rectangle": ("pp",),
-    "rotrectangle": ("ppa",),
-    "polygon": ("p*",),
-    "pie": ("pllaa",),
-    "sector": ("paa",),
-    "point": ("p",),
-}
-
-_USAGE = {
-    "circle": "circle(x,y,r)",
-    "annulus": "annulus(x,y,r_in,r_out)",
-    "ellipse": "ellipse(x,y,rx,ry,angle)",
-    "box": "box(x,y,width,height[,angle])",
-    "rotbox": "rotbox(x,y,width,height,angle)",
-    "rectangle": "rectangle(xmin,ymin,xmax,ymax)",
-    "rotrectangle": "rotrectangle(xmin,ymin,xmax,ymax,angle)",
-    "polygon": "polygon(x1,y1,x2,y2,x3,y3,...)",
-    "pie": "pie(x,y,r_in,r_out,angle1,angle2)",
-    "sector": "sector(x,y,angle1,angle2)",
-    "point": "point(x,y)",
-}
 
 
 def build(
@@ -109,13 +90,13 @@ def _error(
 
 def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
     name = node.name.lower()
-    layouts = _LAYOUT.get(name)
-    if layouts is None:
+    spec = BY_NAME.get(name)
+    if spec is None:
         raise _error(
             f"unknown region shape {node.name!r}",
             node,
             source,
-            hint="shapes: " + ", ".join(sorted(_LAYOUT)) + ", field",
+            hint=unknown_shape_hint(name),
         )
     args = node.args
     for arg in args:
@@ -126,57 +107,32 @@ def _shape(node: n.Shape, frame: Frame, source: str | None) -> s.Shape:
                 source,
             )
     coords = [a for a in args if isinstance(a, n.Coordinate)]  # all of them now
-    nargs = len(args)
-    layout = None
-    for cand in layouts:
-        if cand == "p*":
-            if nargs >= 6 and nargs % 2 == 0:
-                layout = "p" * (nargs // 2)
-        elif sum(2 if c == "p" else 1 for c in cand) == nargs:
-            layout = cand
+    layout = spec.layout(len(coords))
     if layout is None:
-        expected = " or ".join(
-            "an even number >= 6"
-            if c == "p*"
-            else str(sum(2 if k == "p" else 1 for k in c))
-            for c in layouts
-        )
         raise _error(
-            f"{name} takes {expected} arguments, got {nargs}",
-            node,
-            source,
-            hint=f"usage: {_USAGE[name]}",
+            spec.wrong_count(len(coords)), node, source, hint=f"usage: {spec.usage}"
         )
     values: list[float] = []
     on_sky = False
     i = 0
-    for kind in layout:
-        if kind == "p":
+    while i < len(layout):
+        if layout[i] == POSITION:
             x, y, sky = _position(coords[i], coords[i + 1], frame, node, source)
             on_sky |= sky
             values += [x, y]
             i += 2
-        elif kind == "l":
+        elif layout[i] == LENGTH:
             values.append(_length(coords[i], frame, node, source))
             i += 1
         else:
             values.append(_plain(coords[i], node, source, "an angle"))
             i += 1
-    if on_sky and "a" in layout:
+    if on_sky and ANGLE in layout:
         system = frame.system if frame.system in ("galactic", "ecliptic") else "world"
         offset = frame.north_offset(system)
         if abs(offset) > 1e-9:
-            values = [
-                v + offset if k == "a" else v for v, k in zip(values, _kinds(layout))
-            ]
-    return shape_from_values(name, values, node=node, source=source)
-
-
-def _kinds(layout: str) -> list[str]:
-    out: list[str] = []
-    for k in layout:
-        out += ["p", "p"] if k == "p" else [k]
-    return out
+            values = [v + offset if k == ANGLE else v for v, k in zip(values, layout)]
+    return _made(spec, values, node=node, source=source)
 
 
 def shape_from_values(
@@ -187,62 +143,45 @@ def shape_from_values(
     node: n.Shape | None = None,
     source: str | None = None,
 ) -> s.Shape:
-    """A shape from physical values, with CIAO's argument checks."""
+    """A shape from physical values (``name`` a full CIAO name), with CIAO's
+    argument checks."""
+    spec = BY_NAME.get(name)
+    if spec is None:
+        raise _failure(name, "unknown shape", node, source)
+    shape = _made(spec, v, node=node, source=source)
+    return shape if include else shape.negated()
 
-    def fail(msg: str) -> XdmRegionError:
-        return XdmRegionError(
-            f"{name}: {msg}",
-            source=source,
-            span=node.span if node is not None else None,
-        )
 
+def _failure(
+    name: str, message: str, node: n.Shape | None, source: str | None
+) -> XdmRegionError:
+    span = node.span if node is not None else None
+    return XdmRegionError(f"{name}: {message}", source=source, span=span)
+
+
+def _made(
+    spec: ShapeSpec, v: list[float], *, node: n.Shape | None, source: str | None
+) -> s.Shape:
+    """CIAO's checks of physical argument values, then the entry's geometry."""
     for value in v:
         if not math.isfinite(value):
-            raise fail("arguments must be finite numbers")
-
-    def radii(*rs: float) -> None:
-        for r in rs:
-            if r < 0:
-                raise fail(f"negative radius or size {r:g}")
-
-    shape: s.Shape
-    match name:
-        case "circle":
-            radii(v[2])
-            shape = s.Circle(*v)
-        case "annulus":
-            radii(v[2], v[3])
-            if v[3] < v[2]:
-                raise fail(
-                    f"outer radius {v[3]:g} is smaller than inner radius {v[2]:g}"
-                )
-            shape = s.Annulus(*v)
-        case "ellipse":
-            radii(v[2], v[3])
-            shape = s.Ellipse(*v)
-        case "box" | "rotbox":
-            radii(v[2], v[3])
-            shape = s.Box(*v)
-        case "rectangle" | "rotrectangle":
-            shape = s.Rectangle(*v)
-        case "polygon":
-            if len(v) < 6:
-                raise fail("a polygon needs at least 3 vertices")
-            shape = s.Polygon.closed(tuple(v[0::2]), tuple(v[1::2]))
-        case "pie":
-            radii(v[2], v[3])
-            if v[3] < v[2]:
-                raise fail(
-                    f"outer radius {v[3]:g} is smaller than inner radius {v[2]:g}"
-                )
-            shape = s.Pie(*v)
-        case "sector":
-            shape = s.Sector(*v)
-        case "point":
-            shape = s.Point(*v)
-        case _:
-            raise fail("unknown shape")
-    return shape if include else shape.negated()
+            raise _failure(spec.name, "arguments must be finite numbers", node, source)
+    layout = spec.layout(len(v))
+    if layout is None:
+        if spec.vertices and len(v) < len(spec.args):
+            message = f"a {spec.name} needs at least {len(spec.args) // 2} vertices"
+        else:
+            message = spec.wrong_count(len(v))
+        raise _failure(spec.name, message, node, source)
+    for value, kind in zip(v, layout):
+        if kind == LENGTH and value < 0:
+            raise _failure(
+                spec.name, f"negative radius or size {value:g}", node, source
+            )
+    if spec.ring and v[3] < v[2]:
+        message = f"outer radius {v[3]:g} is smaller than inner radius {v[2]:g}"
+        raise _failure(spec.name, message, node, source)
+    return s.GEOMETRY[spec].from_values(v)
 
 
 def _plain(arg: n.Coordinate, node: n.Shape, source: str | None, what: str) -> float:

@@ -27,6 +27,7 @@ import numpy as np
 
 from xdm.errors import XdmError, XdmIOError, XdmRegionError
 from xdm.lang import nodes as n
+from xdm.lang.shapes import ANGLE, BY_NAME, LENGTH, POSITION, ShapeSpec
 from xdm.regions import shapes as s
 from xdm.regions.build import build, shape_from_values
 from xdm.regions.compound import Region
@@ -344,48 +345,59 @@ def _row_shape(
     def one(kind: str, values: list[float]) -> s.Shape:
         return shape_from_values(kind, values, source=f"{path}: {name}")
 
-    match name:
-        case "circle":
-            shape = one("circle", [x0, y0, r[0]])
-        case "annulus":
-            shape = one("annulus", [x0, y0, r[0], r[1]])
-        case "ellipse":
-            shape = one("ellipse", [x0, y0, r[0], r[1], ang[0]])
-        case "box" | "rotbox":
-            shape = one("box", [x0, y0, r[0], r[1], ang[0]])
-        case "rectangle" | "rotrectangle":
-            angle = [ang[0]] if name == "rotrectangle" else []
-            shape = one(name, [xs[0], ys[0], xs[1], ys[1], *angle])
-        case "polygon":
-            px: list[float] = []
-            py: list[float] = []
-            for a, b in zip(xs, ys):
-                if not (math.isfinite(a) and math.isfinite(b)):
-                    break
-                if px and a == px[0] and b == py[0]:
-                    break
-                px.append(a)
-                py.append(b)
-            shape = one("polygon", [v for pair in zip(px, py) for v in pair])
-        case "pie":
-            shape = one("pie", [x0, y0, r[0], r[1], ang[0], ang[1]])
-        case "sector":
-            shape = one("sector", [x0, y0, ang[0], ang[1]])
-        case "point":
-            shape = one("point", [x0, y0])
-        case "field":
-            shape = s.Field()
-        case "elliptannulus":
-            a = ang[0]
-            outer = one("ellipse", [x0, y0, r[2], r[3], a])
-            inner = one("ellipse", [x0, y0, r[0], r[1], a])
-            region = Region(((outer, inner.negated()),))
-            return region if include else ~region
-        case _:
-            raise XdmRegionError(
-                f"{path}: unknown region shape {name!r} in the SHAPE column"
-            )
+    if name == "elliptannulus":  # a table-only CIAO shape: two ellipses
+        a = ang[0]
+        outer = one("ellipse", [x0, y0, r[2], r[3], a])
+        inner = one("ellipse", [x0, y0, r[0], r[1], a])
+        region = Region(((outer, inner.negated()),))
+        return region if include else ~region
+    spec = BY_NAME.get(name)  # tables spell the names out
+    if spec is None:
+        raise XdmRegionError(
+            f"{path}: unknown region shape {name!r} in the SHAPE column"
+        )
+    if spec.vertices:
+        px: list[float] = []
+        py: list[float] = []
+        for a, b in zip(xs, ys):
+            if not (math.isfinite(a) and math.isfinite(b)):
+                break
+            if px and a == px[0] and b == py[0]:
+                break
+            px.append(a)
+            py.append(b)
+        shape = one(name, [v for pair in zip(px, py) for v in pair])
+    else:
+        shape = one(name, _table_values(spec, xs, ys, r, ang, path))
     return Region.of(shape if include else shape.negated())
+
+
+def _table_values(
+    spec: ShapeSpec,
+    xs: list[float],
+    ys: list[float],
+    r: list[float],
+    ang: list[float],
+    path: str,
+) -> list[float]:
+    """A shape's arguments from one table row, in the entry's order: the k-th
+    position pair is ``X[k], Y[k]``, the k-th length ``R[k]``, the k-th angle
+    ``ROTANG[k]`` (every argument, a box's angle too)."""
+    columns = {POSITION: ("X", xs), LENGTH: ("R", r), ANGLE: ("ROTANG", ang)}
+    taken = dict.fromkeys(columns, 0)
+    values: list[float] = []
+    for i, kind in enumerate(spec.kinds):
+        if kind == POSITION and i % 2:
+            continue  # the y of the pair just taken
+        label, column = columns[kind]
+        k = taken[kind]
+        taken[kind] = k + 1
+        if k >= len(column):
+            raise XdmRegionError(
+                f"{path}: {spec.name} needs {k + 1} values in the {label} column"
+            )
+        values += [xs[k], ys[k]] if kind == POSITION else [column[k]]
+    return values
 
 
 def read_fits_regions(path: Path, vf: n.VirtualFile, frame: Frame) -> Region:

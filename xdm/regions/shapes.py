@@ -5,19 +5,26 @@ arithmetic (same operations, same order, same boundary tests), so points exactly
 on an edge land where CIAO puts them. ``include=False`` is CIAO's exclusion flag
 (``!circle``). Each shape also knows its CIAO extent (used by CIAO as a region
 bounding box, so we apply it too), its exact area, its numexpr text and its
-CIAO-style printed form.
+CIAO-style printed form. Each class names the entries of the shape vocabulary
+(``xdm.lang.shapes``) it implements; ``GEOMETRY`` maps each entry to its class.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, ClassVar, overload
 
 import numpy as np
 
+from xdm.lang.shapes import ShapeSpec, specs
+
 __all__ = [
+    "GEOMETRY",
+    "SHAPE_CLASSES",
     "Annulus",
     "Box",
     "Circle",
@@ -71,6 +78,13 @@ class Shape:
     include: bool = field(default=True, kw_only=True)
 
     name: ClassVar[str] = "Shape"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = ()
+    """The shape-vocabulary entries this class implements."""
+
+    @classmethod
+    def from_values(cls, values: Sequence[float]) -> Shape:
+        """The shape of an entry's arguments as physical values, in its order."""
+        return cls(*values)
 
     # --- geometry, overridden per shape
     def inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -137,6 +151,7 @@ class Circle(Shape):
     yc: float
     r: float
     name: ClassVar[str] = "Circle"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("circle")
 
     def inside(self, x: Array, y: Array) -> Array:
         return _dist(x, y, self.xc, self.yc) <= self.r
@@ -161,6 +176,7 @@ class Annulus(Shape):
     r0: float
     r1: float
     name: ClassVar[str] = "Annulus"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("annulus")
 
     def inside(self, x: Array, y: Array) -> Array:
         d = _dist(x, y, self.xc, self.yc)
@@ -208,6 +224,7 @@ class Ellipse(Shape):
     ry: float
     angle: float = 0.0
     name: ClassVar[str] = "Ellipse"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("ellipse")
 
     @property
     def _cs(self) -> tuple[float, float]:
@@ -259,6 +276,7 @@ class Box(Shape):
     height: float
     angle: float = 0.0
     name: ClassVar[str] = "Box"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("box", "rotbox")
 
     @property
     def _cs(self) -> tuple[float, float]:
@@ -322,6 +340,7 @@ class Rectangle(Shape):
     y1: float
     angle: float = 0.0
     name: ClassVar[str] = "Rectangle"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("rectangle", "rotrectangle")
 
     def label(self) -> str:
         return "Rectangle" if self.angle == 0.0 else "RotRectangle"
@@ -395,6 +414,11 @@ class Polygon(Shape):
     xs: tuple[float, ...]
     ys: tuple[float, ...]
     name: ClassVar[str] = "Polygon"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("polygon")
+
+    @classmethod
+    def from_values(cls, values: Sequence[float]) -> Shape:
+        return cls.closed(tuple(values[0::2]), tuple(values[1::2]))
 
     @staticmethod
     def closed(
@@ -472,6 +496,7 @@ class Pie(Shape):
     a1: float
     a2: float
     name: ClassVar[str] = "Pie"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("pie")
 
     def inside(self, x: Array, y: Array) -> Array:
         angat = _mod_angle(np.arctan2(y - self.yc, x - self.xc) * 180.0 / math.pi)
@@ -504,6 +529,7 @@ class Sector(Shape):
     a1: float
     a2: float
     name: ClassVar[str] = "Sector"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("sector")
 
     def inside(self, x: Array, y: Array) -> Array:
         angat = _mod_angle(np.arctan2(y - self.yc, x - self.xc) * 180.0 / math.pi)
@@ -523,6 +549,7 @@ class Point(Shape):
     xc: float
     yc: float
     name: ClassVar[str] = "Point"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("point")
 
     def inside(self, x: Array, y: Array) -> Array:
         inside: Array = (x == self.xc) & (y == self.yc)
@@ -546,6 +573,7 @@ class Field(Shape):
     """The whole plane: ``field()``."""
 
     name: ClassVar[str] = "Field"
+    entries: ClassVar[tuple[ShapeSpec, ...]] = specs("field")
 
     def inside(self, x: Array, y: Array) -> Array:
         return np.ones(np.broadcast(x, y).shape, dtype=bool)
@@ -558,6 +586,24 @@ class Field(Shape):
 
     def args(self) -> tuple[float, ...]:
         return ()
+
+
+SHAPE_CLASSES: tuple[type[Shape], ...] = (
+    Circle,
+    Annulus,
+    Ellipse,
+    Box,
+    Rectangle,
+    Polygon,
+    Pie,
+    Sector,
+    Point,
+    Field,
+)
+GEOMETRY: Mapping[ShapeSpec, type[Shape]] = MappingProxyType(
+    {spec: cls for cls in SHAPE_CLASSES for spec in cls.entries}
+)
+"""Each entry of ``xdm.lang.shapes.SHAPES`` -> the class that implements it."""
 
 
 def _quadrant(ang: float) -> int:
