@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from xdm.cli.script import Session, Statement, Word, is_complete, read_statements
 from xdm.errors import XdmError
 from xdm.lang.options import completions as option_completions
+from xdm.lang.shapes import SHAPE_NAMES
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completion
@@ -38,22 +39,8 @@ __all__ = [
 ]
 
 KEYWORDS = ("bin", "cols", "opt", "filter", "exclude", "subspace")
-SHAPES = (
-    "circle",
-    "annulus",
-    "ellipse",
-    "box",
-    "rotbox",
-    "rectangle",
-    "rotrectangle",
-    "polygon",
-    "pie",
-    "sector",
-    "point",
-    "field",
-    "region",
-    "mask",
-)
+SHAPES = (*SHAPE_NAMES, "region", "mask")
+"""Completed after a vector column's ``=``: the shapes, then region and mask files."""
 REPL_COMMANDS = ("help", "quit", "exit", "set", "echo")
 
 HELP = """\
