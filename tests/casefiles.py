@@ -28,6 +28,12 @@ text) and the golden files under ``tests/golden/**`` (rewritten by the test that
 owns each, through :func:`check_golden`). On an unchanged tree ``--regen`` writes
 nothing. Only a case whose expectation changed is rewritten; comments, blank lines
 and the other cases keep their bytes.
+
+A golden file is one expected output, compared whole::
+
+    def test_explain(regen: bool) -> None:  # the ``regen`` fixture: tests/conftest.py
+        text = xdm.explain("evt.fits[bin sky=8]")
+        casefiles.check_golden(casefiles.GOLDEN / "explain" / "bin_sky.txt", text, regen)
 """
 
 from __future__ import annotations
