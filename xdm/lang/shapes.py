@@ -98,15 +98,15 @@ class ShapeSpec:
             n = " or ".join(str(c) for c in self.counts) + " arguments"
         return f"{self.name} takes {n} ({', '.join(self.args)})"
 
-    def count_error(self, n: int, *, grid: bool = False) -> str | None:
-        """The message for ``n`` arguments (None if fine); ``grid``: the radii
-        are one dmextract ``lo:hi:step``, so one argument fewer."""
+    def accepts(self, n: int, *, grid: bool = False) -> bool:
+        """Does the shape take ``n`` arguments? ``grid``: the radii are one
+        dmextract ``lo:hi:step``, so a ring takes one argument fewer."""
         if grid and self.ring:
-            ok = n == len(self.args) - 1
-        else:
-            ok = self.layout(n) is not None
-        if ok:
-            return None
+            return n == len(self.args) - 1
+        return self.layout(n) is not None
+
+    def wrong_count(self, n: int) -> str:
+        """The message for a shape given ``n`` arguments it does not take."""
         got = f"got {n} argument{'s' if n != 1 else ''}"
         if self.vertices and n >= len(self.args):
             got = f"got an odd number of values ({n})"

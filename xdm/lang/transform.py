@@ -422,8 +422,8 @@ class Transform:
         grid = n > 2 and args[2][KIND] == "TRIPLE"
         if n in info.counts and not grid:  # the usual case, checked first
             return
-        message = info.count_error(n, grid=grid)
-        if message is not None:
+        if not info.accepts(n, grid=grid):
+            message = info.wrong_count(n)
             raise XdmRegionSyntaxError(message, source=self.source, span=span)
 
     def region_file(self, children: list[Any], span: Span) -> RegionFileRef:
