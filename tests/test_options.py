@@ -134,6 +134,8 @@ def test_values_are_checked_and_normalised() -> None:
         ("e.fits[opt null=abc]", "null=abc is not a number"),
         ("e.fits[opt update=maybe]", "update=maybe: give yes or no"),
         ("e.fits[opt full=often]", "full=often: give yes or no"),
+        ("e.fits[opt type]", "type needs a value: type=u1|i2|i4|i8|r4|r8"),
+        ("e.fits[opt mem]", "mem needs a value: mem=N"),
     ],
 )
 def test_mistakes_are_clean_errors(text: str, message: str) -> None:

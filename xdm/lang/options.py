@@ -279,6 +279,10 @@ def _check_value(
             message, source=source, span=item.span, expected=expected, hint=hint
         )
 
+    if value is None and option.value in ("type", "number", "megabytes"):
+        raise bad(
+            f"{option.name} needs a value: {option.usage}", expected=option.values
+        )
     match option.value:
         case "type":
             allowed = tuple(t.name for t in IMAGE_TYPES if block == "image" or t.binned)
