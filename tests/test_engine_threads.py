@@ -11,6 +11,7 @@ from astropy.io import fits
 
 import xdm.api
 from xdm.engine import executor, kernels
+from xdm.engine.write import WriteBehind
 from xdm.plan import planner
 
 
@@ -21,7 +22,7 @@ def test_behind_runs_jobs_in_order_off_the_caller_thread():
         threads.add(threading.get_ident())
         seen.append(k)
 
-    with executor._Behind() as behind:
+    with WriteBehind() as behind:
         for k in range(50):
             behind.run(job, k)
     assert seen == list(range(50))
@@ -32,7 +33,7 @@ def test_behind_raises_a_failed_job():
     def job():
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"), executor._Behind() as behind:
+    with pytest.raises(OSError, match="disk full"), WriteBehind() as behind:
         behind.run(job)
 
 
@@ -66,12 +67,11 @@ def test_events_written_behind_equal_the_rows_selected(synthetic_events, tmp_pat
 )
 @pytest.mark.parametrize("limit", [1, 64])
 def test_events_written_from_the_map_equal_the_rows_selected(
-    synthetic_events, tmp_path, monkeypatch, suffix, limit
+    synthetic_events, tmp_path, suffix, limit
 ):
-    monkeypatch.setattr(executor, "RUNS_WRITTEN_IN_PLACE", limit)
     vf = f"{synthetic_events}{suffix}"
     out = tmp_path / "sel.fits"
-    executor.write(planner.plan(vf, chunk_rows=7_001), out)
+    executor.write(planner.plan(vf, chunk_rows=7_001), out, runs_in_place=limit)
     mask = xdm.api.select(vf)
     with fits.open(synthetic_events) as src, fits.open(out) as got:
         want = np.asarray(src["EVENTS"].data)[mask]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from xdm.io.blocks import open_block, release_pages
+from xdm.io.blocks import HeaderCache, open_block, release_pages
 from xdm.io.imagewcs import PARAMETER_FREE_PROJECTIONS, is_plain_celestial_pair
 
 
@@ -76,7 +76,8 @@ def test_metadata_cache_sees_a_header_rewritten_in_place(tmp_path: Path) -> None
         hdul[1].header["TLMIN3"] = 1
         hdul[1].header["TLMAX3"] = 1024
         hdul.writeto(path, overwrite=True)
-    with open_block(str(path)) as block:
+    cache = HeaderCache()
+    with open_block(str(path), cache=cache) as block:
         assert block.column("pi").tlmax == 1024
         assert block.nrows == 1000
     stat = path.stat()
@@ -91,14 +92,15 @@ def test_metadata_cache_sees_a_header_rewritten_in_place(tmp_path: Path) -> None
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert path.stat().st_mtime_ns == stat.st_mtime_ns
     assert path.stat().st_size == stat.st_size
-    with open_block(str(path)) as block:
+    with open_block(str(path), cache=cache) as block:
         assert block.column("pi").tlmax == 2047
 
 
 def test_cached_metadata_opens_the_same_block(tmp_path: Path) -> None:
     path, data = _events(tmp_path, 5000)
-    first = open_block(str(path), block_name="events")
-    second = open_block(str(path), block_name="events")
+    cache = HeaderCache()
+    first = open_block(str(path), block_name="events", cache=cache)
+    second = open_block(str(path), block_name="events", cache=cache)
     try:
         assert second.header is first.header  # served from the cache
         assert second.columns == first.columns
@@ -107,6 +109,39 @@ def test_cached_metadata_opens_the_same_block(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_run_maps_the_planned_block_without_reading_headers(tmp_path: Path) -> None:
+    """The plan carries the block the planner opened: the run's block has the
+    planner's header (not a re-read one) and the same rows."""
+    import xdm
+
+    path, data = _events(tmp_path, 3000)
+    plan = xdm.plan(f"{path}[pi=100:200]")
+    opened = plan.steps[0]
+    assert opened.handle is not None
+    block = opened.handle.open()
+    try:
+        assert block.header is opened.handle.header
+        assert block.index == 1 and block.nrows == 3000
+        np.testing.assert_array_equal(block.raw()["pi"], data["pi"])
+    finally:
+        block.close()
+    kept = np.concatenate([c.keep for c in plan.stream()])
+    np.testing.assert_array_equal(kept, (data["pi"] >= 100) & (data["pi"] <= 200))
+
+
+def test_a_file_changed_after_planning_is_refused(tmp_path: Path) -> None:
+    import os
+
+    import xdm
+
+    path, _ = _events(tmp_path, 3000)
+    plan = xdm.plan(f"{path}[pi=100:200]")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(xdm.XdmIOError, match="changed after it was planned"):
+        list(plan.stream())
 
 
 @pytest.mark.parametrize("spec", ["pi", "pi=1:1024:1", "pi=-3:40:1", "pi=0:99"])

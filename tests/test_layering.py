@@ -27,7 +27,7 @@ LARK_USERS = {
 }
 # lowest first; a top-level module's stage is its own name
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "budget", "progress"),
+    ("__init__", "errors", "budget", "progress", "switches"),
     ("lang",),
     ("io",),
     ("regions",),
@@ -41,7 +41,6 @@ STAGES: tuple[tuple[str, ...], ...] = (
 FITS_OUTSIDE_IO = {
     "advice.py",
     "api.py",
-    "engine/executor.py",
     "engine/images.py",
     "plan/planner.py",
     "summary.py",

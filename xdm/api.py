@@ -87,13 +87,6 @@ def _plan(
     return plan(os.fspath(vf) if isinstance(vf, os.PathLike) else vf, base_dir=base_dir)
 
 
-def _is_image_plan(p: Plan) -> bool:
-    from xdm.engine.steps import OpenBlock
-
-    step = p.steps[0]
-    return isinstance(step, OpenBlock) and step.kind == "image"
-
-
 def read(
     vf: VirtualFile | str, *, base_dir: str | os.PathLike[str] | None = None
 ) -> Table | Image:
@@ -106,7 +99,7 @@ def read(
 
     vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = _plan(vf, base_dir)
-    if _is_image_plan(p):
+    if p.image_block:
         return _read_image_block(vf, base_dir)
     result = evaluate(p)
     if isinstance(result, ImageResult):
@@ -121,7 +114,7 @@ def select(
     from xdm.engine.executor import select as run_select
 
     p = _plan(vf, base_dir)
-    if _is_image_plan(p):
+    if p.image_block:
         raise XdmSemanticError("select() needs a table block", source=p.source)
     return run_select(p)
 
@@ -160,33 +153,21 @@ def scan(
     reducer (row counts, column ranges) scales to any number of rows. Images (an
     image block or ``[bin ...]``) are not streamed.
     """
-    import numpy as np
-
-    from xdm.engine import executor as ex
-    from xdm.engine.steps import Histogram
+    from xdm.engine.executor import scan as run_scan
     from xdm.io.blocks import DEFAULT_CHUNK_ROWS
     from xdm.plan.planner import plan
 
     text = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = plan(text, base_dir=base_dir, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS)
-    if _is_image_plan(p) or p.find(Histogram) is not None:
+    if p.gives_image:
         raise XdmSemanticError("scan() needs a table, not an image", source=p.source)
-    with ex._open(p) as block:
-        gti_hdus = ex._gti_hdus(p, block)
-        header, _, columns = ex._table_layout(p, block, gti_hdus, history=None)
-        if ex._has_heap(block):  # small tables (responses, regions), read by astropy
-            data = ex._heap_table(p, block, header, columns).data
-            names = tuple((c, c) for c in data.dtype.names or ())
-            chunks: Iterator[Any] = iter([(data, np.ones(len(data), dtype=bool))])
-        else:
-            names = columns or tuple((c.name, c.name) for c in block.columns)
-            chunks = ((r, m) for _, r, m in ex._filtered_chunks(p, block))
+    with run_scan(p) as stream:
         yield Scan(
-            header=header,
-            total_rows=block.nrows,
-            columns=names,
-            gti_blocks=tuple(gti_hdus.values()),
-            chunks=chunks,
+            header=stream.header,
+            total_rows=stream.total_rows,
+            columns=stream.columns,
+            gti_blocks=stream.gti_blocks,
+            chunks=stream.chunks,
         )
 
 
@@ -216,7 +197,7 @@ def copy(
     if os.fspath(out).lower().endswith(".png"):  # a quick-look of the image
         return _copy_png(vf, out, clobber=clobber, base_dir=base_dir)
     p = _plan(vf, base_dir)
-    if _is_image_plan(p):
+    if p.image_block:
         return _copy_image_block(
             vf, out, clobber=clobber, history=history, base_dir=base_dir
         )

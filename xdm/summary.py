@@ -189,26 +189,26 @@ def describe(
 ) -> TableSummary | ImageSummary:
     """Evaluate the virtual file ``text`` and summarise what it selects.
 
-    A table is reduced chunk by chunk in the engine's one streaming pass
-    (``xdm.api.scan``): rows kept, column ranges and good time need memory for one
-    chunk, not for the kept rows, so 1e8-row files summarise in flat memory.
+    The virtual file is planned once. A table is reduced chunk by chunk in the
+    plan's one streaming pass (``xdm.engine.executor.scan``): rows kept, column
+    ranges and good time need memory for one chunk, not for the kept rows, so
+    1e8-row files summarise in flat memory.
     """
     import xdm
-    from xdm.api import scan
-    from xdm.engine.executor import ImageResult, evaluate
-    from xdm.engine.steps import Histogram, OpenBlock
+    from xdm.engine.executor import ImageResult, evaluate, scan
+    from xdm.io.blocks import DEFAULT_CHUNK_ROWS
 
     vf = xdm.parse(text)
-    plan = xdm.plan(vf, base_dir=base_dir)
-    opened = plan.find(OpenBlock)
-    if opened is not None and opened.kind == "image":
+    rows_per_chunk = chunk_rows or DEFAULT_CHUNK_ROWS
+    plan = xdm.plan(vf, base_dir=base_dir, chunk_rows=rows_per_chunk)
+    if plan.image_block:
         image = xdm.read(vf, base_dir=base_dir)
         return _image(text, image.data, image.header, image.name)
-    if plan.find(Histogram) is not None:
+    if plan.gives_image:
         result = evaluate(plan)
         assert isinstance(result, ImageResult)
         return _image(text, result.data, result.header, result.name)
-    with scan(vf, base_dir=base_dir, chunk_rows=chunk_rows) as rows:
+    with scan(plan) as rows:
         ranges = ColumnRanges(rows.columns)
         for records, kept in rows.chunks:
             ranges.add(records, kept)
@@ -311,7 +311,7 @@ def good_time(header: Any, gti_blocks: Any = ()) -> float | None:
 
     Files without the keywords (RXTE: two GTI blocks, no ONTIME) get what
     ``xdm.io.gti.update_exposure_keys`` would write as ONTIME: per-chip GTIs for the
-    aim chip, or the plain blocks combined per ``xdm.io.gti.MULTI_BLOCK_COMBINE``.
+    aim chip, or the plain blocks combined per the switch ``multi_block_combine``.
     """
     found = _good_time(header)
     if found is not None or not gti_blocks:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "Block",
+    "BlockHandle",
+    "HeaderCache",
     "block_names",
     "open_block",
     "open_vf_block",
@@ -47,8 +49,8 @@ the per-chunk temporaries (a few arrays of this length) stay well under 100 MB."
 class Block:
     """An opened block of a file: header, column metadata and raw row access.
 
-    ``header`` may be shared with the metadata cache (``open_block``): read it,
-    copy it before changing it. The astropy HDU list (``hdul``) is opened on first
+    ``header`` may be shared with a ``HeaderCache`` and the blocks reopened from
+    its ``handle``: read it, copy it before changing it. The astropy HDU list (``hdul``) is opened on first
     use; use the block as a context manager or call ``close()``.
     """
 
@@ -63,6 +65,26 @@ class Block:
     _raw: NDArray[Any] | None = None
     _derived: dict[str, Any] = field(default_factory=dict)
     _data_offset: int | None = None  # file offset of the rows, when uncompressed
+    _stamp: tuple[int, int] | None = None  # (size, mtime_ns) when opened
+
+    @property
+    def handle(self) -> BlockHandle:
+        """What reopening this block needs: its place in the file and what its
+        header said (``BlockHandle.open`` maps the rows again)."""
+        if self.is_table and "dtype" not in self._derived and self._hdul is not None:
+            self._derived["dtype"] = raw_dtype(self._hdul[self.index])
+        return BlockHandle(
+            path=self.path,
+            index=self.index,
+            name=self.name,
+            header=self.header,
+            nrows=self.nrows,
+            columns=self.columns,
+            vectors=self.vectors,
+            data_offset=self._data_offset,
+            stamp=self._stamp,
+            derived=self._derived,
+        )
 
     @property
     def hdul(self) -> HDUList:
@@ -221,6 +243,51 @@ def resolve_path(path: str, base_dir: str | os.PathLike[str] | None = None) -> P
     return p
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class BlockHandle:
+    """A block as ``open_block`` chose it: the file, the HDU, the header and
+    column metadata, and where the rows start. ``open`` maps the rows again
+    without reading the headers or choosing the block again (the planner opens
+    a block once; a plan's run reopens it from this)."""
+
+    path: str
+    index: int
+    name: str
+    header: Header
+    nrows: int
+    columns: tuple[ColumnMeta, ...]
+    vectors: dict[str, tuple[str, str]]
+    data_offset: int | None
+    stamp: tuple[int, int] | None
+    derived: dict[str, Any]  # what blocks opened from it work out once (dtype, DSS)
+
+    def open(self, *, source: str | None = None) -> Block:
+        """The block again; a file changed since (size or time) is refused."""
+        if self.stamp is not None:
+            try:
+                now = os.stat(self.path)
+            except OSError:
+                now = None
+            if now is None or (now.st_size, now.st_mtime_ns) != self.stamp:
+                raise XdmIOError(
+                    f"{self.path} changed after it was planned",
+                    source=source,
+                    hint="plan the virtual file again",
+                )
+        return Block(
+            path=self.path,
+            index=self.index,
+            name=self.name,
+            header=self.header,
+            nrows=self.nrows,
+            columns=self.columns,
+            vectors=self.vectors,
+            _derived=self.derived,
+            _data_offset=self.data_offset,
+            _stamp=self.stamp,
+        )
+
+
 def open_block(
     path: str,
     *,
@@ -230,6 +297,7 @@ def open_block(
     source: str | None = None,
     span: Span | None = None,
     block_span: Span | None = None,
+    cache: HeaderCache | None = None,
 ) -> Block:
     """Open ``path`` and select a block (CIAO rules).
 
@@ -238,9 +306,10 @@ def open_block(
     (``GTI7`` also matches EXTNAME ``GTI`` with EXTVER 7). With neither, the first
     table with rows or image with NAXIS>0 is chosen.
 
-    Headers and column metadata of uncompressed files come from a small cache
-    (``_MetaCache``) validated against the file's header bytes, so planning the
-    same file again does not re-parse its headers with astropy.
+    With a ``cache`` (owned by the caller: a session, a completer), headers and
+    column metadata of uncompressed files read before come from it, validated
+    against the file's header bytes, so opening the same file again does not
+    re-parse its headers with astropy.
     """
     real = resolve_path(path, base_dir)
     try:
@@ -254,7 +323,7 @@ def open_block(
             span=span,
             hint=f"looked for {real}",
         )
-    meta = _META_CACHE.get(real, stat)
+    meta = None if cache is None else cache.get(real, stat)
     hdul = None
     if meta is None:
         import warnings
@@ -273,7 +342,9 @@ def open_block(
                 f"cannot read {path} as FITS: {exc}", source=source, span=span
             ) from None
         try:
-            meta = _META_CACHE.put(real, stat, hdul)
+            meta = _file_meta(real, hdul)
+            if cache is not None:
+                cache.put(real, stat, meta)
         except BaseException:
             hdul.close()
             raise
@@ -306,6 +377,7 @@ def open_block(
         _hdul=hdul,
         _derived=derived,
         _data_offset=meta.data_offsets[index] if meta.cacheable else None,
+        _stamp=(stat.st_size, stat.st_mtime_ns),
     )
     if block.is_table:
         block.nrows = int(header.get("NAXIS2", 0))
@@ -331,12 +403,31 @@ class _FileMeta:
     default: int | None = None  # the default block's index, once chosen
 
 
-class _MetaCache:
-    """Header metadata of recently opened files, keyed by path and stat.
+def _file_meta(real: Path, hdul: HDUList) -> _FileMeta:
+    """The headers, names and offsets of an opened file's blocks."""
+    headers = tuple(h.header.copy() for h in hdul)
+    infos = [hdul.fileinfo(i) for i in range(len(hdul))]
+    compressed = any(
+        getattr(info.get("file"), "compression", None) is not None for info in infos
+    )
+    return _FileMeta(
+        headers=headers,
+        names=tuple(_block_name(h, i) for i, h in enumerate(headers)),
+        header_spans=tuple((int(i["hdrLoc"]), int(i["datLoc"])) for i in infos),
+        header_bytes=b"",
+        data_offsets=tuple(int(i["datLoc"]) for i in infos),
+        cacheable=not compressed,
+    )
+
+
+class HeaderCache:
+    """Header metadata of recently opened files, keyed by path and stat, for
+    a caller that opens the same files again and again (``open_block(cache=)``).
 
     A hit is also checked against the file's header bytes (one read per HDU,
     ~20 us), so a file rewritten in the same timestamp tick with the same size
-    is not mistaken for the old one. Compressed files are not cached.
+    is not mistaken for the old one. Compressed files are not cached. Safe to
+    share between threads.
     """
 
     MAX_FILES = 32
@@ -345,7 +436,7 @@ class _MetaCache:
         import threading
 
         self._files: dict[tuple[Any, ...], _FileMeta] = {}
-        self._lock = threading.Lock()  # threads of one process share the cache
+        self._lock = threading.Lock()
 
     @staticmethod
     def _key(real: Path, stat: os.stat_result) -> tuple[Any, ...]:
@@ -358,6 +449,7 @@ class _MetaCache:
         )
 
     def get(self, real: Path, stat: os.stat_result) -> _FileMeta | None:
+        """The file's metadata if it was put here and its headers are unchanged."""
         key = self._key(real, stat)
         meta = self._files.get(key)
         if meta is None:
@@ -378,43 +470,28 @@ class _MetaCache:
             self._files[key] = meta  # most recently used last
         return meta
 
-    def put(self, real: Path, stat: os.stat_result, hdul: HDUList) -> _FileMeta:
-        headers = tuple(h.header.copy() for h in hdul)
-        infos = [hdul.fileinfo(i) for i in range(len(hdul))]
-        compressed = any(
-            getattr(info.get("file"), "compression", None) is not None for info in infos
-        )
-        spans = tuple((int(i["hdrLoc"]), int(i["datLoc"])) for i in infos)
-        meta = _FileMeta(
-            headers=headers,
-            names=tuple(_block_name(h, i) for i, h in enumerate(headers)),
-            header_spans=spans,
-            header_bytes=b"",
-            data_offsets=tuple(int(i["datLoc"]) for i in infos),
-            cacheable=not compressed,
-        )
-        if compressed:
-            return meta
+    def put(self, real: Path, stat: os.stat_result, meta: _FileMeta) -> None:
+        """Keep ``meta`` (read from ``real`` as ``stat`` describes it)."""
+        if not meta.cacheable:
+            return
         try:
             with open(real, "rb") as fh:
                 parts = []
-                for start, end in spans:
+                for start, end in meta.header_spans:
                     fh.seek(start)
                     parts.append(fh.read(end - start))
         except OSError:
-            return meta
+            return
         meta.header_bytes = b"".join(parts)
         with self._lock:
             while len(self._files) >= self.MAX_FILES:
                 del self._files[next(iter(self._files))]
             self._files[self._key(real, stat)] = meta
-        return meta
 
     def clear(self) -> None:
-        self._files.clear()
-
-
-_META_CACHE = _MetaCache()
+        """Forget every file."""
+        with self._lock:
+            self._files.clear()
 
 
 def open_vf_block(
@@ -423,6 +500,7 @@ def open_vf_block(
     base_dir: str | os.PathLike[str] | None = None,
     source: str | None = None,
     span: Span | None = None,
+    cache: HeaderCache | None = None,
 ) -> Block:
     """``open_block`` for the file and ``[block]`` a virtual file names; errors
     point at ``span`` (default: the whole virtual file)."""
@@ -435,6 +513,7 @@ def open_vf_block(
         source=source,
         span=vf.span if span is None else span,
         block_span=ref.span if ref else None,
+        cache=cache,
     )
 
 

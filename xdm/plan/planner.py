@@ -25,7 +25,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from xdm import switches
 from xdm.engine.binindex import (
+    KEEP,
     accumulator_bytes,
     histogram_expression,
     padded_axes,
@@ -50,7 +52,7 @@ from xdm.engine.steps import (
 from xdm.errors import XdmSemanticError
 from xdm.io.blocks import DEFAULT_CHUNK_ROWS, open_vf_block
 from xdm.lang import nodes as n
-from xdm.lang.options import DEFAULT_IMAGE_TYPE, WEIGHTED_IMAGE_TYPE, check_options
+from xdm.lang.options import DEFAULT_IMAGE_TYPE, check_options
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,14 +60,12 @@ if TYPE_CHECKING:
     from astropy.io.fits import Header
     from numpy.typing import NDArray
 
-    from xdm.io.blocks import Block
+    from xdm.io.blocks import Block, HeaderCache
     from xdm.io.columns import ColumnMeta
 
 __all__ = [
     "DEFAULT_IMAGE_TYPE",
     "DEFAULT_MEM_MB",
-    "SNAP_TO_TLMIN_GRID",
-    "WEIGHTED_IMAGE_TYPE",
     "evaluate_virtual_image",
     "plan",
 ]
@@ -80,10 +80,6 @@ MAX_BINS = 2**53
 """No axis may have more bins than a float counts exactly (the memory budget
 refuses far fewer; this keeps the size arithmetic finite)."""
 
-SNAP_TO_TLMIN_GRID = True
-"""dm-syntax 7.4 (observed): a default bin range shrunk to a filter starts at
-``TLMIN + floor(filter_min - TLMIN)`` (the column's half-pixel grid)."""
-
 TIME_COLUMNS = ("time",)
 
 
@@ -93,6 +89,7 @@ def plan(
     base_dir: str | os.PathLike[str] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     source: str | None = None,
+    cache: HeaderCache | None = None,
 ) -> Plan:
     """Plan the evaluation of a virtual file.
 
@@ -104,6 +101,12 @@ def plan(
         Directory that relative file names (``@gti``, ``region(...)``) are read from.
     chunk_rows
         Rows per chunk of the streaming pass.
+    cache
+        Headers of files opened before (``xdm.io.blocks.HeaderCache``), for a
+        caller that plans the same files again and again.
+
+    The block is opened once, here: the plan's ``OpenBlock`` step carries its
+    handle, from which each run maps the rows.
 
     Raises
     ------
@@ -125,7 +128,7 @@ def plan(
             except Exception:  # unparse is a convenience for messages only
                 source = vf.path
     base = None if base_dir is None else str(base_dir)
-    with _open(vf, base, source) as block:
+    with _open(vf, base, source, cache) as block:
         return _plan_block(vf, block, base, source, chunk_rows)
 
 
@@ -159,14 +162,20 @@ def evaluate_virtual_image(
     return result.data, result.header
 
 
-def _open(vf: n.VirtualFile, base_dir: str | None, source: str | None) -> Block:
+def _open(
+    vf: n.VirtualFile,
+    base_dir: str | None,
+    source: str | None,
+    cache: HeaderCache | None,
+) -> Block:
     if vf.is_stack:
         raise XdmSemanticError(
             "a stack (@list) holds several virtual files; open them one at a time",
             source=source,
             span=vf.span,
         )
-    return open_vf_block(vf, base_dir=base_dir, source=source, span=_path_span(vf))
+    span = _path_span(vf)
+    return open_vf_block(vf, base_dir=base_dir, source=source, span=span, cache=cache)
 
 
 def _path_span(vf: n.VirtualFile) -> Any:
@@ -191,6 +200,7 @@ def _plan_block(
         name=block.name,
         nrows=block.nrows,
         kind="table" if block.is_table else "image",
+        handle=block.handle,
     )
     if not block.is_table:
         # image blocks are evaluated by xdm.engine.images; the plan only names the block
@@ -247,6 +257,7 @@ def _plan_block(
     steps.append(
         FilterRows(
             predicate=compiled.predicate,
+            expression=compiled.expression,
             operands=compiled.operands,
             tests=compiled.tests,
             terms=compiled.terms,
@@ -268,7 +279,7 @@ def _plan_block(
     if compiled.time_selections:
         steps.append(
             UpdateGti(
-                describe=_describe_time(compiled.time_selections),
+                summary=_describe_time(compiled.time_selections),
                 intervals=compiled.time_selections,
             )
         )
@@ -581,7 +592,7 @@ def _default_range(
         f_lo, f_hi = extent
         if col.kind == "int":
             f_lo, f_hi = math.ceil(f_lo - 1e-9) - 0.5, math.floor(f_hi + 1e-9) + 0.5
-        elif SNAP_TO_TLMIN_GRID and col.tlmin is not None:
+        elif switches.current().snap_to_tlmin_grid and col.tlmin is not None:
             f_lo = col.tlmin + math.floor(f_lo - col.tlmin)
         new_lo, new_hi = max(lo, f_lo), min(hi, f_hi)
         if new_hi > new_lo:
@@ -644,9 +655,8 @@ def _histogram(
     nrows: int,
 ) -> Histogram:
     explicit = opts.get("type")
-    dtype = explicit or (
-        WEIGHTED_IMAGE_TYPE if weight is not None else DEFAULT_IMAGE_TYPE
-    )
+    weighted = switches.current().weighted_image_type
+    dtype = explicit or (weighted if weight is not None else DEFAULT_IMAGE_TYPE)
     size = 1
     for g in grids:
         size *= g.nbins
@@ -670,10 +680,12 @@ def _histogram(
         span=binq.span,
         hint="use a larger bin size or a smaller range",
     )
+    index = histogram_expression(compiled.expression, grids)
     return Histogram(
         axes=grids,
-        index_expression=histogram_expression(compiled.predicate, grids),
-        index_of_kept=histogram_expression("_keep", grids),
+        index_expression=str(index),
+        index=index,
+        index_of_kept=str(histogram_expression(KEEP, grids)),
         step_operands=tuple(step_operands(grids).items()),
         weight=weight.name if weight is not None else None,
         weight_var=compiled.variable(weight.name) if weight is not None else None,
