@@ -95,9 +95,6 @@ def _is_tok(child: Any) -> bool:
     return child.__class__ is tuple
 
 
-_tspan = token_span
-
-
 class Transform:
     """Rule methods: ``rule(children, span) -> node``, named after grammar rules.
 
@@ -116,7 +113,7 @@ class Transform:
         if t.__class__ is not tuple:  # not a token
             return t  # type: ignore[no-any-return]
         if t[TEXT][0] == "#":
-            return F.AxisNumber(number=self._count(t, "axis"), span=_tspan(t))
+            return F.AxisNumber(number=self._count(t, "axis"), span=token_span(t))
         key = t[2:]  # (start, end)
         return _ColumnName(t[TEXT], SPANS.get(key) or new_span(key))
 
@@ -124,7 +121,7 @@ class Transform:
         """The number of ``#n`` (axis, column or bin count); it must be 1 or more."""
         number = int(t[TEXT][1:])
         if number < 1:
-            self._error(f"{what} numbers start at 1, not {t[TEXT]}", _tspan(t))
+            self._error(f"{what} numbers start at 1, not {t[TEXT]}", token_span(t))
         return number
 
     # ------------------------------------------------------------ files
@@ -403,7 +400,7 @@ class Transform:
             raise XdmRegionSyntaxError(
                 f"unknown region shape '{word[TEXT]}'",
                 source=self.source,
-                span=_tspan(word),
+                span=token_span(word),
                 expected=SHAPE_NAMES,
                 hint=unknown_shape_hint(word[TEXT]),
             )
@@ -462,7 +459,9 @@ class Transform:
             if nums[2][KIND] == "NBINS":
                 nbins = int(nums[2][TEXT][1:])
                 if nbins < 1:
-                    self._error("the number of bins must be 1 or more", _tspan(nums[2]))
+                    self._error(
+                        "the number of bins must be 1 or more", token_span(nums[2])
+                    )
             else:
                 step = self._step(nums[2])
         return F.BinRange(lo=lo, hi=hi, step=step, nbins=nbins, span=span)
@@ -472,7 +471,7 @@ class Transform:
         if step is not None and not step.value > 0:  # also catches NaN
             self._error(
                 f"a bin step must be positive, not {step.text}",
-                _tspan(t),  # type: ignore[arg-type]
+                token_span(t),  # type: ignore[arg-type]
                 "write lo:hi:step with step > 0, or lo:hi:#n for n bins",
             )
         return step
