@@ -111,6 +111,20 @@ def test_cached_metadata_opens_the_same_block(tmp_path: Path) -> None:
         second.close()
 
 
+def test_headers_are_cached_only_inside_a_callers_cache(tmp_path: Path) -> None:
+    """No cache is kept between calls unless a caller installs its own (a
+    script session runs each statement inside ``HeaderCache.active()``)."""
+    path, _ = _events(tmp_path, 100)
+    with open_block(str(path)) as a, open_block(str(path)) as b:
+        assert a.header is not b.header  # read every time
+    cache = HeaderCache()
+    with cache.active():
+        with open_block(str(path)) as a, open_block(str(path)) as b:
+            assert a.header is b.header  # served from the session's cache
+    with open_block(str(path)) as c:
+        assert c.header is not a.header
+
+
 def test_a_run_maps_the_planned_block_without_reading_headers(tmp_path: Path) -> None:
     """The plan carries the block the planner opened: the run's block has the
     planner's header (not a re-read one) and the same rows."""

@@ -100,16 +100,17 @@ def file_schema(path: str) -> FileSchema | None:
 
 
 def _read_schema(path: str) -> FileSchema | None:
-    from xdm.io.blocks import block_names, open_block
+    from xdm.io.blocks import HeaderCache, block_names, open_block
 
+    cache = HeaderCache()  # the file's headers are read once for all its blocks
     try:
-        with open_block(path) as default:
+        with open_block(path, cache=cache) as default:
             names = block_names(default.hdul)
             default_name = default.name.upper()
         columns: dict[str, tuple[str, ...]] = {}
         vectors: dict[str, tuple[str, ...]] = {}
         for i, name in enumerate(names):
-            with open_block(path, block_number=i + 1) as block:
+            with open_block(path, block_number=i + 1, cache=cache) as block:
                 columns[name.upper()] = tuple(c.name for c in block.columns)
                 vectors[name.upper()] = tuple(sorted(block.vectors))
         return FileSchema(tuple(names), columns, vectors, default_name)

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xdm.errors import (
     Span,
@@ -29,6 +30,9 @@ from xdm.errors import (
     render_caret,
 )
 from xdm.progress import get_verbosity
+
+if TYPE_CHECKING:
+    from xdm.io.blocks import HeaderCache
 
 __all__ = [
     "ScriptError",
@@ -432,6 +436,12 @@ def run_command(name: str, argv: list[str]) -> int:
     return run(name, argv)
 
 
+def _header_cache() -> HeaderCache:
+    from xdm.io.blocks import HeaderCache
+
+    return HeaderCache()
+
+
 @dataclass
 class Session:
     """Variables and state shared by the statements of a script or a REPL.
@@ -449,6 +459,9 @@ class Session:
     builtins: dict[str, Callable[[Session, list[Word], Statement], None]] = field(
         default_factory=dict
     )
+    headers: HeaderCache = field(default_factory=lambda: _header_cache())
+    """The session's ``xdm.io.blocks.HeaderCache``: each statement runs inside
+    it, so the headers of a file the script keeps using are read once."""
 
     def lookup(self, name: str) -> str | None:
         """A script variable, else an environment variable, else ``None``."""
@@ -465,7 +478,8 @@ class Session:
             words = lex(statement.text, self.lookup)
             if not words:
                 return
-            self._dispatch(words, statement)
+            with self.headers.active():
+                self._dispatch(words, statement)
         except ScriptError:
             raise
         except XdmError as exc:

@@ -9,6 +9,7 @@ metadata is ``xdm.io.columns``; writing products is ``xdm.io.atomic`` and
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
 import mmap
 import os
@@ -306,10 +307,11 @@ def open_block(
     (``GTI7`` also matches EXTNAME ``GTI`` with EXTVER 7). With neither, the first
     table with rows or image with NAXIS>0 is chosen.
 
-    With a ``cache`` (owned by the caller: a session, a completer), headers and
-    column metadata of uncompressed files read before come from it, validated
-    against the file's header bytes, so opening the same file again does not
-    re-parse its headers with astropy.
+    With a ``cache`` (owned by the caller: a session, a completer; or the one
+    of an enclosing ``HeaderCache.active()``), headers and column metadata of
+    uncompressed files read before come from it, validated against the file's
+    header bytes, so opening the same file again does not re-parse its headers
+    with astropy. Without one, the headers are read every time.
     """
     real = resolve_path(path, base_dir)
     try:
@@ -323,6 +325,7 @@ def open_block(
             span=span,
             hint=f"looked for {real}",
         )
+    cache = cache if cache is not None else _ACTIVE_CACHE.get()
     meta = None if cache is None else cache.get(real, stat)
     hdul = None
     if meta is None:
@@ -492,6 +495,24 @@ class HeaderCache:
         """Forget every file."""
         with self._lock:
             self._files.clear()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[HeaderCache]:
+        """Let every ``open_block`` of the ``with`` body (this thread, this
+        context) that is given no cache use this one: a session owns a cache
+        and runs each statement inside ``active()``."""
+        token = _ACTIVE_CACHE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE_CACHE.reset(token)
+
+
+_ACTIVE_CACHE: contextvars.ContextVar[HeaderCache | None] = contextvars.ContextVar(
+    "xdm_header_cache", default=None
+)
+"""The cache of the innermost ``HeaderCache.active()``: none unless a caller
+installed its own (no state is kept between calls otherwise)."""
 
 
 def open_vf_block(
