@@ -40,6 +40,7 @@ def test_constants_keep_numexpr_kinds():
     assert e.number(500.0) == e.const(500)
     assert e.number(3e9) == e.const(3e9)
     assert e.number(-0.5) == e.const(-0.5)
+    assert (str(e.const(0.0)), str(e.const(-0.0))) == ("0.0", "-0.0")
     for bad in (float("inf"), float("nan")):
         with pytest.raises(ValueError):
             e.number(bad)
@@ -81,6 +82,8 @@ EXTRA = [
     "ellipse(-4096,4096,20,10,33.3)",
     "annulus(4096,4096,10,20)",
     "point(4096.5,-4096.5)",
+    "box(-0.0,-0.0,2,2,30)",
+    "circle(0.0,0,1)+circle(-0.0,0,1)",
     "circle(1,1,1)-ellipse(0,0,2,1,30)+box(5,5,1,1,10)",
     "polygon(0,0,4,1,2,5)",
     "pie(0,0,1,2,0,90)",

@@ -52,12 +52,9 @@ _NODE = {"frozen": True, "slots": True}
 
 
 class Expr:
-    """Base of the nodes; ``str(e)`` is its numexpr text."""
+    """Base of the nodes; ``str(e)`` is its numexpr text (each node prints itself)."""
 
     __slots__ = ()
-
-    def __str__(self) -> str:
-        return render(self)
 
 
 @dataclass(**_NODE)
@@ -65,6 +62,9 @@ class Var(Expr):
     """An operand: a column's values or bits, the row number, a test's result."""
 
     name: str
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(**_NODE)
@@ -74,12 +74,18 @@ class Const(Expr):
     value: bool | int | float
     kind: Kind
 
+    def __str__(self) -> str:
+        return repr(self.value)
+
 
 @dataclass(**_NODE)
 class Group(Expr):
     """``(body)``: parentheses in the text, nothing else."""
 
     body: Expr
+
+    def __str__(self) -> str:
+        return f"({self.body})"
 
 
 @dataclass(**_NODE)
@@ -90,12 +96,18 @@ class Compare(Expr):
     left: Expr
     right: Expr
 
+    def __str__(self) -> str:
+        return f"{self.left} {self.op} {self.right}"
+
 
 @dataclass(**_NODE)
 class And(Expr):
     """``a & b & ...`` (left to right)."""
 
     terms: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return " & ".join(map(str, self.terms))
 
 
 @dataclass(**_NODE)
@@ -104,12 +116,18 @@ class Or(Expr):
 
     terms: tuple[Expr, ...]
 
+    def __str__(self) -> str:
+        return " | ".join(map(str, self.terms))
+
 
 @dataclass(**_NODE)
 class Not(Expr):
     """``~body``."""
 
     body: Expr
+
+    def __str__(self) -> str:
+        return f"~{self.body}"
 
 
 @dataclass(**_NODE)
@@ -121,12 +139,19 @@ class Arith(Expr):
     right: Expr
     tight: bool = False
 
+    def __str__(self) -> str:
+        sep = self.op if self.tight else f" {self.op} "
+        return f"{self.left}{sep}{self.right}"
+
 
 @dataclass(**_NODE)
 class Square(Expr):
     """``base**2``, which numexpr computes as ``base*base``."""
 
     base: Expr
+
+    def __str__(self) -> str:
+        return f"{self.base}**2"
 
 
 @dataclass(**_NODE)
@@ -136,6 +161,9 @@ class Call(Expr):
     name: Literal["where", "minimum", "maximum", "floor", "sqrt", "abs"]
     args: tuple[Expr, ...]
 
+    def __str__(self) -> str:
+        return f"{self.name}({', '.join(map(str, self.args))})"
+
 
 TRUE = Const(True, "bool")
 FALSE = Const(False, "bool")
@@ -143,6 +171,19 @@ FALSE = Const(False, "bool")
 
 def const(value: bool | int | float) -> Const:
     """A constant with numexpr's kind for a Python value (ints: int32 or int64)."""
+    if isinstance(value, float):  # not cached: -0.0 == 0.0 would share an entry
+        return Const(value, "double")
+    return _const(value)
+
+
+def number(value: float) -> Const:
+    """A filter's number: whole numbers in the int32 range as ints, else a double."""
+    return _number(value)
+
+
+# cached by value and type (1 and True are two constants)
+@lru_cache(maxsize=4096, typed=True)
+def _const(value: bool | int | float) -> Const:
     if isinstance(value, bool):
         return Const(value, "bool")
     if isinstance(value, int):
@@ -152,8 +193,8 @@ def const(value: bool | int | float) -> Const:
     return Const(float(value), "double")
 
 
-def number(value: float) -> Const:
-    """A filter's number: whole numbers in the int32 range as ints, else a double."""
+@lru_cache(maxsize=4096, typed=True)
+def _number(value: float) -> Const:
     if float(value).is_integer() and abs(value) < 2**31:
         return const(int(value))
     if math.isinf(value) or math.isnan(value):
@@ -200,33 +241,6 @@ def constants(e: Expr) -> int:
     raise TypeError(f"not an expression node: {e!r}")
 
 
-@lru_cache(maxsize=1024)
 def render(e: Expr) -> str:
     """The numexpr text of ``e`` (numbers as ``repr``, names as they are)."""
-    return _text(e)
-
-
-def _text(e: Expr) -> str:
-    match e:
-        case Var(name):
-            return name
-        case Const(value, _):
-            return repr(value)
-        case Group(body):
-            return f"({_text(body)})"
-        case Compare(op, a, b):
-            return f"{_text(a)} {op} {_text(b)}"
-        case And(terms):
-            return " & ".join(_text(t) for t in terms)
-        case Or(terms):
-            return " | ".join(_text(t) for t in terms)
-        case Not(body):
-            return f"~{_text(body)}"
-        case Arith(op, a, b, tight):
-            sep = op if tight else f" {op} "
-            return f"{_text(a)}{sep}{_text(b)}"
-        case Square(base):
-            return f"{_text(base)}**2"
-        case Call(name, args):
-            return f"{name}({', '.join(_text(a) for a in args)})"
-    raise TypeError(f"not an expression node: {e!r}")
+    return str(e)

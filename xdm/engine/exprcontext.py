@@ -66,6 +66,8 @@ class FilterContext:
         self.excluded: list[SubspaceEntry] = []
         self.extents: dict[str, tuple[float, float]] = {}
         self.names: set[str] = set()
+        self.bound: dict[tuple[str, str], e.Var] = {}
+        """The variable of each (column, how) bound so far."""
         self.files: dict[int, Any] = {}
         """What each ``@file`` node meant: its intervals, or its parsed filter."""
 
@@ -81,6 +83,7 @@ class FilterContext:
         )
         sub.names = self.names
         sub.operands = self.operands
+        sub.bound = self.bound
         sub.tests = self.tests
         sub.excluded = self.excluded
         sub.files = self.files
@@ -102,9 +105,9 @@ class FilterContext:
 
     def var(self, col: ColumnMeta, how: str = "values") -> e.Var:
         """The operand bound to ``col``'s values (or bits), bound on first use."""
-        for op in self.operands.values():
-            if op.column == col.name and op.how == how:
-                return e.Var(op.var)
+        found = self.bound.get((col.name, how))
+        if found is not None:
+            return found
         # a leading "_" is left to generated names (_row, _t0, _keep) and numexpr
         # refuses "__" anywhere: such columns get colN too
         safe = _SAFE_NAME.match(col.key) and not col.key.startswith("_")
@@ -118,7 +121,8 @@ class FilterContext:
             name += "_"
         self.names.add(name)
         self.operands[name] = Operand(var=name, column=col.name, how=how)  # type: ignore[arg-type]
-        return e.Var(name)
+        self.bound[col.name, how] = var = e.Var(name)
+        return var
 
     def row_var(self) -> e.Var:
         if "_row" not in self.operands:

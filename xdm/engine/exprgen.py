@@ -63,24 +63,16 @@ class CompiledFilter:
     """The fused predicate and what the top-level (AND'ed) filters imply."""
 
     expression: e.Expr
-    """The predicate's tree: ``&`` of ``terms`` (``expr.TRUE``: keep all)."""
+    """The predicate's tree: ``&`` of its conjuncts (``expr.TRUE``: keep all)."""
+    predicate: str
+    """The predicate's numexpr text (``explain`` prints it)."""
+    terms: tuple[str, ...]
+    """The text of each top-level conjunct (none for ``True``)."""
     operands: tuple[Operand, ...]
     tests: tuple[VectorTest, ...]
     time_selections: tuple[Intervals, ...] = ()
     subspace: tuple[SubspaceEntry, ...] = ()
     extents: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    @property
-    def predicate(self) -> str:
-        """The predicate's numexpr text."""
-        return e.render(self.expression)
-
-    @property
-    def terms(self) -> tuple[str, ...]:
-        """The numexpr text of each top-level conjunct (none for ``True``)."""
-        if self.expression == e.TRUE:
-            return ()
-        return tuple(e.render(t) for t in e.conjuncts(self.expression))
 
     def variable(self, column: str) -> str | None:
         """The numexpr variable bound to ``column``'s values, if any."""
@@ -111,8 +103,15 @@ def compile_filters(
     terms = [_qualifier(ctx, q) for q in qualifiers]
     for name in extra_columns:
         ctx.var(block.require_column(name))
+    expression = _conjunction(terms)
+    texts = () if expression == e.TRUE else tuple(map(str, e.conjuncts(expression)))
     return CompiledFilter(
-        expression=_conjunction(terms),
+        expression=expression,
+        # the text of an "&" is its conjuncts' joined
+        predicate=" & ".join(texts)
+        if isinstance(expression, e.And)
+        else str(expression),
+        terms=texts,
         operands=tuple(ctx.operands.values()),
         tests=tuple(ctx.tests),
         time_selections=tuple(ctx.time_selections),

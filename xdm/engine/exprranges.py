@@ -439,7 +439,10 @@ def _int_value(ctx: FilterContext, value: Any, node: Any) -> int | None:
 
 def _range_text(r: n.Range) -> str:
     def text(v: Any) -> str:
-        return "" if v is None else getattr(v, "text", str(v))
+        if v is None:
+            return ""
+        written = getattr(v, "text", None)  # a Number as the user wrote it
+        return str(v) if written is None else str(written)
 
     if r.is_single:
         return f"{text(r.lo)}:{text(r.lo)}"
