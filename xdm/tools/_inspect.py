@@ -90,7 +90,6 @@ def output_header(text: str) -> Selected:
     list or ``[bin]`` gives the engine's output header (the one dmcopy writes).
     """
     from xdm.api import Image, read, scan
-    from xdm.engine.steps import Histogram, OpenBlock
     from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
@@ -102,8 +101,7 @@ def output_header(text: str) -> Selected:
             kind = "table" if block.is_table else "image" if block.is_image else "null"
             return Selected(block.header.copy(), kind, block.name, path)
     p = plan(vf)
-    opened = p.find(OpenBlock)
-    if (opened is not None and opened.kind == "image") or p.find(Histogram):
+    if p.gives_image:
         image = read(vf)
         assert isinstance(image, Image)
         return Selected(image.header, "image", image.name or "IMAGE", path)

@@ -390,14 +390,12 @@ def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     import numpy as np
 
     from xdm.api import Image, read, scan
-    from xdm.engine.steps import Histogram, OpenBlock
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
 
     vf = parse(p["infile"])
     pl = plan(vf)
-    opened = pl.find(OpenBlock)
-    if (opened is not None and opened.kind == "image") or pl.find(Histogram):
+    if pl.gives_image:
         image = read(vf)
         assert isinstance(image, Image)
         n = int(np.asarray(image.data).size)
@@ -477,14 +475,12 @@ def _span(text: str, what: str) -> tuple[int, int | None]:
 
 
 def _data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from xdm.engine.steps import Histogram, OpenBlock
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
 
     vf = parse(p["infile"])
     pl = plan(vf)
-    opened = pl.find(OpenBlock)
-    if (opened is not None and opened.kind == "image") or pl.find(Histogram):
+    if pl.gives_image:
         return _image_data(p, sink, mods)
     return _table_data(p, sink, mods)
 

@@ -117,15 +117,13 @@ def dmstat(**params: Any) -> Statistics:
 
 def run(p: Values) -> Statistics:
     """Reduce the selected columns or the image; print CIAO's report at verbose >= 1."""
-    from xdm.engine.steps import Histogram, OpenBlock
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
     from xdm.progress import get_verbosity
 
     vf = parse(p["infile"])
     pl = plan(vf)
-    opened = pl.find(OpenBlock)
-    if (opened is not None and opened.kind == "image") or pl.find(Histogram):
+    if pl.gives_image:
         result = Statistics(str(p["infile"]), (_image_stats(p),))
     else:
         result = Statistics(str(p["infile"]), _table_stats(p))
