@@ -39,12 +39,9 @@ __all__ = [
     "TableStream",
     "WriteBehind",
     "events",
-    "has_heap",
-    "heap_table",
     "image",
     "intersect_gti",
     "narrow_subspace",
-    "table_layout",
 ]
 
 I2_OVERFLOW_PROMOTES = True
@@ -132,14 +129,14 @@ def events(run: Run, name: str) -> None:
     other block of the file, kept in memory, or handed to the caller as a
     ``TableStream`` (``run.sink``), as ``run.result``."""
     block = run.block
-    header, dtype, columns = table_layout(run, name)
+    header, dtype, columns = _table_layout(run, name)
     if run.sink == "stream":
         run.result = _stream(run, header, columns)
         return
     if run.sink == "memory":
         with failures_named("WriteEvents", run.source):
-            if has_heap(block):
-                hdu = heap_table(run, header, columns)
+            if _has_heap(block):
+                hdu = _heap_table(run, header, columns)
                 run.result = TableResult(records=hdu.data, header=hdu.header, name=name)
                 return
             parts = [_pick(c.records, c.keep, dtype, columns) for c in run.chunks()]
@@ -151,8 +148,8 @@ def events(run: Run, name: str) -> None:
     limit = RUNS_WRITTEN_IN_PLACE if run.runs_in_place is None else run.runs_in_place
     with failures_named("WriteEvents", run.source), open(run.out, "wb") as fh:
         for i, hdu in enumerate(block.hdul):
-            if i == block.index and has_heap(block):
-                fh.write(hdu_bytes(heap_table(run, header, columns), primary=False))
+            if i == block.index and _has_heap(block):
+                fh.write(hdu_bytes(_heap_table(run, header, columns), primary=False))
             elif i == block.index:
                 writer = EventWriter(fh, header, dtype)
                 with WriteBehind() as behind:  # chunk k is written during k+1
@@ -196,8 +193,8 @@ def _stream(
 ) -> TableStream:
     block = run.block
     chunks: Iterator[Any]
-    if has_heap(block):  # small tables (responses, regions), read by astropy
-        data = heap_table(run, header, columns).data
+    if _has_heap(block):  # small tables (responses, regions), read by astropy
+        data = _heap_table(run, header, columns).data
         names = tuple((c, c) for c in data.dtype.names or ())
         chunks = iter([(data, np.ones(len(data), dtype=bool))])
     else:
@@ -212,7 +209,7 @@ def _stream(
     )
 
 
-def table_layout(
+def _table_layout(
     run: Run, name: str
 ) -> tuple[Header, np.dtype[Any], tuple[tuple[str, str], ...] | None]:
     """The output table's header, record layout and ``[cols]`` pairs (None: all)."""
@@ -236,14 +233,14 @@ def table_layout(
     return header, dtype, selected
 
 
-def has_heap(block: Block) -> bool:
+def _has_heap(block: Block) -> bool:
     """Variable-length columns (``PE()``, ``QD()``) keep their values in a heap."""
     return int(block.header.get("PCOUNT", 0)) > 0 or any(
         c.tform.lstrip("0123456789")[:1].upper() in ("P", "Q") for c in block.columns
     )
 
 
-def heap_table(
+def _heap_table(
     run: Run, header: Header, columns: tuple[tuple[str, str], ...] | None
 ) -> Any:
     """The selected rows of a table with a heap, through astropy (which rebuilds
