@@ -155,9 +155,20 @@ def test_table_leaves_few_points_to_the_exact_test():
 )
 def test_engine_rows_equal_with_and_without_the_table(monkeypatch, suffix):
     text = f"{CHANDRA}{suffix}"
-    monkeypatch.setattr(raster, "MIN_POINTS", 10**12)
+    monkeypatch.setenv("XDM_RASTER_MIN_POINTS", str(10**12))
     exact = xdm.api.select(text)
-    monkeypatch.setattr(raster, "MIN_POINTS", 0)
+    monkeypatch.setenv("XDM_RASTER_MIN_POINTS", "0")
     tabled = xdm.api.select(text)
     assert 0 < exact.sum() < len(exact)
     assert np.array_equal(tabled, exact)
+
+
+def test_the_table_threshold_comes_from_the_environment(monkeypatch):
+    r = xdm.region(REGIONS[1])
+    monkeypatch.delenv("XDM_RASTER_MIN_POINTS", raising=False)
+    assert raster.for_points(r, raster.MIN_POINTS - 1) is None
+    assert raster.for_points(r, raster.MIN_POINTS) is raster.for_region(r)
+    monkeypatch.setenv("XDM_RASTER_MIN_POINTS", "0")
+    assert raster.for_points(r, 1) is raster.for_region(r)
+    monkeypatch.setenv("XDM_RASTER_MIN_POINTS", str(10**12))
+    assert raster.for_points(r, 10**9) is None

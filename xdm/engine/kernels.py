@@ -276,14 +276,15 @@ def region_contains(
 ) -> NDArray[np.bool_]:
     """``region.contains`` over a chunk, exactly as CIAO decides every point.
 
-    A chunk of ``raster.MIN_POINTS`` rows or more goes through the region's cell
-    lookup table (``xdm.regions.raster``), which runs the exact test only near
-    the boundaries; otherwise the exact test runs on the rows ``candidates``
-    (the bounding-box prefilter, computed only when needed) keeps.
+    A chunk of ``raster.MIN_POINTS`` rows or more (``raster.for_points``) goes
+    through the region's cell lookup table (``xdm.regions.raster``), which runs
+    the exact test only near the boundaries; otherwise the exact test runs on
+    the rows ``candidates`` (the bounding-box prefilter, computed only when
+    needed) keeps.
     """
     from xdm.regions import raster
 
-    table = raster.for_region(region) if len(x) >= raster.MIN_POINTS else None
+    table = raster.for_points(region, len(x))
     if table is not None:
         inside: NDArray[np.bool_] = _split_rows(
             len(x), lambda a, b: table.contains(x[a:b], y[a:b])

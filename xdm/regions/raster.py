@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from functools import lru_cache
 
 import numpy as np
@@ -49,14 +50,15 @@ from xdm.regions.shapes import (
     _cos_sin,
 )
 
-__all__ = ["CELLS", "MIN_POINTS", "SUBCHUNK", "Raster", "for_region"]
+__all__ = ["CELLS", "MIN_POINTS", "SUBCHUNK", "Raster", "for_points", "for_region"]
 
 CELLS = 256
 """Cells along the longer side of the region's boundary box."""
 
 MIN_POINTS = 50_000
 """Fewer candidate points than this go straight to the exact test (building the
-table costs about as much as testing this many points exactly)."""
+table costs about as much as testing this many points exactly). The environment
+variable ``XDM_RASTER_MIN_POINTS`` overrides it (0: always the table)."""
 
 SUBCHUNK = 65536
 """Rows converted and looked up at a time (their buffers stay in the CPU cache)."""
@@ -247,6 +249,14 @@ def _boundary(region: Region) -> tuple[list[Segment], list[Rim]] | None:
             segments += got[0]
             rims += got[1]
     return segments, rims
+
+
+def for_points(region: Region, n: int) -> Raster | None:
+    """The region's raster when ``n`` points are worth building it for, else None
+    (``MIN_POINTS``, or ``$XDM_RASTER_MIN_POINTS``)."""
+    text = os.environ.get("XDM_RASTER_MIN_POINTS", "").strip()
+    least = int(text) if text.lstrip("-").isdigit() else MIN_POINTS
+    return for_region(region) if n >= least else None
 
 
 @lru_cache(maxsize=64)
