@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from xdm import switches
 from xdm.engine.image_axes import Axis, Frame
 from xdm.errors import XdmSemanticError
 from xdm.io.imagewcs import physical_world_wcs, quiet_wcs
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from xdm.regions.coords import ImageReader
 
 __all__ = [
-    "PHYSICAL_UPPER_INCLUSIVE",
     "FilterCompiler",
     "Grid",
     "Mask",
@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 # dm-syntax 3.3/8: physical coordinates are real values, so ``x=lo:hi`` keeps pixel
-# centres with lo <= x < hi (unconfirmed for images); logical ``#1=lo:hi`` is
-# inclusive at both ends (documented: #1=257:512 is 256 pixels).
-PHYSICAL_UPPER_INCLUSIVE = False
+# centres with lo <= x < hi (unconfirmed for images: ``xdm.switches``,
+# ``physical_upper_inclusive``); logical ``#1=lo:hi`` is inclusive at both ends
+# (documented: #1=257:512 is 256 pixels).
 
 Mask = NDArray[np.bool_]
 
@@ -103,7 +103,7 @@ def range_mask(
         if lo is not None:
             sel &= values >= lo
         if hi is not None:
-            inclusive = kind == "logical" or PHYSICAL_UPPER_INCLUSIVE
+            inclusive = kind == "logical" or switches.current().physical_upper_inclusive
             sel &= values <= hi if inclusive else values < hi
         out |= sel
     return out

@@ -27,7 +27,6 @@ from numpy.typing import NDArray
 from xdm.engine.image_axes import Frame
 from xdm.engine.image_bin import Rebin, block_sum, rebin_plan
 from xdm.engine.image_filters import (
-    PHYSICAL_UPPER_INCLUSIVE,
     FilterCompiler,
     Grid,
     Term,
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_TYPES",
-    "PHYSICAL_UPPER_INCLUSIVE",
     "evaluate_image",
     "read_image",
 ]
@@ -137,7 +135,7 @@ def evaluate_image(
     -------
     The new array and header. Filters: ``#n=lo:hi`` (logical, inclusive),
     ``x=lo:hi`` (physical, via LTV/LTM or the ``P`` WCS; see
-    ``PHYSICAL_UPPER_INCLUSIVE``), linear world axes by CTYPE (``freq=...``),
+    ``switches.physical_upper_inclusive``), linear world axes by CTYPE (``freq=...``),
     comparisons, ``sky=``/``(x,y)=``/``(#1,#2)=`` regions and masks (pixel centres),
     ``[exclude ...]`` (null inside). Unselected pixels get ``[opt null=v]``, else
     BLANK (integer images), else 0; the image is cropped to the selection (range

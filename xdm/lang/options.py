@@ -24,7 +24,6 @@ __all__ = [
     "DEFAULT_IMAGE_TYPE",
     "IMAGE_TYPES",
     "OPTIONS",
-    "WEIGHTED_IMAGE_TYPE",
     "ImageType",
     "Option",
     "check_options",
@@ -105,8 +104,8 @@ IMAGE_TYPES: tuple[ImageType, ...] = (
 DEFAULT_IMAGE_TYPE = "i2"
 """dm-syntax 7.5: binned images are 16-bit integers unless ``[opt type=]``."""
 
-WEIGHTED_IMAGE_TYPE = "r4"
-"""dm-syntax 7.5 (unconfirmed): a weighted histogram (``;flux``) defaults to r4."""
+# A weighted histogram's default type is unconfirmed: ``xdm.switches``,
+# ``weighted_image_type``.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
