@@ -37,9 +37,8 @@ def test_behind_raises_a_failed_job():
         behind.run(job)
 
 
-def test_split_rows_equals_one_part(monkeypatch):
-    monkeypatch.setattr(kernels, "SUBCHUNK", 100)
-    got = kernels._split_rows(1001, lambda a, b: np.arange(a, b))
+def test_split_rows_equals_one_part():
+    got = kernels.split_rows(1001, lambda a, b: np.arange(a, b), subchunk=100)
     assert np.array_equal(got, np.arange(1001))
 
 

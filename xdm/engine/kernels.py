@@ -29,6 +29,7 @@ __all__ = [
     "kept_runs",
     "padded_index",
     "region_contains",
+    "split_rows",
     "strings_equal",
 ]
 
@@ -109,7 +110,7 @@ def _evaluate_numpy(
                 }
                 out[j:k] = program.run(env)
 
-    _split_rows(n, rows)
+    split_rows(n, rows)
     return out
 
 
@@ -162,7 +163,7 @@ def padded_index(
     split between threads: numpy releases the GIL inside each pass.
     """
     step = subchunk or SUBCHUNK
-    _split_rows(
+    split_rows(
         len(out),
         lambda a, b: _padded_rows(values, axes, keep, out, a, b, step),
         subchunk=step,
@@ -174,7 +175,7 @@ _POOL: list[Any] = []
 _POOL_LOCK = threading.Lock()
 
 
-def _split_rows(
+def split_rows(
     n: int, work: Callable[[int, int], Any], *, subchunk: int | None = None
 ) -> Any:
     """``work(start, stop)`` over rows ``0:n`` in one part per thread numexpr may use
@@ -286,7 +287,7 @@ def region_contains(
 
     table = raster.for_points(region, len(x))
     if table is not None:
-        inside: NDArray[np.bool_] = _split_rows(
+        inside: NDArray[np.bool_] = split_rows(
             len(x), lambda a, b: table.contains(x[a:b], y[a:b])
         )
         return inside
