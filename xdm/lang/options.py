@@ -15,7 +15,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from xdm.errors import XdmSemanticError
 from xdm.lang import nodes
@@ -42,15 +42,20 @@ ValueKind = Literal["flag", "type", "number", "megabytes", "yes/no", "text"]
 class ImageType:
     """One ``[opt type=...]`` value: an image's pixel type."""
 
-    name: str  # CIAO's spelling, e.g. "i2"
-    dtype: str  # numpy dtype name, e.g. "int16"
-    bitpix: int  # FITS BITPIX
-    label: str  # the data-type name dmlist prints, e.g. "Int2"
-    binned: bool  # a [bin] of a table can make it (else image blocks only)
+    name: str
+    """CIAO's spelling: ``i2``."""
+    dtype: str
+    """numpy's name for it: ``int16`` (a string: lang imports no numpy)."""
+    bitpix: int
+    """FITS BITPIX."""
+    label: str
+    """The data-type name dmlist prints: ``Int2``."""
+    binned: bool
+    """A ``[bin]`` of a table can make it (else image blocks only)."""
     help: str
 
 
-IMAGE_TYPES: tuple[ImageType, ...] = (
+IMAGE_TYPES: Final[tuple[ImageType, ...]] = (
     ImageType(
         name="u1",
         dtype="uint8",
@@ -101,7 +106,7 @@ IMAGE_TYPES: tuple[ImageType, ...] = (
     ),
 )
 
-DEFAULT_IMAGE_TYPE = "i2"
+DEFAULT_IMAGE_TYPE: Final = "i2"
 """dm-syntax 7.5: binned images are 16-bit integers unless ``[opt type=]``."""
 
 # A weighted histogram's default type is unconfirmed: ``xdm.switches``,
@@ -122,7 +127,8 @@ class Option:
     applies: Literal["table", "image", "both"]
     help: str
     values: tuple[str, ...] = ()
-    metavar: str = ""  # how the docs write the value: null=v, mem=N
+    metavar: str = ""
+    """How the docs write the value: ``null=v``, ``mem=N``."""
     used: bool = True
 
     @property
@@ -140,7 +146,7 @@ class Option:
 _YES = ("yes", "y", "true", "t", "1")
 _NO = ("no", "n", "false", "f", "0")
 
-OPTIONS: tuple[Option, ...] = (
+OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         name="type",
         value="type",
