@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from xdm import switches
 from xdm.errors import XdmIOError, XdmSemanticError
 from xdm.io import gti, intervals, timefilter
 from xdm.lang import nodes
@@ -272,7 +273,7 @@ def test_time_open_range_refreshes_livetime_after_dtcor_edit() -> None:
     assert header["EXPOSURE"] == pytest.approx(ontime * 0.5)
 
 
-def test_per_chip_keys_and_aim_chip(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_per_chip_keys_and_aim_chip() -> None:
     header = fits.Header({"DTCOR": 0.9, "ONTIME": 10.0, "ONTIME3": 10.0})
     blocks = [
         _gti_block([[0, 10], [20, 25]], ccd=3),
@@ -284,8 +285,8 @@ def test_per_chip_keys_and_aim_chip(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (header["ONTIME3"], header["ONTIME6"]) == (15.0, 5.0)
     assert header["ONTIME"] == 15.0  # ONTIME matched ONTIME3 before
     assert header["EXPOSUR6"] == pytest.approx(4.5)
-    monkeypatch.setattr(gti, "UPDATE_TSTART_TSTOP", True)
-    gti.update_exposure_keys(header, kept, aim_ccd=6)
+    with switches.using(update_tstart_tstop=True):
+        gti.update_exposure_keys(header, kept, aim_ccd=6)
     assert header["ONTIME"] == 5.0
     assert (header["TSTART"], header["TSTOP"]) == (0.0, 25.0)
 

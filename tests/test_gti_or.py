@@ -1,4 +1,4 @@
-"""Time filters inside ``||``: rows and GTIs (``exprgen.TIME_IN_OR_NARROWS_GTI``).
+"""Time filters inside ``||``: rows and GTIs (switch ``time_in_or_narrows_gti``).
 
 Oracles: events and GTI rows read with astropy; the kept rows recomputed with numpy
 masks and the expected GTIs by clipping every input GTI row to every window in a
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from xdm import switches
 from xdm.api import copy, select
-from xdm.engine import exprgen
 
 
 def _clip(rows: np.ndarray, windows: list[tuple[float, float]]) -> list[list[float]]:
@@ -125,12 +125,11 @@ def test_switch_off_selects_rows_and_leaves_gtis(
     tmp_path: Path,
     synthetic_events: Path,
     windows: list[tuple[float, float]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(exprgen, "TIME_IN_OR_NARROWS_GTI", False)
     (a, b), (c, d) = windows
     out = tmp_path / "off.fits"
-    copy(f"{synthetic_events}[(time={a!r}:{b!r})||(time={c!r}:{d!r})]", out)
+    with switches.using(time_in_or_narrows_gti=False):
+        copy(f"{synthetic_events}[(time={a!r}:{b!r})||(time={c!r}:{d!r})]", out)
     with fits.open(synthetic_events) as src, fits.open(out) as dst:
         keep = _time_mask(src[1].data["time"], windows)
         assert len(dst[1].data) == keep.sum()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from xdm import switches
 from xdm.api import scan
 from xdm.errors import XdmSemanticError
-from xdm.io import gti
 from xdm.summary import TableSummary, describe
 
 EVENTS = Path(__file__).parent / "data" / "events"
@@ -112,17 +112,15 @@ def test_rxte_good_time_comes_from_its_two_gti_blocks() -> None:
     assert sums == [1226.0, 1230.0]  # the two blocks disagree
     summary = describe(str(XTE))
     assert isinstance(summary, TableSummary)
-    # MULTI_BLOCK_COMBINE = "intersect": good where both blocks are good; here the
+    # multi_block_combine = "intersect": good where both blocks are good; here the
     # shorter block lies inside the longer one
-    assert gti.MULTI_BLOCK_COMBINE == "intersect"
+    assert switches.current().multi_block_combine == "intersect"
     assert summary.good_time_s == good_in_all_or_any(blocks, "intersect") == min(sums)
 
 
-def test_rxte_good_time_follows_the_combine_switch(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(gti, "MULTI_BLOCK_COMBINE", "union")
-    summary = describe(str(XTE))
+def test_rxte_good_time_follows_the_combine_switch() -> None:
+    with switches.using(multi_block_combine="union"):
+        summary = describe(str(XTE))
     assert summary.good_time_s == good_in_all_or_any(block_intervals(XTE), "union")
 
 

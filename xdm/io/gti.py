@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from xdm import switches
 from xdm.io.intervals import (
     Intervals,
     intersect,
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AIM_CCDS",
-    "MULTI_BLOCK_COMBINE",
-    "UPDATE_TSTART_TSTOP",
     "combine_blocks",
     "gti_block",
     "gti_ccd",
@@ -47,14 +46,8 @@ __all__ = [
     "update_gti_blocks",
 ]
 
-# dm-syntax 4: "TSTART/TSTOP update: (unconfirmed)". Default: keep the observation's
-# TSTART/TSTOP; when True they become the first START / last STOP of the new GTIs.
-UPDATE_TSTART_TSTOP = False
-
-# Several GTI blocks with no CCD_ID (RXTE files carry two) describe one detector,
-# so the good time is where all of them are good (unconfirmed; "union" is the
-# other choice).
-MULTI_BLOCK_COMBINE = "intersect"
+# The unconfirmed readings (TSTART/TSTOP update, combining several GTI blocks
+# without CCD_ID) are xdm.switches: update_tstart_tstop, multi_block_combine.
 
 # Aim-point chips, tried in order when the header does not say which chip's ONTIME
 # is the overall ONTIME: ACIS-S3 (7), then ACIS-I3 (3).
@@ -184,7 +177,7 @@ def update_gti_blocks(
     A GTI block (``is_gti_block``) becomes ``intersect(old, intervals_for(keep,
     gti_ccd(header, refs)))``; its header is kept (column names, units, CCD_ID,
     TIMESYS...) with ``ONTIME`` set to the new total (and TSTART/TSTOP when
-    ``UPDATE_TSTART_TSTOP``). Other blocks are returned unchanged. New HDU objects
+    ``update_tstart_tstop``). Other blocks are returned unchanged. New HDU objects
     are made; the inputs are not modified.
     """
     from astropy.io import fits
@@ -219,7 +212,7 @@ def update_gti_blocks(
             header.remove(key, ignore_missing=True)
         table = fits.BinTableHDU.from_columns(columns, header=header)
         _set(table.header, "ONTIME", total(new), "[s] Sum of GTIs")
-        if UPDATE_TSTART_TSTOP and len(new):
+        if switches.current().update_tstart_tstop and len(new):
             _set(table.header, "TSTART", float(new[0, 0]))
             _set(table.header, "TSTOP", float(new[-1, 1]))
         out.append(table)
@@ -255,7 +248,8 @@ def _chip_gtis(
 
 
 def combine_blocks(a: Intervals, b: Intervals) -> Intervals:
-    return intersect(a, b) if MULTI_BLOCK_COMBINE == "intersect" else union(a, b)
+    combine = switches.current().multi_block_combine
+    return intersect(a, b) if combine == "intersect" else union(a, b)
 
 
 def _aim_ccd(header: Header, chips: Iterable[int]) -> int | None:
@@ -298,10 +292,10 @@ def update_exposure_keys(
     ``LIVTIMEn = ONTIMEn x DTCOR``, ``EXPOSURn = LIVTIMEn``. Overall ``ONTIME``
     is the aim-point chip's (``aim_ccd``, or the rule in ``_aim_ccd``); for files
     without per-chip GTIs (HRC, RXTE) it is the total of the plain GTI (several
-    plain blocks combined per ``MULTI_BLOCK_COMBINE``). ``LIVETIME = ONTIME x
+    plain blocks combined per ``multi_block_combine``). ``LIVETIME = ONTIME x
     DTCOR`` (DTCOR 1 when absent; DTCOR itself is never changed), ``EXPOSURE =
     LIVETIME``. Keys of chips without a GTI block are left alone. TSTART/TSTOP
-    change only when ``UPDATE_TSTART_TSTOP``. Nothing is written when there are
+    change only with ``update_tstart_tstop``. Nothing is written when there are
     no GTI blocks. A block's chip is found per ``gti_ccd``; ``refs`` defaults to
     the data subspace of ``events_header``.
     """
@@ -333,7 +327,7 @@ def update_exposure_keys(
     _set(events_header, "LIVETIME", ontime * dtcor, "[s] Ontime x DTCOR")
     _set(events_header, "EXPOSURE", ontime * dtcor, "[s] Exposure time")
 
-    if UPDATE_TSTART_TSTOP:
+    if switches.current().update_tstart_tstop:
         everything = [g for g in per_chip.values() if len(g)]
         if plain is not None and len(plain):
             everything.append(plain)

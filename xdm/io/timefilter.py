@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from xdm import switches
 from xdm.errors import XdmIOError, XdmSemanticError
 from xdm.io.gti import (
     combine_blocks,
@@ -26,16 +27,10 @@ from xdm.io.intervals import Intervals, TimeFilter, intersect, normalise, subtra
 from xdm.lang import nodes
 
 __all__ = [
-    "SINGLE_SELECTION_APPLIES_TO_ALL",
     "intervals_from_filter",
     "looks_like_fits",
     "read_time_filter",
 ]
-
-# A reference narrowed to one set of intervals (``@flt1.fits[GTI7]``,
-# ``@evt2.fits[ccd_id=7]``) is a plain time filter for every row (unconfirmed:
-# CIAO might tie it to chip 7 only).
-SINGLE_SELECTION_APPLIES_TO_ALL = True
 
 _CHIP_COLUMNS = ("ccd_id", "chip_id")
 
@@ -226,8 +221,8 @@ def read_time_filter(vf: nodes.VirtualFile, base_dir: str | None = None) -> Time
     Any other filter raises ``XdmSemanticError``; ``[cols]``, ``[opt]`` and
     ``[subspace]`` are ignored. When the selection leaves one set of intervals
     (one block chosen, or one chip) it applies to all rows (key ``None``, see
-    ``SINGLE_SELECTION_APPLIES_TO_ALL``). Several blocks without a chip are
-    combined per ``MULTI_BLOCK_COMBINE``.
+    the switch ``single_selection_applies_to_all``). Several blocks without a chip
+    are combined per ``multi_block_combine`` (both in ``xdm.switches``).
 
     Raises
     ------
@@ -300,7 +295,7 @@ def read_time_filter(vf: nodes.VirtualFile, base_dir: str | None = None) -> Time
             span=vf.span,
         )
     if (
-        SINGLE_SELECTION_APPLIES_TO_ALL
+        switches.current().single_selection_applies_to_all
         and len(keep) == 1
         and (chosen_one or (selection.chips is not None and len(selection.chips) == 1))
     ):

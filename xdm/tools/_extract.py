@@ -474,11 +474,11 @@ def chip_gti(result: Pass, header: Header) -> tuple[NDArray[np.float64], str]:
 
     One CCD: its GTI block. Several: the union of theirs (a bin counts as
     exposed while any chip under the region is live). No CCD column: the file's
-    GTI blocks combined as ``xdm.io.gti.MULTI_BLOCK_COMBINE`` says. No GTI block:
+    GTI blocks combined as the switch ``multi_block_combine`` says. No GTI block:
     [TSTART, TSTOP).
     """
     from xdm.io import gti
-    from xdm.io.intervals import intersect, union
+    from xdm.io.intervals import union
 
     blocks: dict[int | None, NDArray[np.float64]] = {}
     refs = gti.subspace_refs(header)
@@ -500,11 +500,7 @@ def chip_gti(result: Pass, header: Header) -> tuple[NDArray[np.float64], str]:
     values = list(blocks.values())
     out = values[0]
     for v in values[1:]:
-        out = (
-            intersect(out, v)
-            if gti.MULTI_BLOCK_COMBINE == "intersect"
-            else union(out, v)
-        )
+        out = gti.combine_blocks(out, v)
     return out, "GTI blocks of the file"
 
 
