@@ -32,7 +32,10 @@ sys.path.insert(0, str(HERE))
 from cases import Case, cases  # noqa: E402
 
 TOOLS = ("xdm", "xdm-cli", "fitsio", "numpy", "fitscopy", "funtools")
-CLI = ("xdm-cli", "fitscopy", "funtools")
+CLI = ("xdm-cli", "xdm-cli-before", "fitscopy", "funtools")
+BEFORE: str | None = (
+    None  # --before DIR: a checkout of an earlier xdm, for xdm-cli-before
+)
 SLOW_AT_1E8 = ("fitsio",)  # left out at 1e8 rows unless --tools names it
 TIME = shutil.which("time") or "/usr/bin/time"  # GNU time, for peak memory
 # Python tools start as they do once installed: from cached bytecode (pip compiles
@@ -86,9 +89,11 @@ def _command(tool: str, case: Case, events: Path, out: Path) -> list[str] | None
             str(events),
             str(out),
         ]
-    if tool == "xdm-cli":  # the whole `xdm copy` command, start-up included
+    if tool in ("xdm-cli", "xdm-cli-before"):  # the whole command, start-up included
+        if tool == "xdm-cli-before" and BEFORE is None:
+            return None
         vf = f"{events}{case.xdm}"
-        return [sys.executable, "-m", "xdm", "copy", vf, str(out), "clobber=yes"]
+        return [sys.executable, "-m", "xdm", "dmcopy", vf, str(out), "clobber=yes"]
     if tool == "fitscopy" and case.cfitsio and shutil.which("fitscopy"):
         return ["fitscopy", f"{events}{case.cfitsio}", str(out)]
     if tool == "funtools" and case.funtools and shutil.which("funimage"):
@@ -97,7 +102,9 @@ def _command(tool: str, case: Case, events: Path, out: Path) -> list[str] | None
     return None
 
 
-def run_once(cmd: list[str], out: Path) -> tuple[float, float, float, str]:
+def run_once(
+    cmd: list[str], out: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, float, str]:
     """(seconds, process seconds, peak MB, error) of one subprocess.
 
     Python tools report their own in-process time (imports and parser warm); the
@@ -110,7 +117,9 @@ def run_once(cmd: list[str], out: Path) -> tuple[float, float, float, str]:
     stats = CACHE / "time.txt"
     t = time.perf_counter()
     proc = subprocess.run(
-        [TIME, "-f", "%M", "-o", str(stats), *cmd], capture_output=True, env=ENV
+        [TIME, "-f", "%M", "-o", str(stats), *cmd],
+        capture_output=True,
+        env=ENV if env is None else env,
     )
     wall = time.perf_counter() - t
     peak = float(stats.read_text().split()[-1]) / 1024.0  # kB
@@ -184,10 +193,13 @@ def bench_rows(rows: int, tools: list[str], keys: str, repeat: int) -> list[Resu
             if runs[tool][1] is None:
                 runs[tool][0].note = "n/a"
         for _ in range(repeat):
-            for res, cmd, out in runs.values():
+            for tool, (res, cmd, out) in runs.items():
                 if cmd is None or res.note:
                     continue
-                seconds, process, peak, err = run_once(cmd, out)
+                env = None
+                if tool == "xdm-cli-before":  # the earlier checkout first on the path
+                    env = {**ENV, "PYTHONPATH": str(BEFORE)}
+                seconds, process, peak, err = run_once(cmd, out, env)
                 res.peak_mb = max(res.peak_mb, peak)
                 if err:
                     res.note = err.splitlines()[-1]
@@ -252,6 +264,7 @@ def table(results: list[Result], titles: dict[str, str]) -> list[str]:
                 # xdm's work (imports done) over the tool's median
                 ratio = f"{xdm.median / r.median:.2f}"
             if r.median and tool in CLI and tool != "xdm-cli" and cli and cli.median:
+                # (for xdm-cli-before: now over before, below 1 is faster)
                 # whole command against whole command, start-up on both sides
                 cli_ratio = f"{cli.median / r.median:.2f}"
             ok = {True: "yes", False: "**NO**", None: "-"}[r.same]
@@ -271,9 +284,20 @@ def main() -> int:
     ap.add_argument("--cases", default="abcdef")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown")
+    ap.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of an earlier xdm: adds tool xdm-cli-before (its whole command)",
+    )
     args = ap.parse_args()
+    global BEFORE
+    BEFORE = None if args.before is None else str(args.before.resolve())
     CACHE.mkdir(exist_ok=True)
     tools = args.tools.split(",")
+    if BEFORE is not None and "xdm-cli-before" not in tools:
+        tools.insert(
+            tools.index("xdm-cli") + 1 if "xdm-cli" in tools else 0, "xdm-cli-before"
+        )
     results: list[Result] = []
     for text in args.rows.split(","):
         rows = int(float(text))

@@ -311,6 +311,9 @@ PACKAGE = Path(xdm.__file__).parent
 
 DIRECT_WRITERS: dict[tuple[str, str], str] = {
     ("io/writer.py", "write_hdulist"): "called with atomic_output's temporary path",
+    ("io/plainwrite.py", "write_image"): "called with atomic_output's temporary path",
+    ("engine/write.py", "events"): "run.out is atomic_output's temporary path",
+    ("io/hdus.py", "save_hdus"): "for atomic_output's temporary path (write_fits)",
     ("demo.py", "make_events"): "its own temporary name (with the pid) and os.replace",
     (
         "lang/fastparse.py",

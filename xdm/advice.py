@@ -188,7 +188,7 @@ def _clause(clause: Any, block: Block, base_dir: Any) -> Advice | None:
     name = col.name
     unit = f" {col.unit}" if col.unit else ""
     if name.lower() == "time":
-        start, stop = block.header.get("TSTART"), block.header.get("TSTOP")
+        start, stop = block.cards.get("TSTART"), block.cards.get("TSTOP")
         known = isinstance(start, int | float) and isinstance(stop, int | float)
         if known and (hi < start or lo > stop):
             return Advice(
@@ -373,7 +373,7 @@ def _against_values(
 def output_is_empty(path: str | os.PathLike[str]) -> bool:
     """Whether a product holds nothing: its first table has no rows, or its
     image (when it has no table) sums to zero. Headers only for tables."""
-    from astropy.io import fits
+    from xdm.io.plainfits import plain_product_is_empty
 
     if not str(path).lower().endswith((".fits", ".fit", ".fts", ".gz", ".img", ".evt")):
         try:
@@ -382,6 +382,11 @@ def output_is_empty(path: str | os.PathLike[str]) -> bool:
                     return False  # a PNG quick-look, not a FITS product
         except OSError:
             return False
+    found = plain_product_is_empty(path)  # read without astropy when plain
+    if found is not None:
+        return found
+    from astropy.io import fits
+
     with fits.open(path, memmap=True) as hdul:
         for hdu in hdul:
             if isinstance(hdu, fits.BinTableHDU) and hdu.name.upper() != "GTI":

@@ -161,7 +161,7 @@ class Run:
                 f"block {block.name} is an image; it is evaluated by xdm.engine.images",
                 source=self.source,
             )
-        header = block.header.copy()
+        header = block.cards.copy()  # lean Cards for a plain file: no astropy
         for key in ("CHECKSUM", "DATASUM"):
             header.remove(key, ignore_missing=True)
         self.header = header
@@ -178,12 +178,7 @@ class Run:
         if self._gti is None:
             from xdm.io import gti
 
-            block = self.block
-            self._gti = {
-                i: h
-                for i, h in enumerate(block.hdul)
-                if i != block.index and gti.is_gti_block(h)
-            }
+            self._gti = gti.gti_blocks(self.block)
         return self._gti
 
     @gti.setter

@@ -20,6 +20,7 @@ import numpy as np
 from xdm.engine import kernels
 from xdm.engine.run import failures_named
 from xdm.errors import XdmSemanticError
+from xdm.io.cards import as_header
 from xdm.io.writer import EventWriter, hdu_bytes, retarget_column_keywords
 from xdm.progress import note
 
@@ -90,7 +91,7 @@ def intersect_gti(run: Run, intervals: Any) -> None:
     block = run.block
     refs = block.subspace.chip_refs()  # chips of GTI blocks without CCD_ID
     if run.gti:
-        hdus = list(run.gti.values())
+        hdus = list(gti.editable_blocks(block, run.gti).values())
         for keep in intervals:
             hdus = gti.update_gti_blocks(hdus, keep, refs=refs)
         run.gti = dict(zip(run.gti, hdus))
@@ -142,12 +143,14 @@ def events(run: Run, name: str) -> None:
             parts = [_pick(c.records, c.keep, dtype, columns) for c in run.chunks()]
             records = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
             header["NAXIS2"] = len(records)
-            run.result = TableResult(records=records, header=header, name=name)
+            run.result = TableResult(
+                records=records, header=as_header(header), name=name
+            )
         return
     assert run.out is not None
     limit = RUNS_WRITTEN_IN_PLACE if run.runs_in_place is None else run.runs_in_place
     with failures_named("WriteEvents", run.source), open(run.out, "wb") as fh:
-        for i, hdu in enumerate(block.hdul):
+        for i, hdu in enumerate(block.hdus):
             if i == block.index and _has_heap(block):
                 fh.write(hdu_bytes(_heap_table(run, header, columns), primary=False))
             elif i == block.index:
@@ -191,6 +194,8 @@ class TableStream:
 def _stream(
     run: Run, header: Header, columns: tuple[tuple[str, str], ...] | None
 ) -> TableStream:
+    from xdm.io import gti
+
     block = run.block
     chunks: Iterator[Any]
     if _has_heap(block):  # small tables (responses, regions), read by astropy
@@ -201,10 +206,10 @@ def _stream(
         names = columns or tuple((c.name, c.name) for c in block.columns)
         chunks = ((c.records, c.keep) for c in run.chunks())
     return TableStream(
-        header=header,
+        header=as_header(header),
         total_rows=block.nrows,
         columns=names,
-        gti_blocks=tuple(run.gti.values()),
+        gti_blocks=tuple(gti.editable_blocks(block, run.gti).values()),
         chunks=chunks,
     )
 
@@ -235,7 +240,7 @@ def _table_layout(
 
 def _has_heap(block: Block) -> bool:
     """Variable-length columns (``PE()``, ``QD()``) keep their values in a heap."""
-    return int(block.header.get("PCOUNT", 0)) > 0 or any(
+    return int(block.cards.get("PCOUNT", 0)) > 0 or any(
         c.tform.lstrip("0123456789")[:1].upper() in ("P", "Q") for c in block.columns
     )
 
@@ -360,15 +365,13 @@ def image(run: Run, hist: Histogram, counts: NDArray[Any], name: str) -> None:
             "a binned image is not a stream of rows", source=run.source
         )
     if run.sink == "memory":
-        run.result = ImageResult(data=data, header=header, name=name)
+        run.result = ImageResult(data=data, header=as_header(header), name=name)
         return
     assert run.out is not None
-    from xdm.io.hdus import image_hdu
-    from xdm.io.writer import write_hdulist
+    from xdm.io.plainwrite import write_image
 
-    primary = image_hdu(data, header, primary=True)
     with failures_named("WriteImage", run.source):
-        write_hdulist(Path(run.out), [primary, *run.gti.values()])
+        write_image(Path(run.out), data, header, list(run.gti.values()))
     run.wrote = f": image {' x '.join(map(str, data.shape[::-1]))}"
     run.result = run.out
 
@@ -390,10 +393,9 @@ def _image_header(
     """Primary-image header: the event keywords (exposure, subspace, history kept,
     table structure and column keywords dropped), then the physical and sky WCS."""
     from xdm.io.columns import is_column_keyword
-    from xdm.io.hdus import new_header
     from xdm.io.imagewcs import AxisGrid, binned_image_header
 
-    header = new_header()
+    header = type(events_header)()  # lean Cards or astropy Header, as read
     for card in events_header.cards:
         key = card.keyword
         if (

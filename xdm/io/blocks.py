@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xdm.errors import Span, XdmIOError, XdmSemanticError
+from xdm.io.cards import Cards
 from xdm.io.columns import ColumnMeta, column_metas, column_vectors, raw_dtype
+from xdm.io.plainfits import PlainHdu, record_dtype, scan_plain
 
 if TYPE_CHECKING:
     from astropy.io.fits import HDUList, Header
@@ -50,15 +52,19 @@ the per-chunk temporaries (a few arrays of this length) stay well under 100 MB."
 class Block:
     """An opened block of a file: header, column metadata and raw row access.
 
-    ``header`` may be shared with a ``HeaderCache`` and the blocks reopened from
-    its ``handle``: read it, copy it before changing it. The astropy HDU list (``hdul``) is opened on first
+    ``cards`` is the header as read: a lean ``Cards`` for a plain file (read
+    without astropy, ``xdm.io.plainfits``), else astropy's ``Header``; both answer
+    ``get``, ``[]``, ``in``, iteration and ``copy``. ``header`` is always an
+    astropy ``Header`` (made from the cards on first use). Both may be shared with
+    a ``HeaderCache`` and the blocks reopened from its ``handle``: read them, copy
+    them before changing them. The astropy HDU list (``hdul``) is opened on first
     use; use the block as a context manager or call ``close()``.
     """
 
     path: str
     index: int  # 0-based HDU index; CIAO number is index + 1
     name: str
-    header: Header
+    cards: Any  # Cards | Header
     _hdul: HDUList | None = None
     nrows: int = 0
     columns: tuple[ColumnMeta, ...] = ()
@@ -67,6 +73,7 @@ class Block:
     _derived: dict[str, Any] = field(default_factory=dict)
     _data_offset: int | None = None  # file offset of the rows, when uncompressed
     _stamp: tuple[int, int] | None = None  # (size, mtime_ns) when opened
+    plain: tuple[PlainHdu, ...] | None = None  # every HDU, when read without astropy
 
     @property
     def handle(self) -> BlockHandle:
@@ -78,14 +85,20 @@ class Block:
             path=self.path,
             index=self.index,
             name=self.name,
-            header=self.header,
+            cards=self.cards,
             nrows=self.nrows,
             columns=self.columns,
             vectors=self.vectors,
             data_offset=self._data_offset,
             stamp=self._stamp,
             derived=self._derived,
+            plain=self.plain,
         )
+
+    @property
+    def header(self) -> Header:
+        """The block's header as an astropy ``Header`` (imports astropy)."""
+        return _astropy_header(self.cards, self._derived)
 
     @property
     def hdul(self) -> HDUList:
@@ -101,23 +114,29 @@ class Block:
         return self._hdul
 
     @property
+    def hdus(self) -> Sequence[Any]:
+        """Every HDU of the file: ``PlainHdu`` for a plain file (no astropy), else
+        the astropy HDU list. Both have ``header``; ``hdu_bytes`` writes both."""
+        return self.plain if self.plain is not None else self.hdul
+
+    @property
     def subspace(self) -> Any:
         """The block's data subspace (``xdm.io.subspace.Subspace``), read once."""
         found = self._derived.get("subspace")
         if found is None:
             from xdm.io.subspace import Subspace
 
-            found = self._derived["subspace"] = Subspace.from_header(self.header)
+            found = self._derived["subspace"] = Subspace.from_header(self.cards)
         return found
 
     # ------------------------------------------------------------ description
     @property
     def is_table(self) -> bool:
-        return self.header.get("XTENSION", "").strip().upper() in ("BINTABLE",)
+        return str(self.cards.get("XTENSION", "")).strip().upper() in ("BINTABLE",)
 
     @property
     def is_image(self) -> bool:
-        return not self.is_table and int(self.header.get("NAXIS", 0)) > 0
+        return not self.is_table and int(self.cards.get("NAXIS", 0)) > 0
 
     @property
     def ciao_number(self) -> int:
@@ -254,13 +273,19 @@ class BlockHandle:
     path: str
     index: int
     name: str
-    header: Header
+    cards: Any  # Cards | Header, as Block.cards
     nrows: int
     columns: tuple[ColumnMeta, ...]
     vectors: dict[str, tuple[str, str]]
     data_offset: int | None
     stamp: tuple[int, int] | None
     derived: dict[str, Any]  # what blocks opened from it work out once (dtype, DSS)
+    plain: tuple[PlainHdu, ...] | None = None  # as Block.plain
+
+    @property
+    def header(self) -> Header:
+        """The header as an astropy ``Header``, the one its blocks give."""
+        return _astropy_header(self.cards, self.derived)
 
     def open(self, *, source: str | None = None) -> Block:
         """The block again; a file changed since (size or time) is refused."""
@@ -279,14 +304,27 @@ class BlockHandle:
             path=self.path,
             index=self.index,
             name=self.name,
-            header=self.header,
+            cards=self.cards,
             nrows=self.nrows,
             columns=self.columns,
             vectors=self.vectors,
             _derived=self.derived,
             _data_offset=self.data_offset,
             _stamp=self.stamp,
+            plain=self.plain,
         )
+
+
+def _astropy_header(cards: Any, derived: dict[str, Any]) -> Header:
+    """``cards`` as an astropy ``Header``, made once per block (in ``derived``)."""
+    if not isinstance(cards, Cards):
+        return cards
+    found = derived.get("header")
+    if found is None:
+        from astropy.io import fits
+
+        found = derived["header"] = fits.Header.fromstring(cards.tostring())
+    return found
 
 
 def open_block(
@@ -310,8 +348,9 @@ def open_block(
     With a ``cache`` (owned by the caller: a session, a completer; or the one
     of an enclosing ``HeaderCache.active()``), headers and column metadata of
     uncompressed files read before come from it, validated against the file's
-    header bytes, so opening the same file again does not re-parse its headers
-    with astropy. Without one, the headers are read every time.
+    header bytes, so opening the same file again does not re-parse its headers.
+    Without one, the headers are read every time. A plain file
+    (``xdm.io.plainfits``) is read without astropy; any other through astropy.
     """
     real = resolve_path(path, base_dir)
     try:
@@ -329,13 +368,19 @@ def open_block(
     meta = None if cache is None else cache.get(real, stat)
     hdul = None
     if meta is None:
+        from xdm.io.fitscheck import check_file
+
+        check_file(real, path, source=source, span=span)  # our words, not astropy's
+        plain = scan_plain(real)
+        if plain is not None:
+            meta = _plain_meta(plain)
+            if cache is not None:
+                cache.put(real, stat, meta)
+    if meta is None:
         import warnings
 
         from astropy.io import fits
 
-        from xdm.io.fitscheck import check_file
-
-        check_file(real, path, source=source, span=span)  # our words, not astropy's
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -376,11 +421,12 @@ def open_block(
         path=str(real),
         index=index,
         name=meta.names[index],
-        header=header,
+        cards=header,
         _hdul=hdul,
         _derived=derived,
         _data_offset=meta.data_offsets[index] if meta.cacheable else None,
         _stamp=(stat.st_size, stat.st_mtime_ns),
+        plain=meta.plain,
     )
     if block.is_table:
         block.nrows = int(header.get("NAXIS2", 0))
@@ -396,12 +442,13 @@ def open_block(
 class _FileMeta:
     """What ``open_block`` needs from a file's headers, read once by astropy."""
 
-    headers: tuple[Header, ...]  # copies, detached from any HDU list
+    headers: tuple[Any, ...]  # Cards, or astropy Header copies detached from the file
     names: tuple[str, ...]
     header_spans: tuple[tuple[int, int], ...]  # (start, end) of each header
     header_bytes: bytes
     data_offsets: tuple[int, ...]
     cacheable: bool  # uncompressed: offsets are file offsets
+    plain: tuple[PlainHdu, ...] | None = None  # read without astropy
     blocks: dict[int, dict[str, Any]] = field(default_factory=dict)
     default: int | None = None  # the default block's index, once chosen
 
@@ -420,6 +467,20 @@ def _file_meta(real: Path, hdul: HDUList) -> _FileMeta:
         header_bytes=b"",
         data_offsets=tuple(int(i["datLoc"]) for i in infos),
         cacheable=not compressed,
+    )
+
+
+def _plain_meta(hdus: Sequence[PlainHdu]) -> _FileMeta:
+    """The headers, names and offsets of a plain file's blocks (no astropy)."""
+    headers = tuple(h.cards for h in hdus)
+    return _FileMeta(
+        headers=headers,
+        names=tuple(_block_name(h, i) for i, h in enumerate(headers)),
+        header_spans=tuple((h.header_start, h.data_start) for h in hdus),
+        header_bytes=b"",
+        data_offsets=tuple(h.data_start for h in hdus),
+        cacheable=True,
+        plain=tuple(hdus),
     )
 
 
@@ -608,11 +669,14 @@ def _choose_block(
 def _raw_records(block: Block) -> NDArray[Any]:
     dtype = block._derived.get("dtype")
     if dtype is None:
-        dtype = block._derived["dtype"] = raw_dtype(block.hdul[block.index])
+        found = record_dtype(block.cards) if block.plain is not None else None
+        if found is None:
+            found = raw_dtype(block.hdul[block.index])
+        dtype = block._derived["dtype"] = found
     if (
         block._data_offset is not None
         and block.nrows
-        and dtype.itemsize == int(block.header["NAXIS1"])
+        and dtype.itemsize == int(block.cards["NAXIS1"])
     ):
         return np.memmap(
             block.path,

@@ -27,14 +27,19 @@ from xdm.io.intervals import (
     total,
     union,
 )
+from xdm.io.plainfits import PlainHdu
 
 if TYPE_CHECKING:
     from astropy.io.fits import BinTableHDU, Header
 
+    from xdm.io.blocks import Block
+
 __all__ = [
     "AIM_CCDS",
     "combine_blocks",
+    "editable_blocks",
     "gti_block",
+    "gti_blocks",
     "gti_ccd",
     "gti_intervals",
     "has_intervals",
@@ -57,11 +62,19 @@ _EMPTY = np.empty((0, 2), dtype=np.float64)
 
 
 def interval_column(hdu: Any, name: str) -> str | None:
-    """The block's column called ``name`` in any case (``Start``), or None."""
+    """The block's column called ``name`` in any case (``Start``), or None; read
+    from the TTYPEn keywords of a ``PlainHdu``."""
     columns = getattr(hdu, "columns", None)
-    if columns is None:
+    if columns is not None:
+        names = list(columns.names)
+    elif isinstance(hdu, PlainHdu) and hdu.cards.get("XTENSION") == "BINTABLE":
+        fields = int(hdu.cards.get("TFIELDS", 0))
+        names = [
+            str(hdu.cards.get(f"TTYPE{n}", "")).strip() for n in range(1, fields + 1)
+        ]
+    else:
         return None
-    for col in columns.names:
+    for col in names:
         if col.upper() == name:
             return str(col)
     return None
@@ -72,6 +85,26 @@ def has_intervals(hdu: Any) -> bool:
         interval_column(hdu, "START") is not None
         and interval_column(hdu, "STOP") is not None
     )
+
+
+def gti_blocks(block: Block, *, editable: bool = False) -> dict[int, Any]:
+    """The GTI blocks of ``block``'s file other than itself, by HDU index.
+
+    For a plain file they are ``PlainHdu`` (headers read without astropy, copied
+    byte for byte into a product), unless ``editable`` asks for astropy HDUs
+    (``update_gti_blocks`` rewrites them).
+    """
+    hdus = block.hdul if editable or block.plain is None else block.plain
+    return {i: h for i, h in enumerate(hdus) if i != block.index and is_gti_block(h)}
+
+
+def editable_blocks(block: Block, blocks: Mapping[int, Any]) -> dict[int, Any]:
+    """``blocks`` with each ``PlainHdu`` replaced by the astropy HDU of the same
+    index in ``block``'s file (``update_gti_blocks`` and ``gti_intervals`` read
+    and rewrite their rows)."""
+    return {
+        i: block.hdul[i] if isinstance(h, PlainHdu) else h for i, h in blocks.items()
+    }
 
 
 def is_gti_block(hdu: Any) -> bool:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xdm.io.cards import Cards
+
 if TYPE_CHECKING:
     from astropy.io.fits import Header
     from astropy.wcs import WCS
@@ -118,10 +120,17 @@ def binned_image_header(
 
     ``vector`` names the pair (``sky``) as ``MTYPE1``/``MFORM1``, as CIAO does,
     so that ``img[sky=...]`` and ``[bin sky=4]`` work on the image.
-    """
-    from astropy.io import fits
 
-    header = fits.Header()
+    The keywords come as lean ``Cards`` when ``event_header`` is ``Cards`` (a
+    plain file read without astropy), else as an astropy ``Header``.
+    """
+    header: Any
+    if isinstance(event_header, Cards):
+        header = Cards()
+    else:
+        from astropy.io import fits
+
+        header = fits.Header()
     use_world = column_wcs and any(a.has_world for a in axes)
     world = [a.has_world and use_world for a in axes]
     if use_world and not _valid_world(axes, world, event_header):

@@ -388,11 +388,11 @@ def _inherit(fields: dict[str, str], first: dict[str, str]) -> dict[str, str]:
 
 
 def _append(header: Header, key: str, value: str) -> None:
-    from astropy.io import fits
-
+    """Append ``key = value`` (an astropy ``Header`` or lean ``Cards``, which hand
+    a HIERARCH card to astropy when written)."""
     if len(key) > 8:  # only 2-digit entries of a prefixed component
         key = f"HIERARCH {key}"
-    header.append(fits.Card(key, value), end=True)
+    header.append((key, value), end=True)
 
 
 def _is_integer_form(form: str | None) -> bool:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from xdm.io.cards import LeanUnsupported, as_header
 from xdm.io.columns import COLUMN_KEY
+from xdm.io.plainfits import PlainHdu
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header
@@ -28,8 +30,12 @@ def write_hdulist(path: Path, hdus: Sequence[Any]) -> None:
 
 
 def hdu_bytes(hdu: Any, *, primary: bool) -> bytes:
-    """One HDU serialised as FITS bytes (header + padded data), to append to a file."""
+    """One HDU serialised as FITS bytes (header + padded data), to append to a file;
+    a ``PlainHdu`` (an unchanged HDU of a plain input) is its bytes in the file."""
     import io
+
+    if isinstance(hdu, PlainHdu):
+        return hdu.read_bytes()
 
     from astropy.io import fits
 
@@ -47,9 +53,11 @@ class EventWriter:
     The header is written first with NAXIS2 = 0 and patched when the writer is
     closed (card width is fixed, so the header length does not change). Rows are
     appended as raw big-endian records: no conversion, no per-row Python.
+    ``header`` is ``Cards`` or an astropy ``Header``; cards the lean format
+    cannot write are handed to astropy.
     """
 
-    def __init__(self, fh: BinaryIO, header: Header, dtype: np.dtype[Any]) -> None:
+    def __init__(self, fh: BinaryIO, header: Any, dtype: np.dtype[Any]) -> None:
         self.fh = fh
         self.header = header.copy()
         self.dtype = dtype
@@ -58,7 +66,12 @@ class EventWriter:
         self.header["NAXIS2"] = 0
         self.header["PCOUNT"] = 0
         self._start = fh.tell()
-        fh.write(self.header.tostring().encode("ascii"))
+        try:
+            text = self.header.tostring()
+        except LeanUnsupported:
+            self.header = as_header(self.header)
+            text = self.header.tostring()
+        fh.write(text.encode("ascii"))
         self._data_start = fh.tell()
 
     def append(self, records: NDArray[Any]) -> None:

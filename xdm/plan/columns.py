@@ -118,9 +118,9 @@ def _dm_columns(
     """Columns as the DM counts them for ``#n``: a vector (adjacent components
     named by the header's MTYPE/MFORM) is one column (dm-syntax 6)."""
     pairs = {}
-    for key in block.header:
+    for key in block.cards:
         if key.startswith("MTYPE") and key[5:].isdigit():
-            parts = str(block.header.get("MFORM" + key[5:], "")).lower().split(",")
+            parts = str(block.cards.get("MFORM" + key[5:], "")).lower().split(",")
             if len(parts) == 2:
                 pairs[parts[0].strip()] = parts[1].strip()
     groups: list[list[tuple[str, str]]] = []

@@ -200,10 +200,8 @@ def _default_range(
     )
     if col.tlmin is not None and col.tlmax is not None:
         lo, hi, origin = col.tlmin - half, col.tlmax + half, "TLMIN/TLMAX"
-    elif (
-        col.key in TIME_COLUMNS and "TSTART" in block.header and "TSTOP" in block.header
-    ):
-        lo, hi = float(block.header["TSTART"]), float(block.header["TSTOP"])
+    elif col.key in TIME_COLUMNS and "TSTART" in block.cards and "TSTOP" in block.cards:
+        lo, hi = float(block.cards["TSTART"]), float(block.cards["TSTOP"])
         origin = "TSTART/TSTOP"
     else:
         lo, hi, origin = _data_range(block, col)
