@@ -103,7 +103,7 @@ def _command(tool: str, case: Case, events: Path, out: Path) -> list[str] | None
 
 
 def run_once(
-    cmd: list[str], out: Path, env: dict[str, str] | None = None
+    cmd: list[str], out: Path, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> tuple[float, float, float, str]:
     """(seconds, process seconds, peak MB, error) of one subprocess.
 
@@ -120,6 +120,7 @@ def run_once(
         [TIME, "-f", "%M", "-o", str(stats), *cmd],
         capture_output=True,
         env=ENV if env is None else env,
+        cwd=cwd,
     )
     wall = time.perf_counter() - t
     peak = float(stats.read_text().split()[-1]) / 1024.0  # kB
@@ -196,10 +197,13 @@ def bench_rows(rows: int, tools: list[str], keys: str, repeat: int) -> list[Resu
             for tool, (res, cmd, out) in runs.items():
                 if cmd is None or res.note:
                     continue
-                env = None
+                env = cwd = None
                 if tool == "xdm-cli-before":  # the earlier checkout first on the path
-                    env = {**ENV, "PYTHONPATH": str(BEFORE)}
-                seconds, process, peak, err = run_once(cmd, out, env)
+                    env, cwd = (
+                        {**ENV, "PYTHONPATH": str(BEFORE)},
+                        BEFORE,
+                    )  # -m: cwd first
+                seconds, process, peak, err = run_once(cmd, out, env, cwd)
                 res.peak_mb = max(res.peak_mb, peak)
                 if err:
                     res.note = err.splitlines()[-1]

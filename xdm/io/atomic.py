@@ -66,18 +66,20 @@ TEMP_SUFFIX = ".xdm-tmp"
 
 
 def _owner_tag() -> str:
-    import socket
+    if hasattr(os, "uname"):  # what socket.gethostname() gives, without socket
+        node = os.uname().nodename
+    else:
+        import socket
 
-    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "host"
+        node = socket.gethostname()
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", node)[:40] or "host"
     return f"{host}-{os.getpid()}"
 
 
 def _new_temp(target: Path, source: str | None) -> Path:
     """Create the temporary file (exclusive, mode 0666 & ~umask) and close it."""
-    import secrets
-
     for _ in range(100):
-        name = f".{target.name}.{_owner_tag()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        name = f".{target.name}.{_owner_tag()}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
         tmp = target.with_name(name)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
