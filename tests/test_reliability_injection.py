@@ -4,7 +4,7 @@ Two oracles, independent of the code under test:
 
 * the source itself: an ``ast`` scan of every module of ``xdm`` lists each
   call that runs text or loads code (``eval``, ``exec``, ``compile``,
-  ``numexpr.evaluate``, ``npexpr.compile``, ``os.system``, ``subprocess`` with
+  ``numexpr.evaluate``, ``os.system``, ``subprocess`` with
   ``shell=True``, ``pickle``/``marshal`` loads); the list must equal the
   allow-list below, each entry with the reason its text is generated;
 * Python's audit hooks (PEP 578): while hostile text goes through column
@@ -39,19 +39,17 @@ LEAK = re.compile(MARKER + r"[^A-Za-z0-9_]")  # the marker followed by punctuati
 # ------------------------------------------------------------------ source scan
 
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("kernels.py", "evaluate", "numexpr.evaluate"): (
-        "the expression is the planner's predicate: exprgen builds it from node "
-        "values (numbers through exprgen.literal, variables from column names "
-        "only when they are plain identifiers, else colN), never from user text"
-    ),
-    ("kernels.py", "_evaluate_numpy", "npexpr.compile"): (
-        "the same generated predicate, read by xdm's own numpy evaluator"
+    ("engine/kernels.py", "evaluate", "numexpr.evaluate"): (
+        "the text is rendered from the planner's expression tree (engine/expr): "
+        "exprgen builds the tree from node values (numbers through expr.number, "
+        "variables from column names only when they are plain identifiers, else "
+        "colN), never from user text; npexpr evaluates the same tree, no text"
     ),
     ("lang/fastnodes.py", "fast_constructor", "exec"): (
         "a constructor's source made from the field names of xdm's own node "
         "dataclasses at import time (what dataclasses itself does), no user text"
     ),
-    ("fastparse.py", "load_tables", "marshal.loads"): (
+    ("lang/fastparse.py", "load_tables", "marshal.loads"): (
         "the parser's LALR tables (plain data) from the user's own cache folder "
         "(made 0700 by xdm), checked against the grammar and module they came from"
     ),
@@ -81,7 +79,6 @@ _MODULE_SINKS = {
     "dill": {"load", "loads"},
     "cloudpickle": {"load", "loads"},
     "numexpr": {"evaluate", "re_evaluate", "NumExpr"},
-    "xdm.engine.npexpr": {"compile"},
 }
 _SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen"}
 
@@ -150,10 +147,10 @@ def _scan() -> dict[tuple[str, str, str], int]:
 def test_scan_finds_what_it_looks_for() -> None:
     """The scanner itself: each kind of sink in a sample is found."""
     sample = ast.parse(
-        "import os, subprocess, pickle\nimport numexpr as ne\nfrom xdm import npexpr\n"
+        "import os, subprocess, pickle\nimport numexpr as ne\n"
         "def f(t):\n  eval(t); exec(t); compile(t, 'x', 'eval'); os.system(t)\n"
         "  subprocess.run(t, shell=True); subprocess.run([t]); pickle.loads(t)\n"
-        "  ne.evaluate(t); npexpr.compile(t, ()); re.compile(t)\n"
+        "  ne.evaluate(t); re.compile(t)\n"
     )
     names = _aliases(sample)
     sinks = sorted(
@@ -170,7 +167,6 @@ def test_scan_finds_what_it_looks_for() -> None:
             "subprocess.shell",
             "pickle.loads",
             "numexpr.evaluate",
-            "npexpr.compile",
         ]
     )
 
