@@ -118,9 +118,8 @@ def test_headers_are_cached_only_inside_a_callers_cache(tmp_path: Path) -> None:
     with open_block(str(path)) as a, open_block(str(path)) as b:
         assert a.header is not b.header  # read every time
     cache = HeaderCache()
-    with cache.active():
-        with open_block(str(path)) as a, open_block(str(path)) as b:
-            assert a.header is b.header  # served from the session's cache
+    with cache.active(), open_block(str(path)) as a, open_block(str(path)) as b:
+        assert a.header is b.header  # served from the session's cache
     with open_block(str(path)) as c:
         assert c.header is not a.header
 
