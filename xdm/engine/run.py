@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from xdm.engine import kernels
-from xdm.engine.binindex import KEEP, histogram_expression
 from xdm.engine.expr import conjuncts
 from xdm.errors import XdmError, XdmExecutionError, XdmSemanticError
 from xdm.io.blocks import DEFAULT_CHUNK_ROWS, Block
@@ -425,7 +424,8 @@ def expression_counter(hist: Histogram) -> tuple[Stage, Callable[[], NDArray[Any
             flat = kernels.evaluate(hist.index, env)
         except kernels.TooComplexError:
             env["_keep"] = rows.keep
-            flat = kernels.evaluate(histogram_expression(KEEP, hist.axes), env)
+            assert hist.index_of_kept is not None  # the planner sets it
+            flat = kernels.evaluate(hist.index_of_kept, env)
         flat = full(flat, len(rows))
         weights = None
         if weight_var is not None:

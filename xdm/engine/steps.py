@@ -233,8 +233,9 @@ class Histogram(_Runs):
     index_expression: str
     index: Expr
     """``index_expression`` as the tree the kernels evaluate."""
-    index_of_kept: str = ""
-    """The index expression over a precomputed ``_keep`` mask (split fallback)."""
+    index_of_kept: Expr | None = None
+    """The index over a precomputed ``_keep`` mask: the fallback when the fused
+    index exceeds what numexpr can compile (255 registers/constants)."""
     step_operands: tuple[tuple[str, float], ...] = ()
     """Bin sizes the index expressions divide by as named operands (not literals)."""
     weight: str | None = None

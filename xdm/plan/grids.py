@@ -306,7 +306,7 @@ def histogram(
         axes=grids,
         index_expression=str(index),
         index=index,
-        index_of_kept=str(histogram_expression(KEEP, grids)),
+        index_of_kept=histogram_expression(KEEP, grids),
         step_operands=tuple(step_operands(grids).items()),
         weight=weight.name if weight is not None else None,
         weight_var=compiled.variable(weight.name) if weight is not None else None,
