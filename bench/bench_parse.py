@@ -56,8 +56,8 @@ def count_tokens(text: str) -> int:
 def warm(text: str, rounds: int, number: int) -> tuple[float, float, float, float, int]:
     """Best microseconds per parse (CPU time): fast driver uncached, the same
     with an empty span table, cached, lark reference; and the token count."""
-    from xdm.lang.parser import parse, parse_slow
     from xdm.lang.fastnodes import SPANS
+    from xdm.lang.parser import parse, parse_slow
 
     def no_spans() -> None:
         SPANS.clear()
