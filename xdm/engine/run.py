@@ -160,15 +160,15 @@ class Run:
                 f"block {block.name} is an image; it is evaluated by xdm.engine.images",
                 source=self.source,
             )
-        header = block.cards.copy()  # lean Cards for a plain file: no astropy
-        for key in ("CHECKSUM", "DATASUM"):
-            header.remove(key, ignore_missing=True)
-        self.header = header
 
     def output_header(self) -> Header:
-        """The output block's header as the steps so far left it."""
+        """The output block's header as the steps so far left it (a copy of the
+        block's, made on first use: a run that only streams rows makes none)."""
         if self.header is None:
-            raise XdmExecutionError("no block is open", source=self.source)
+            header = self.block.cards.copy()  # lean Cards for a plain file
+            for key in ("CHECKSUM", "DATASUM"):
+                header.remove(key, ignore_missing=True)
+            self.header = header
         return self.header
 
     @property
