@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.lang.shapes import STACK_GRID
 
 __all__ = ["expand_grids", "members", "outputs", "read_stack", "runs"]
-
-STACK_GRID = "igrid"
 
 
 def read_stack(word: str) -> list[str]:
