@@ -392,3 +392,32 @@ def test_hrc_default_band_is_wide_and_unfiltered(
         fluximage(
             infile=str(hrc), outroot=str(tmp_path / "h2"), units="time", bands="broad"
         )
+
+
+def test_xygrid_number_of_bins_and_axis_names_give_the_same_image(
+    synthetic_events: Path, tmp_path: Path
+) -> None:
+    """``lo:hi:#n`` and ``x=``/``y=`` spell the grid ``lo:hi:step`` spells."""
+    images = []
+    for k, grid in enumerate(
+        (GRID, "3900:4300:#50,3900:4300:#50", "x=3900:4300:8,y=3900:4300:8")
+    ):
+        fluximage(
+            infile=str(synthetic_events),
+            outroot=str(tmp_path / f"g{k}"),
+            xygrid=grid,
+            units="time",
+            cleanup=False,
+        )
+        images.append(fits.getdata(tmp_path / f"g{k}_broad.img"))
+    assert images[0].shape == (50, 50)
+    for other in images[1:]:
+        assert np.array_equal(images[0], other)
+    for bad in ("3900:4300:0,3900:4300:8", "4300:3900:8,3900:4300:8", "1:2:#0,1:2:1"):
+        with pytest.raises(XdmSemanticError, match="fluximage: xygrid="):
+            fluximage(
+                infile=str(synthetic_events),
+                outroot=str(tmp_path / "bad"),
+                xygrid=bad,
+                units="time",
+            )

@@ -385,6 +385,43 @@ def test_xygrid_text_gives_the_grid(obs: list[Path], tmp_path: Path) -> None:
     )
 
 
+def test_xygrid_steps_and_axis_names_give_the_same_grid(
+    obs: list[Path], tmp_path: Path
+) -> None:
+    """``lo:hi:step`` and ``x=``/``y=`` spell the grid ``lo:hi:#n`` spells."""
+    images = []
+    for k, grid in enumerate(
+        (
+            "3800.5:4400.5:#150,3900.5:4300.5:#100",
+            "3800.5:4400.5:4,3900.5:4300.5:4",
+            "x=3800.5:4400.5:4,y=3900.5:4300.5:#100",
+        )
+    ):
+        xdm.tools.merge_obs(
+            infiles=",".join(map(str, obs)),
+            outroot=f"{tmp_path}/m{k}_",
+            units="time",
+            xygrid=grid,
+            expmapthresh="0",
+        )
+        images.append(fits.getdata(tmp_path / f"m{k}_broad.img"))
+    assert images[0].shape == (100, 150)
+    for other in images[1:]:
+        assert np.array_equal(images[0], other)
+    for bad, why in (
+        ("3800.5:4400.5:4,3900.5:4300.5:8", "square pixels"),
+        ("3800.5:4400.5:4,3900.5:4300.5", "xygrid="),
+        ("1:2:5,1:2:5", "no whole bin"),
+    ):
+        with pytest.raises(XdmSemanticError, match=why):
+            xdm.tools.merge_obs(
+                infiles=",".join(map(str, obs)),
+                outroot=f"{tmp_path}/bad_",
+                units="time",
+                xygrid=bad,
+            )
+
+
 def test_scan_many_matches_numpy_and_does_not_depend_on_the_task_cut(
     obs: list[Path],
 ) -> None:

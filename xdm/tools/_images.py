@@ -36,6 +36,7 @@ __all__ = [
     "check_same_grid",
     "image_list",
     "parse_threshold",
+    "parse_xygrid",
     "read_grid_image",
     "same_grid",
     "sky_grid",
@@ -105,6 +106,51 @@ def sky_grid(
         hi = (n + 0.5 - v) / m
         out.append((min(lo, hi), max(lo, hi), abs(1.0 / m)))
     return out[0], out[1]
+
+
+Axis = tuple[float, float, float]
+"""One axis of a sky grid: ``(lo, hi, step)`` in sky pixels."""
+
+
+def parse_xygrid(text: str, tool: str) -> tuple[Axis, Axis]:
+    """CIAO's ``xygrid``: ``x0:x1:dx,y0:y1:dy`` (``#n`` for n bins), or an image's grid.
+
+    ``x=``/``y=`` before an axis are allowed; an existing file is an image whose
+    physical range is reused (``sky_grid``). Used by fluximage and merge_obs.
+    """
+    value = text.strip()
+    path = os.path.expanduser(value.split("[", 1)[0])
+    if os.path.isfile(path):
+        return sky_grid(read_grid_image(value, "xygrid image"))
+    pieces = value.replace("x=", "").replace("y=", "").split(",")
+    try:
+        if len(pieces) != 2:
+            raise ValueError(value)
+        return _xygrid_axis(pieces[0]), _xygrid_axis(pieces[1])
+    except ValueError:
+        raise XdmSemanticError(
+            f"{tool}: xygrid={text!r} is not x0:x1:dx,y0:y1:dy or an image file",
+            hint="for example xygrid=3900:4300:4,3900:4300:4 or "
+            "3000.5:5000.5:#250,3000.5:5000.5:#250 (sky pixels)",
+        ) from None
+
+
+def _xygrid_axis(text: str) -> Axis:
+    """``lo:hi:step`` or ``lo:hi:#n`` -> ``(lo, hi, step)``; ValueError if not."""
+    parts = [t.strip() for t in text.split(":")]
+    if len(parts) != 3 or "" in parts:
+        raise ValueError(text)
+    lo, hi = float(parts[0]), float(parts[1])
+    if parts[2].startswith("#"):
+        n = int(parts[2][1:])
+        if n <= 0:
+            raise ValueError(text)
+        step = (hi - lo) / n
+    else:
+        step = float(parts[2])
+    if not step > 0 or not hi > lo:
+        raise ValueError(text)
+    return lo, hi, step
 
 
 def same_grid(a: Header, b: Header, shape_a: Any, shape_b: Any) -> str | None:

@@ -35,8 +35,8 @@ __all__ = [
     "auto_grid",
     "grid_header",
     "parse_refcoord",
-    "parse_xygrid",
     "reproject",
+    "xygrid_grid",
 ]
 
 
@@ -194,33 +194,22 @@ def parse_refcoord(text: str) -> tuple[float, float] | None:
     return float(c.ra.deg), float(c.dec.deg)
 
 
-def parse_xygrid(text: str) -> Grid:
-    """CIAO's ``xlo:xhi:#nx,ylo:yhi:#ny`` (or ``xlo:xhi:step,...``) -> Grid."""
+def xygrid_grid(text: str) -> Grid:
+    """CIAO's ``xlo:xhi:#nx,ylo:yhi:#ny`` (or ``xlo:xhi:step,...``) -> Grid.
+
+    The text is read by ``parse_xygrid`` (shared with fluximage); merge_obs
+    makes square pixels and at least one bin per axis.
+    """
+    from xdm.tools._images import parse_xygrid
+
     hint = "xygrid=xlo:xhi:#nx,ylo:yhi:#ny (sky pixels), e.g. 3000.5:5000.5:#250,..."
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2:
-        raise XdmSemanticError(f"merge_obs: xygrid={text!r} needs two axes", hint=hint)
-    axes: list[tuple[float, float, int]] = []
-    for part in parts:
-        bits = [b.strip() for b in part.split(":")]
-        try:
-            lo, hi = float(bits[0]), float(bits[1])
-            if bits[2].startswith("#"):
-                n = int(bits[2][1:])
-                step = (hi - lo) / n if n > 0 else 0.0
-            else:
-                step = float(bits[2])
-                n = round((hi - lo) / step) if step > 0 else 0
-        except (IndexError, ValueError, ZeroDivisionError):
-            raise XdmSemanticError(
-                f"merge_obs: xygrid axis {part!r} is not lo:hi:#n", hint=hint
-            ) from None
-        if len(bits) != 3 or n < 1 or step <= 0 or hi <= lo:
-            raise XdmSemanticError(
-                f"merge_obs: xygrid axis {part!r} is not lo:hi:#n", hint=hint
-            )
-        axes.append((lo, step, n))
-    (xlo, xstep, nx), (ylo, ystep, ny) = axes
+    axes = parse_xygrid(text, "merge_obs")
+    (xlo, xhi, xstep), (ylo, yhi, ystep) = axes
+    nx, ny = round((xhi - xlo) / xstep), round((yhi - ylo) / ystep)
+    if nx < 1 or ny < 1:
+        raise XdmSemanticError(
+            f"merge_obs: xygrid={text!r} has an axis of no whole bin", hint=hint
+        )
     if not math.isclose(xstep, ystep, rel_tol=1e-9):
         raise XdmSemanticError(
             f"merge_obs: xygrid={text!r} has pixels {xstep:g} x {ystep:g}; "

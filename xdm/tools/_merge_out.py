@@ -160,11 +160,11 @@ def common_frame(refcoord: str, first: Frame) -> Frame:
 
 def user_grid(text: str, frame: Frame) -> Grid:
     """``xygrid=``: CIAO's text form, or an image whose physical grid is reused."""
-    from xdm.tools._merge_grid import parse_xygrid
+    from xdm.tools._merge_grid import xygrid_grid
 
     path = text.split("[", 1)[0]
     if not os.path.isfile(path):
-        return parse_xygrid(text)
+        return xygrid_grid(text)
     from xdm.io.hdus import read_header
 
     header = read_header(path)

@@ -183,54 +183,6 @@ def num(value: float) -> str:
     return str(np.format_float_positional(float(value), trim="-"))
 
 
-def _axis(text: str) -> tuple[float, float, float]:
-    parts = [t.strip() for t in text.split(":")]
-    if len(parts) != 3 or "" in parts:
-        raise ValueError(text)
-    lo, hi = float(parts[0]), float(parts[1])
-    if parts[2].startswith("#"):
-        n = int(parts[2][1:])
-        if n <= 0:
-            raise ValueError(text)
-        step = (hi - lo) / n
-    else:
-        step = float(parts[2])
-    if not step > 0 or not hi > lo:
-        raise ValueError(text)
-    return lo, hi, step
-
-
-def parse_xygrid(
-    text: str,
-) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """``x0:x1:dx,y0:y1:dy`` (``#n`` for a number of bins), or an image file's grid."""
-    value = text.strip()
-    path = os.path.expanduser(value.split("[", 1)[0])
-    if os.path.isfile(path):
-        return _image_grid(value)
-    for prefix in ("x=",):
-        value = value.replace(prefix, "").replace("y=", "")
-    pieces = value.split(",")
-    try:
-        if len(pieces) != 2:
-            raise ValueError(value)
-        return _axis(pieces[0]), _axis(pieces[1])
-    except ValueError:
-        raise XdmSemanticError(
-            f"fluximage: xygrid={text!r} is not x0:x1:dx,y0:y1:dy or an image file",
-            hint="for example xygrid=3900:4300:4,3900:4300:4 (sky pixels)",
-        ) from None
-
-
-def _image_grid(
-    text: str,
-) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """The physical range an image covers (get_sky_limits)."""
-    from xdm.tools._images import read_grid_image, sky_grid
-
-    return sky_grid(read_grid_image(text, "xygrid image"))
-
-
 def _data_grid(
     vf: nodes.VirtualFile, binsize: float
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -298,7 +250,7 @@ def run(p: Values) -> FluxImageResult:
     from xdm.lang.parser import parse
     from xdm.progress import get_verbosity, note
     from xdm.tools._bands import band_label, parse_bands
-    from xdm.tools._images import parse_threshold, split_outroot
+    from xdm.tools._images import parse_threshold, parse_xygrid, split_outroot
 
     vf = parse(p["infile"])
     with open_vf_block(vf) as block:
@@ -309,7 +261,7 @@ def run(p: Values) -> FluxImageResult:
     bands = parse_bands(p["bands"], instrument)
     threshold = parse_threshold(p["expmapthresh"])
     if p["xygrid"].strip():
-        grid = parse_xygrid(p["xygrid"])
+        grid = parse_xygrid(p["xygrid"], "fluximage")
     else:
         binsize = p["binsize"]
         if binsize is None:
