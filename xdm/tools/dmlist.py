@@ -31,6 +31,8 @@ from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from xdm.engine.steps import Plan
+
 __all__ = ["TOOL", "Listing", "dmlist", "run"]
 
 OPTIONS = ("blocks", "header", "cols", "data", "counts", "subspace")
@@ -389,7 +391,8 @@ def _image_cols(p: Values, sink: Sink, sel: Any) -> dict[str, Any]:
 def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     import numpy as np
 
-    from xdm.api import Image, read, scan
+    from xdm.api import Image, read
+    from xdm.engine.executor import scan
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
 
@@ -401,7 +404,7 @@ def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
         n = int(np.asarray(image.data).size)
     else:
         n = 0
-        with scan(vf) as rows:
+        with scan(pl) as rows:
             for _, kept in rows.chunks:
                 n += int(np.count_nonzero(kept))
     sink.line(str(n))
@@ -482,7 +485,7 @@ def _data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     pl = plan(vf)
     if pl.gives_image:
         return _image_data(p, sink, mods)
-    return _table_data(p, sink, mods)
+    return _table_data(p, sink, mods, pl)
 
 
 def _formatters(header: Any, names: list[str]) -> list[tuple[int, Any]]:
@@ -526,17 +529,18 @@ def _formatters(header: Any, names: list[str]) -> list[tuple[int, Any]]:
     return out
 
 
-def _table_data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
+def _table_data(p: Values, sink: Sink, mods: set[str], pl: Plan) -> dict[str, Any]:
+    """The kept rows of the table plan ``pl`` (planned once, by ``_data``)."""
     import numpy as np
 
-    from xdm.api import scan
+    from xdm.engine.executor import scan
     from xdm.progress import note
 
     lo, hi = _span(p["rows"], "rows")
     clean = "clean" in mods
     row = 0
     listed = 0
-    with scan(p["infile"]) as rows:
+    with scan(pl) as rows:
         names = [new for _, new in rows.columns]
         fmts = _formatters(rows.header, names)
         block = str(rows.header.get("EXTNAME", "")).strip()

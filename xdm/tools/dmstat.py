@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from xdm.engine.steps import Plan
+
 __all__ = ["TOOL", "ColumnStats", "Statistics", "dmstat", "run"]
 
 TOOL = Tool(
@@ -126,7 +128,7 @@ def run(p: Values) -> Statistics:
     if pl.gives_image:
         result = Statistics(str(p["infile"]), (_image_stats(p),))
     else:
-        result = Statistics(str(p["infile"]), _table_stats(p))
+        result = Statistics(str(p["infile"]), _table_stats(p, pl))
     if get_verbosity() >= 1:
         for c in result.columns:
             print(report(c, p))
@@ -235,16 +237,17 @@ class _Running:
         self.total += s
 
 
-def _table_stats(p: Values) -> tuple[ColumnStats, ...]:
+def _table_stats(p: Values, pl: Plan) -> tuple[ColumnStats, ...]:
+    """Statistics of the kept rows of the table plan ``pl`` (planned once, by ``run``)."""
     import numpy as np
 
-    from xdm.api import scan
+    from xdm.engine.executor import scan
     from xdm.io.hdus import is_scaled_records
     from xdm.progress import note, progress
 
     keep = bool(p["median"] or p["clip"])
     out: list[ColumnStats] = []
-    with scan(p["infile"]) as rows:
+    with scan(pl) as rows:
         h = rows.header
         picked: list[tuple[str, str, int]] = []
         for n, (old, new) in enumerate(rows.columns, start=1):
