@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numexpr as ne
 import numpy as np
 
-from xdm.engine.expr import Expr, render
+from xdm.engine.expr import And, Expr, Group, Or, render
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -25,6 +25,7 @@ __all__ = [
     "TooComplexError",
     "accumulate",
     "evaluate",
+    "evaluate_parts",
     "in_intervals",
     "kept_runs",
     "padded_index",
@@ -60,7 +61,10 @@ def evaluate(
     ``TooComplexError`` when the text needs more than numexpr's 255 registers.
     """
     if backend != "numexpr":
-        result = _evaluate_numpy(expression, operands, forced=backend == "numpy")
+        try:
+            result = _evaluate_numpy(expression, operands, forced=backend == "numpy")
+        except RecursionError:  # a chain of thousands of terms: numexpr, then parts
+            result = None
         if result is not None:
             return result
         if backend == "numpy":
@@ -70,10 +74,46 @@ def evaluate(
             render(expression), local_dict=operands, global_dict={}
         )
         return value
+    except RecursionError as exc:  # numexpr parses ``a | b | ...`` recursively
+        raise TooComplexError(str(exc)) from None
     except ValueError as exc:
         if "range(0, 256)" in str(exc):
             raise TooComplexError(str(exc)) from None
         raise
+
+
+PART_TERMS = 32
+"""Terms of a wide ``&``/``|`` evaluated by one numexpr call in ``evaluate_parts``
+(a range is two constants: 64 of numexpr's 255)."""
+
+
+def evaluate_parts(expression: Expr, operands: dict[str, NDArray[Any]]) -> Any:
+    """``evaluate`` for a tree too big for one numexpr program (``TooComplexError``):
+    a wide ``&``/``|`` (``energy=1:2||energy=3:4||...`` with 10^4 terms) is
+    evaluated ``PART_TERMS`` terms at a time (numpy passes where ``npexpr`` takes
+    the part, else numexpr, halved again while still too big) and the parts
+    combined with numpy's ``&``/``|``, which numexpr's are."""
+    body = expression
+    while isinstance(body, Group):
+        body = body.body
+    if not isinstance(body, And | Or) or len(body.terms) < 2:
+        return evaluate(expression, operands)
+    kind = type(body)
+    step = PART_TERMS if len(body.terms) > PART_TERMS else len(body.terms) // 2
+    combine = np.bitwise_and if kind is And else np.bitwise_or
+    result: Any = None
+    for start in range(0, len(body.terms), step):
+        part = body.terms[start : start + step]
+        tree = part[0] if len(part) == 1 else kind(part)
+        try:  # numpy passes first: numexpr compiles a 32-term text in ~10 ms
+            value = evaluate(tree, operands, backend="numpy")
+        except ValueError:
+            try:
+                value = evaluate(tree, operands)
+            except TooComplexError:
+                value = evaluate_parts(tree, operands)
+        result = value if result is None else combine(result, value)
+    return result
 
 
 def _evaluate_numpy(

@@ -320,9 +320,10 @@ def _mask(filt: FilterRows, source: str, rows: Rows) -> NDArray[np.bool_]:
             result = kernels.evaluate(filt.expression, rows.env)
         except kernels.TooComplexError:
             # beyond numexpr's 255 registers: one numexpr call per top-level conjunct
+            # (and per slice of a wide one: a 10^4-term ``||``)
             result = np.ones(n, dtype=bool)
             for term in conjuncts(filt.expression):
-                result &= full(kernels.evaluate(term, rows.env), n)
+                result &= full(kernels.evaluate_parts(term, rows.env), n)
         return full(result, n)
 
 
