@@ -22,6 +22,7 @@ from xdm.engine.run import failures_named
 from xdm.errors import XdmSemanticError
 from xdm.io.cards import as_header
 from xdm.io.writer import EventWriter, hdu_bytes, retarget_column_keywords
+from xdm.lang.options import IMAGE_TYPES
 from xdm.progress import note
 
 if TYPE_CHECKING:
@@ -58,8 +59,15 @@ chunk. (f) at 1e7 rows: 0.52 s median (0.22-0.85) -> 0.21 s (0.20-0.25).
 Handing the runs to the helper thread instead was slower (0.39 s): the pages
 had been released by then and faulted in again."""
 
-_INT_LIMITS = {"i2": (-(2**15), 2**15 - 1), "i4": (-(2**31), 2**31 - 1)}
-_NUMPY = {"i2": ">i2", "i4": ">i4", "r4": ">f4", "r8": ">f8"}
+# the types a [bin] makes, as big-endian numpy types, from the one table of them
+_NUMPY = {
+    t.name: np.dtype(t.dtype).newbyteorder(">").str for t in IMAGE_TYPES if t.binned
+}
+_INT_LIMITS = {
+    name: (int(np.iinfo(d).min), int(np.iinfo(d).max))
+    for name, d in _NUMPY.items()
+    if np.dtype(d).kind == "i"
+}
 
 
 @dataclass(slots=True)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from xdm.lang.options import IMAGE_TYPES
+
 if TYPE_CHECKING:
     from xdm.io.hdus import Header
     from xdm.lang.nodes import VirtualFile
@@ -35,7 +37,7 @@ _TYPES = {
     "C": "Complex8",
     "M": "Complex16",
 }
-_BITPIX = {8: "Uint1", 16: "Int2", 32: "Int4", 64: "Int8", -32: "Real4", -64: "Real8"}
+_BITPIX = {t.bitpix: t.label for t in IMAGE_TYPES}
 
 
 def ciao_type(tform: str, zero: float = 0.0) -> str:

@@ -317,12 +317,9 @@ def _range(ctype: str, lo: Any, hi: Any) -> str:
 
     if ctype.startswith(("String", "Logical", "Bit")):
         return ""
-    limits: dict[str, Any] = {
-        "Int2": np.int16,
-        "Int4": np.int32,
-        "Int8": np.int64,
-        "Uint1": np.uint8,
-    }
+    from xdm.lang.options import IMAGE_TYPES
+
+    limits = {t.label: t.dtype for t in IMAGE_TYPES if np.dtype(t.dtype).kind in "iu"}
     base = ctype.split("[")[0]
     if base in limits:
         info = np.iinfo(limits[base])
