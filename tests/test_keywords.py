@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from casefiles import check_golden
 
 import xdm.tools
-from casefiles import check_golden
 from xdm.io import keywords
 from xdm.regions.coords import wcs_from_columns
 

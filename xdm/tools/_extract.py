@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from xdm.regions.compound import Region
 
 __all__ = [
-    "CARRY_KEYS",
     "MAX_BINS",
     "Events",
     "Infile",
@@ -50,62 +49,6 @@ __all__ = [
 
 MAX_BINS = 10_000_000
 """More bins than this in one product is refused (issue 13, item 4)."""
-
-CARRY_KEYS = (
-    "TELESCOP",
-    "INSTRUME",
-    "DETNAM",
-    "GRATING",
-    "FILTER",
-    "OBJECT",
-    "OBSERVER",
-    "OBS_ID",
-    "SEQ_NUM",
-    "DATAMODE",
-    "READMODE",
-    "DATE-OBS",
-    "DATE-END",
-    "TIMESYS",
-    "TIMEREF",
-    "TIMEUNIT",
-    "TASSIGN",
-    "CLOCKAPP",
-    "TIMEZERO",
-    "MJDREF",
-    "MJDREFI",
-    "MJDREFF",
-    "MJD_OBS",
-    "TIERRELA",
-    "TIERABSO",
-    "EQUINOX",
-    "RADECSYS",
-    "RADESYS",
-    "RA_NOM",
-    "DEC_NOM",
-    "ROLL_NOM",
-    "RA_PNT",
-    "DEC_PNT",
-    "ROLL_PNT",
-    "RA_TARG",
-    "DEC_TARG",
-    "SIM_X",
-    "SIM_Y",
-    "SIM_Z",
-    "TSTART",
-    "TSTOP",
-    "ONTIME",
-    "LIVETIME",
-    "EXPOSURE",
-    "DTCOR",
-    "EXPTIME",
-    "TIMEDEL",
-    "TIMEPIXR",
-    "FP_TEMP",
-    "CTI_CORR",
-    "CTI_APP",
-    "GAINFILE",
-)
-"""Keywords copied from the event header into every product (spec 2.1)."""
 
 
 # ---------------------------------------------------------------- the infile
@@ -515,12 +458,13 @@ def gti_hdus(result: Pass) -> list[Any]:
 
 
 def carry_header(source: Header, target: Header) -> None:
-    """Copy the observation's keywords (``CARRY_KEYS``) and per-chip times."""
+    """Copy the observation's keywords (``keywords.PRODUCT``, spec 2.1) and
+    per-chip times."""
     import re
 
-    for key in CARRY_KEYS:
-        if key in source and source[key] is not None:
-            target[key] = (source[key], source.comments[key])
+    from xdm.io import keywords
+
+    keywords.carry(source, target, keywords.PRODUCT)
     for key in source:
         if re.fullmatch(r"(ONTIME|LIVTIME|EXPOSUR)\d", str(key)):
             target[key] = (source[key], source.comments[key])

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmSemanticError
+from xdm.io import keywords
 from xdm.tools._extract import (
     MAX_BINS,
     Events,
@@ -276,9 +277,7 @@ def light_curve_hdus(
         h.add_history(history)
     h.add_comment(f"EXPOSURE per bin = DTCOR x overlap with the {src.gti_origin}")
     primary = primary_hdu()
-    for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
-        if key in src.header:
-            primary.header[key] = src.header[key]
+    keywords.carry(src.header, primary.header, keywords.IDENTITY, comments=False)
     return [primary, hdu, _gti_hdu(src)]
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmSemanticError
+from xdm.io import keywords
 from xdm.tools._extract import (
     Events,
     Infile,
@@ -204,9 +205,7 @@ def pha_hdus(
     if history:
         h.add_history(history)
     primary = primary_hdu()
-    for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
-        if key in s.header:
-            primary.header[key] = s.header[key]
+    keywords.carry(s.header, primary.header, keywords.IDENTITY, comments=False)
     primary.header["CREATOR"] = creator
     return [primary, hdu, *gti_hdus(s.scan)]
 

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmSemanticError
+from xdm.io import keywords
 from xdm.tools._extract import MAX_BINS, Events, Infile, Pass, sky_wcs, stream
 
 if TYPE_CHECKING:
@@ -357,7 +358,5 @@ def profile_hdus(
     if history:
         h.add_history(history)
     primary = primary_hdu()
-    for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
-        if key in header:
-            primary.header[key] = header[key]
+    keywords.carry(header, primary.header, keywords.IDENTITY, comments=False)
     return [primary, hdu]

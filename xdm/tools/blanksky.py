@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xdm.errors import XdmSemanticError
+from xdm.io import keywords
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
@@ -95,18 +96,6 @@ TOOL = Tool(
     ),
 )
 
-_POINTING = (
-    "RA_NOM",
-    "DEC_NOM",
-    "ROLL_NOM",
-    "RA_PNT",
-    "DEC_PNT",
-    "ROLL_PNT",
-    "RA_TARG",
-    "DEC_TARG",
-    "EQUINOX",
-    "RADESYS",
-)
 _EXPOSURE = re.compile(
     r"^(ONTIME|LIVETIME|EXPOSURE|DTCOR|ONTIME\d|LIVTIME\d|EXPOSUR\d|"
     r"LIVETIM\d)$"
@@ -279,9 +268,7 @@ def _write(
         open(tmp, "w+b") as fh,
     ):
         primary = primary_hdu()
-        for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
-            if key in header:
-                primary.header[key] = header[key]
+        keywords.carry(header, primary.header, keywords.IDENTITY, comments=False)
         fh.write(hdu_bytes(primary, primary=True))
         start = fh.tell()
         writer: EventWriter | None = None
@@ -392,9 +379,7 @@ def _output_header(
     # drop the time ranges that pointed at them
     Subspace.from_header(out).removed(["time"]).write(out)
     _copy_sky_columns(out, obs)
-    for key in _POINTING:
-        if key in obs:
-            out[key] = (obs[key], obs.comments[key])
+    keywords.carry(obs, out, keywords.POINTING)
     bsky_exp, bsky_live = bkg.get("EXPOSURE"), bkg.get("LIVETIME")
     for key in [k for k in out if _EXPOSURE.match(k)]:
         out.remove(key, remove_all=True)

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.io import keywords
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
@@ -79,26 +80,11 @@ TOOL = Tool(
     ),
 )
 
-TIME_KEYS = (
-    "TELESCOP",
-    "INSTRUME",
-    "DETNAM",
-    "OBS_ID",
-    "OBJECT",
-    "DATE-OBS",
-    "DATE-END",
-    "TIMESYS",
-    "TIMEREF",
-    "TIMEUNIT",
-    "TASSIGN",
-    "CLOCKAPP",
-    "MJDREF",
-    "MJDREFI",
-    "MJDREFF",
-    "TIERRELA",
-    "TIERABSO",
+TIME_KEYS = keywords.names(
+    keywords.IDENTITY, keywords.DETECTOR, keywords.DATES, keywords.TIME_SYSTEM
 )
-"""Keywords copied from the input table to a GTI file (workflows spec 0.2)."""
+"""Keywords copied from the input table to a GTI file (workflows spec 0.2); not
+TIMEZERO (``keywords.TIME_START``): START and STOP already include it."""
 
 
 @dataclass(frozen=True, eq=False)

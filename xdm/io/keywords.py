@@ -1,0 +1,136 @@
+"""The header keywords a product carries from its event file, in named groups.
+
+One table for every tool: each group is a tuple of CIAO/OGIP keyword names
+with the reason it travels; a tool names the groups its product needs and
+``carry`` copies those present (value and comment) from the events' header.
+The groups are disjoint, so a tool's set is exactly the union it names:
+
+- dmextract's spectra, light curves and profiles: ``PRODUCT`` (every group);
+- dmgti's GTI file: ``IDENTITY, DETECTOR, DATES, TIME_SYSTEM`` (its START and
+  STOP already include TIMEZERO, so ``TIME_START`` stays behind);
+- blanksky's events: ``POINTING`` (the rest is the blank-sky file's own);
+- a product's primary header: ``IDENTITY``.
+
+>>> carry({"OBS_ID": "8", "RA_NOM": 150.1, "X": 1}, out := {}, IDENTITY, POINTING)
+>>> out
+{'OBS_ID': '8', 'RA_NOM': 150.1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Final
+
+__all__ = [
+    "CALIBRATION",
+    "DATES",
+    "DETECTOR",
+    "EXPOSURE",
+    "GROUPS",
+    "IDENTITY",
+    "OLD_SPELLINGS",
+    "POINTING",
+    "PRODUCT",
+    "PROPOSAL",
+    "SETUP",
+    "SIM",
+    "TIME_BINS",
+    "TIME_START",
+    "TIME_SYSTEM",
+    "carry",
+    "names",
+]
+
+Group = tuple[str, ...]
+
+IDENTITY: Final[Group] = ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT")
+"""Which observation: every product names it (the primary header too)."""
+
+DETECTOR: Final[Group] = ("DETNAM",)
+"""Which detector (ACIS chips, HRC-I/S) took the events."""
+
+SETUP: Final[Group] = ("GRATING", "FILTER", "DATAMODE", "READMODE")
+"""How the instrument was set up: responses and backgrounds depend on it."""
+
+PROPOSAL: Final[Group] = ("OBSERVER", "SEQ_NUM")
+"""Who asked for it, and its sequence: provenance for archives."""
+
+DATES: Final[Group] = ("DATE-OBS", "DATE-END")
+"""When, as calendar dates (UTC)."""
+
+TIME_SYSTEM: Final[Group] = (
+    *("TIMESYS", "TIMEREF", "TIMEUNIT", "TASSIGN", "CLOCKAPP"),
+    *("MJDREF", "MJDREFI", "MJDREFF", "TIERRELA", "TIERABSO"),
+)
+"""How to read a TIME value: its scale, unit, reference MJD and errors."""
+
+TIME_START: Final[Group] = ("TIMEZERO", "MJD_OBS")
+"""The clock's offset (added to TIME) and the start as an MJD: only products
+whose times are the events' own (not already offset) carry them."""
+
+POINTING: Final[Group] = (
+    *("EQUINOX", "RADESYS", "RA_NOM", "DEC_NOM", "ROLL_NOM"),
+    *("RA_PNT", "DEC_PNT", "ROLL_PNT", "RA_TARG", "DEC_TARG"),
+)
+"""Where the telescope pointed (nominal, mean pointing, target) and in which frame:
+the sky pixels mean nothing without it."""
+
+OLD_SPELLINGS: Final[Group] = ("RADECSYS",)
+"""RADESYS's pre-FITS-4 name, kept where a file still uses it."""
+
+SIM: Final[Group] = ("SIM_X", "SIM_Y", "SIM_Z")
+"""The science instrument module's position (focus, which detector is in beam)."""
+
+EXPOSURE: Final[Group] = (
+    *("TSTART", "TSTOP", "ONTIME", "LIVETIME", "EXPOSURE", "DTCOR", "EXPTIME"),
+)
+"""The time range and the good, live and exposure times: rates divide by them."""
+
+TIME_BINS: Final[Group] = ("TIMEDEL", "TIMEPIXR")
+"""The frame time and where in a frame TIME sits (light curves need them)."""
+
+CALIBRATION: Final[Group] = ("FP_TEMP", "CTI_CORR", "CTI_APP", "GAINFILE")
+"""The focal-plane temperature and the corrections applied: spectral fits need them."""
+
+GROUPS: Final[Mapping[str, Group]] = {
+    "IDENTITY": IDENTITY,
+    "DETECTOR": DETECTOR,
+    "SETUP": SETUP,
+    "PROPOSAL": PROPOSAL,
+    "DATES": DATES,
+    "TIME_SYSTEM": TIME_SYSTEM,
+    "TIME_START": TIME_START,
+    "POINTING": POINTING,
+    "OLD_SPELLINGS": OLD_SPELLINGS,
+    "SIM": SIM,
+    "EXPOSURE": EXPOSURE,
+    "TIME_BINS": TIME_BINS,
+    "CALIBRATION": CALIBRATION,
+}
+"""Every group by name, in the order a product's header lists them."""
+
+PRODUCT: Final[Group] = tuple(key for group in GROUPS.values() for key in group)
+"""Everything: what a spectrum, light curve or profile of the events carries."""
+
+
+def names(*groups: Group) -> Group:
+    """The keywords of ``groups``, in order (for code that takes a list of keys)."""
+    return tuple(key for group in groups for key in group)
+
+
+def carry(
+    src: Mapping[str, Any],
+    dst: MutableMapping[str, Any],
+    *groups: Group,
+    comments: bool = True,
+) -> None:
+    """Copy the keywords of ``groups`` that ``src`` has (not undefined) into ``dst``.
+
+    With ``comments`` (and a FITS header as ``src``) each card keeps its comment.
+    """
+    notes = getattr(src, "comments", None) if comments else None
+    for key in names(*groups):
+        value = src.get(key)
+        if value is None:
+            continue
+        dst[key] = (value, notes[key]) if notes is not None else value
