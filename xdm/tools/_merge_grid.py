@@ -2,13 +2,15 @@
 
 An observation's sky pixels ``x, y`` are a tangent-plane projection about its
 own tangent point (the TCRVL of the ``x``/``y`` columns). Merging reprojects
-every event onto one common plane: pixel -> (RA, Dec) with the observation's
-column WCS, (RA, Dec) -> pixel with the common one (``Frame``), as CIAO's
+every event onto one common plane (``Frame``, a ``Tangent`` for
+``xdm.tools._reproject.reproject_tan``): pixel -> (RA, Dec) with the
+observation's column WCS, (RA, Dec) -> pixel with the common one, as CIAO's
 reproject_events does. A ``Grid`` bins the common plane: bin ``i`` of an axis
 covers ``[lo + i*step, lo + (i+1)*step)`` in common sky pixels.
 
+>>> from xdm.tools._reproject import reproject_tan
 >>> f = Frame(150.0, 2.0, (4096.5, 4096.5), (-0.492 / 3600, 0.492 / 3600))
->>> x, y = reproject(np.array([4096.5]), np.array([4096.5]), f, f)
+>>> x, y = reproject_tan(np.array([4096.5]), np.array([4096.5]), f, f)
 >>> float(x[0]), float(y[0])
 (4096.5, 4096.5)
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +37,6 @@ __all__ = [
     "auto_grid",
     "grid_header",
     "parse_refcoord",
-    "reproject",
     "xygrid_grid",
 ]
 
@@ -65,6 +66,11 @@ class Frame:
         w.wcs.equinox = self.equinox
         w.wcs.set()
         return w
+
+    @property
+    def matrix(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Pixel offsets -> degrees (diagonal: no rotation), as ``Tangent`` has it."""
+        return ((self.cdelt[0], 0.0), (0.0, self.cdelt[1]))
 
     def moved_to(self, ra0: float, dec0: float) -> Frame:
         """The same plane (pixel size, reference pixel) about another tangent point."""
@@ -129,44 +135,6 @@ def frame_of_columns(header: Header, xcol: int, ycol: int) -> Frame:
         radesys or "ICRS",
         float(equinox) if isinstance(equinox, int | float) else 2000.0,
     )
-
-
-def _basis(frame: Frame) -> NDArray[np.float64]:
-    """Columns: east, north and the tangent point as unit vectors (equatorial)."""
-    a, d = np.radians(frame.ra0), np.radians(frame.dec0)
-    east = [-np.sin(a), np.cos(a), 0.0]
-    north = [-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)]
-    centre = [np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)]
-    return np.array([east, north, centre], dtype=np.float64).T
-
-
-def reproject(
-    x: NDArray[Any], y: NDArray[Any], source: Frame, target: Frame
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sky pixels of ``source`` -> sky pixels of ``target`` (vectorised).
-
-    Both planes are gnomonic (TAN) with the celestial pole up (LONPOLE 180), so
-    a point's standard coordinates ``(xi, eta, 1)`` in one plane are a direction
-    in space, and the other plane's are the ratios of that direction turned by a
-    fixed 3 x 3 rotation: the same numbers as wcslib's pixel -> RA/Dec -> pixel
-    (astropy.wcs, the tests' oracle) in a tenth of the time. The same plane is
-    the identity (no rounding: merging one pointing changes no event's bin).
-    """
-    xs = np.asarray(x, dtype=np.float64)
-    ys = np.asarray(y, dtype=np.float64)
-    if source == target:
-        return xs, ys
-    m = _basis(target).T @ _basis(source)
-    rad = np.pi / 180.0
-    xi = (xs - source.crpix[0]) * (source.cdelt[0] * rad)
-    eta = (ys - source.crpix[1]) * (source.cdelt[1] * rad)
-    w = xi * m[2, 0] + eta * m[2, 1] + m[2, 2]
-    w[w <= 0] = np.nan  # behind the target plane: no pixel
-    kx = 1.0 / (target.cdelt[0] * rad)
-    ky = 1.0 / (target.cdelt[1] * rad)
-    xt = (xi * m[0, 0] + eta * m[0, 1] + m[0, 2]) / w * kx + target.crpix[0]
-    yt = (xi * m[1, 0] + eta * m[1, 1] + m[1, 2]) / w * ky + target.crpix[1]
-    return xt, yt
 
 
 def parse_refcoord(text: str) -> tuple[float, float] | None:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xdm.tools._merge_grid import Frame, Grid, grid_header, reproject
+from xdm.tools._merge_grid import Frame, Grid, grid_header
+from xdm.tools._reproject import reproject_tan
 
 __all__ = [
     "CountReducer",
@@ -130,7 +131,7 @@ class CountReducer:
         if x is None or y is None or not kept.any():
             return Counts(images)
         every = bool(kept.all())  # a plain file's task: no copy through the mask
-        xc, yc = reproject(
+        xc, yc = reproject_tan(
             x if every else x[kept],
             y if every else y[kept],
             self.sources[index],

@@ -251,13 +251,14 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
     from xdm.progress import get_verbosity, note
     from xdm.tools import _merge_out as out
     from xdm.tools._bands import parse_bands
-    from xdm.tools._merge_grid import auto_grid, reproject
+    from xdm.tools._merge_grid import auto_grid
     from xdm.tools._merge_work import (
         CountReducer,
         bounds_reducer,
         combine_bounds,
         combine_counts,
     )
+    from xdm.tools._reproject import reproject_tan
 
     infiles = out.file_list(str(p["infiles"]), "infiles")
     if not infiles:
@@ -304,7 +305,7 @@ def _merge(p: Values, executor: Executor) -> MergeResult:
                 continue
             xs = np.array([box[0], box[1], box[0], box[1], (box[0] + box[1]) / 2] * 2)
             ys = np.array([box[2], box[2], box[3], box[3], (box[2] + box[3]) / 2] * 2)
-            cx, cy = reproject(xs, ys, o.frame, frame)
+            cx, cy = reproject_tan(xs, ys, o.frame, frame)
             common.append((cx.min() - 1, cx.max() + 1, cy.min() - 1, cy.max() + 1))
         if not common:
             raise XdmSemanticError("merge_obs: the observations keep no events")
