@@ -156,6 +156,13 @@ def test_carry_copies_the_groups_present_with_comments() -> None:
     assert list(dst) == ["OBS_ID", "RA_NOM"]
     assert dst.comments["RA_NOM"] == "[deg] nominal RA"
     assert dst["OBS_ID"] == "123"
+    src["LIVTIME3"] = (900.0, "[s] live time of CCD 3")
+    src["LIVTIME"] = 1000.0
+    keywords.carry(src, dst, chip_times=True)
+    assert list(dst) == ["OBS_ID", "RA_NOM", "LIVTIME3"]
+    plain: dict[str, object] = {}
+    keywords.carry(src, plain, keywords.IDENTITY, comments=False)
+    assert plain == {"OBS_ID": "123"}
 
 
 def test_groups_are_disjoint_upper_case_fits_names() -> None:

@@ -18,11 +18,13 @@ The groups are disjoint, so a tool's set is exactly the union it names:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 __all__ = [
     "CALIBRATION",
+    "CHIP_TIMES",
     "DATES",
     "DETECTOR",
     "EXPOSURE",
@@ -113,6 +115,11 @@ PRODUCT: Final[Group] = tuple(key for group in GROUPS.values() for key in group)
 """Everything: what a spectrum, light curve or profile of the events carries."""
 
 
+CHIP_TIMES: Final = re.compile(r"(ONTIME|LIVTIME|EXPOSUR)\d")
+"""The per-chip times ``ONTIMEn``, ``LIVTIMEn``, ``EXPOSURn`` (n: the ACIS CCD_ID),
+which travel with ``EXPOSURE`` (``carry(..., chip_times=True)``)."""
+
+
 def names(*groups: Group) -> Group:
     """The keywords of ``groups``, in order (for code that takes a list of keys)."""
     return tuple(key for group in groups for key in group)
@@ -123,13 +130,18 @@ def carry(
     dst: MutableMapping[str, Any],
     *groups: Group,
     comments: bool = True,
+    chip_times: bool = False,
 ) -> None:
-    """Copy the keywords of ``groups`` that ``src`` has (not undefined) into ``dst``.
+    """Copy the keywords of ``groups`` that ``src`` has (not undefined) into ``dst``,
+    then, with ``chip_times``, every ``CHIP_TIMES`` keyword of ``src``.
 
     With ``comments`` (and a FITS header as ``src``) each card keeps its comment.
     """
     notes = getattr(src, "comments", None) if comments else None
-    for key in names(*groups):
+    keys = list(names(*groups))
+    if chip_times:
+        keys += [str(k) for k in src if CHIP_TIMES.fullmatch(str(k))]
+    for key in keys:
         value = src.get(key)
         if value is None:
             continue

@@ -460,14 +460,9 @@ def gti_hdus(result: Pass) -> list[Any]:
 def carry_header(source: Header, target: Header) -> None:
     """Copy the observation's keywords (``keywords.PRODUCT``, spec 2.1) and
     per-chip times."""
-    import re
-
     from xdm.io import keywords
 
-    keywords.carry(source, target, keywords.PRODUCT)
-    for key in source:
-        if re.fullmatch(r"(ONTIME|LIVTIME|EXPOSUR)\d", str(key)):
-            target[key] = (source[key], source.comments[key])
+    keywords.carry(source, target, keywords.PRODUCT, chip_times=True)
 
 
 def error_of(counts: NDArray[Any], method: str) -> NDArray[np.float64]:

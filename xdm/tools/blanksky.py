@@ -97,8 +97,7 @@ TOOL = Tool(
 )
 
 _EXPOSURE = re.compile(
-    r"^(ONTIME|LIVETIME|EXPOSURE|DTCOR|ONTIME\d|LIVTIME\d|EXPOSUR\d|"
-    r"LIVETIM\d)$"
+    rf"^(ONTIME|LIVETIME|EXPOSURE|DTCOR|LIVETIM\d|{keywords.CHIP_TIMES.pattern})$"
 )
 
 
