@@ -3,13 +3,18 @@
 Each subcommand lives in its own module ``xdm.cli.cmd_<name>`` exposing
 ``run(argv: list[str]) -> int``; it is imported only when used so that
 ``xdm --version`` stays fast. User errors exit 2, failures 1, and no traceback
-is shown unless ``--debug`` is given.
+is shown unless ``--debug`` is given. Ctrl-C exits 130 with the one line
+``interrupted`` (outputs are atomic: their temporary file is gone by then).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
+from typing import Any, NoReturn
 
 # subcommand -> module; aliases share a module
 COMMANDS: dict[str, str] = {
@@ -91,9 +96,96 @@ commands:
 """
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line; returns the exit status.
+
+    ``argv=None`` is the program itself (``xdm``, ``python -m xdm``): then a
+    Ctrl-C while it works ends the process at once with status 130 and the one
+    line ``interrupted`` (``Interrupts``), and one that lands after the work
+    is done is ignored: the status is the run's.
+    """
+    try:  # the first line: a Ctrl-C in _program's first instant lands here
+        return _program() if argv is None else _main(list(argv))
+    except KeyboardInterrupt:
+        if argv is None:
+            _exit_interrupted()
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _program() -> int:
+    """``main()`` as the process: SIGINT handled from the first line on."""
+    ctrl_c: Interrupts | None = None
+    try:
+        try:
+            args = sys.argv[1:]
+            if not _interactive(args):
+                ctrl_c = Interrupts()
+            status = _main(args, ctrl_c)
+        finally:
+            _on_interrupt(signal.SIG_IGN)  # done: a Ctrl-C now changes nothing
+    except KeyboardInterrupt:
+        _exit_interrupted()
+    if ctrl_c is not None and ctrl_c.seen:  # swallowed on the way, yet pressed
+        _exit_interrupted()
+    return status
+
+
+class Interrupts:
+    """The program's SIGINT handler: the first Ctrl-C raises KeyboardInterrupt
+    and is remembered, later ones are ignored (the first is unwinding).
+
+    Remembered because an interrupt can come back as something else: one that
+    lands in a C extension's import (numpy's) surfaces as an ImportError, which
+    ``_main`` then reports as the interrupt it was. Once the run is over
+    SIGINT is ignored, not handled: Python's shutdown puts back the default
+    action for a handled signal, which would kill the process with -2.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        _on_interrupt(self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.seen:
+            self.seen = True
+            raise KeyboardInterrupt
+
+
+def _interactive(args: list[str]) -> bool:
+    """The prompt, which takes Ctrl-C itself (it stops the current statement)."""
+    words = [a for a in args if a != "--debug"]
+    return not words or words[0] == "repl"
+
+
+def _exit_interrupted() -> NoReturn:
+    """End the program after Ctrl-C: one line, status 130, now.
+
+    ``os._exit``, not a return: CPython kills itself with SIGINT (status -2)
+    at exit after a KeyboardInterrupt that went through some C calls, even a
+    caught one. Nothing is left to clean up: the atomic outputs removed their
+    temporary files as the interrupt unwound (an interrupt after the rename
+    leaves the complete product), and the writer threads are joined."""
+    _on_interrupt(signal.SIG_IGN)  # a second Ctrl-C cannot cut this short
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    try:
+        os.write(2, b"interrupted\n")
+    finally:
+        os._exit(INTERRUPTED)
+
+
+def _on_interrupt(handler: Any) -> None:
+    with contextlib.suppress(ValueError):  # not the main thread: theirs stays
+        signal.signal(signal.SIGINT, handler)
+
+
+def _main(args: list[str], ctrl_c: Interrupts | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
@@ -121,19 +213,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run_command(command, args)
-    except XdmError as exc:
+    except Exception as exc:
+        if ctrl_c is not None and ctrl_c.seen:  # what a Ctrl-C turned into
+            raise KeyboardInterrupt from None
+        if isinstance(exc, BrokenPipeError):
+            return 0
         if debug:
             raise
-        print(exc.render(), file=sys.stderr)
-        return exc.exit_status
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # a bug or an environment failure: short message, exit 1
-        if debug:
-            raise
+        if isinstance(exc, XdmError):
+            print(exc.render(), file=sys.stderr)
+            return exc.exit_status
+        # a bug or an environment failure: short message, exit 1
         print(
             f"error: {type(exc).__name__}: {exc}\n(run with --debug for the traceback)",
             file=sys.stderr,

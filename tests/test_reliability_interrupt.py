@@ -1,0 +1,200 @@
+"""Ctrl-C at any moment of a run: status 130, one line, no temporary file.
+
+Oracles: the exit status and the exact stderr (``interrupted``, nothing else),
+the directory listing (no ``*.xdm-tmp`` left), and the output's bytes: the old
+file (a SHA-256 taken before) or the complete new one (the rows of a reference
+run). The moments are fractions of a run's own length, measured first in an
+unsignalled run, so they land in the planning, the reading, the write and
+after the rename on a fast or a slow machine.
+
+The clock starts once the program's entry point is loaded (``ready`` on
+stdout): a signal before that lands in Python's own start-up (``site``,
+``import xdm``), where no code of xdm runs yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import xdm
+
+FILTER = "[energy=300:8000]"
+FRACTIONS = (0.02, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.0, 1.1, 1.3)
+"""Of a run's length, from ``ready``; not 0: a signal that lands before
+``main()``'s first line is the calling script's own (its traceback)."""
+
+# the program as the ``xdm`` script runs it (main() with no argv), after a
+# line saying its entry point is loaded
+PROGRAM = (
+    "import sys\n"
+    "from xdm.cli.main import main\n"
+    "sys.argv = ['xdm', *sys.argv[1:]]\n"
+    "print('ready', flush=True)\n"
+    "raise SystemExit(main())\n"
+)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rows(path: Path) -> tuple[int, str]:
+    """(rows, SHA-256 of the EVENTS data bytes): what a complete output holds
+    (its header has the time of writing, so the file's bytes differ per run)."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
+        info = hdul.fileinfo(hdul.index_of("EVENTS"))
+        nrows = int(hdul["EVENTS"].header["NAXIS2"])
+        width = int(hdul["EVENTS"].header["NAXIS1"])
+    with open(path, "rb") as fh:
+        fh.seek(int(info["datLoc"]))
+        data = fh.read(nrows * width)
+    assert len(data) == nrows * width
+    return nrows, hashlib.sha256(data).hexdigest()
+
+
+def _temps(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.endswith(".xdm-tmp"))
+
+
+def _start(*words: str) -> tuple[subprocess.Popen[str], float]:
+    """The program running ``words``, and the moment its entry point was loaded."""
+    run = subprocess.Popen(
+        [sys.executable, "-c", PROGRAM, *words],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    assert run.stdout.readline() == "ready\n"
+    return run, time.monotonic()
+
+
+@pytest.fixture(scope="module")
+def big_events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6e5 rows (36 MB): a run lasts long enough to be interrupted in each stage."""
+    from xdm.demo import make_events
+
+    return make_events(
+        tmp_path_factory.mktemp("interrupt") / "big.fits", n_rows=600_000, seed=23
+    )
+
+
+def _interrupt_at_fractions(
+    words: tuple[str, ...], out: Path, complete: tuple[int, str], remake_old: str
+) -> dict[str, int]:
+    """Run ``words`` once to time it, then once per fraction with SIGINT at
+    that fraction of the time: checks every run, counts the outcomes."""
+    run, start = _start(*words)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    length = time.monotonic() - start
+    assert _rows(out) == complete
+    kinds = {"interrupted": 0, "finished": 0}
+    for fraction in FRACTIONS:
+        xdm.copy(remake_old, out, clobber=True)
+        old = _sha(out)
+        run, start = _start(*words)
+        time.sleep(max(0.0, start + fraction * length - time.monotonic()))
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+        where = f"SIGINT at {fraction} of {length:.2f} s: {run.returncode} {err!r}"
+        assert _temps(out.parent) == [], where
+        if run.returncode == 130:
+            kinds["interrupted"] += 1
+            assert err == "interrupted\n", where
+            # stopped before the rename: the old file; after it: the new one
+            assert _sha(out) == old or _rows(out) == complete, where
+        else:
+            kinds["finished"] += 1
+            assert run.returncode == 0, where
+            assert err == "", where
+            assert _rows(out) == complete, where
+    return kinds
+
+
+def test_dmcopy_interrupted_at_any_moment(big_events: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.fits"
+    reference = tmp_path / "reference.fits"
+    xdm.copy(f"{big_events}{FILTER}", reference)
+    words = ("dmcopy", f"{big_events}{FILTER}", str(out), "clobber=yes")
+    kinds = _interrupt_at_fractions(
+        words, out, _rows(reference), f"{big_events}[energy=300:500]"
+    )
+    print(f"\nSIGINT at {len(FRACTIONS)} moments: {kinds}")
+    assert kinds["interrupted"] >= 3  # the early moments land mid-run
+
+
+def test_interrupt_while_the_output_is_written(
+    big_events: Path, tmp_path: Path
+) -> None:
+    """``python -m xdm``, SIGINT while the temporary file exists: 130 and the
+    one line, the temporary file gone, the old output kept."""
+    out = tmp_path / "out.fits"
+    xdm.copy(f"{big_events}[energy=300:500]", out)
+    old = _sha(out)
+    words = (f"{big_events}{FILTER}", str(out), "clobber=yes")
+    interrupted = 0
+    for delay in (0.0, 0.01, 0.03, 0.06):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "xdm", "dmcopy", *words],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while (
+            not _temps(tmp_path) and run.poll() is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.001)
+        time.sleep(delay)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+        assert _temps(tmp_path) == [], err
+        if run.returncode == 130:
+            interrupted += 1
+            assert err == "interrupted\n"
+            if _sha(out) != old:  # interrupted after the rename: complete
+                xdm.copy(f"{big_events}[energy=300:500]", out, clobber=True)
+        else:
+            assert (run.returncode, err) == (0, "")
+            xdm.copy(f"{big_events}[energy=300:500]", out, clobber=True)
+    assert interrupted > 0
+
+
+def test_a_late_interrupt_keeps_the_status(tmp_path: Path) -> None:
+    """A Ctrl-C after the work is done (here: raised by the program itself as
+    its last act) is ignored, not death by SIGINT (-2) in Python's shutdown."""
+    program = (
+        "import os, signal, sys\n"
+        "from xdm.cli.main import main\n"
+        "sys.argv = ['xdm', '--version']\n"
+        "status = main()\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "raise SystemExit(status)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.startswith("xdm ")
+
+
+def test_library_main_keeps_the_callers_handler() -> None:
+    """``main([...])`` in a caller's process (tests, notebooks) leaves the
+    caller's SIGINT handler as it was; only the program installs its own."""
+    from xdm.cli.main import main
+
+    handler = signal.getsignal(signal.SIGINT)
+    assert main(["--version"]) == 0
+    assert signal.getsignal(signal.SIGINT) is handler
