@@ -245,3 +245,111 @@ def test_rows_out_of_time_order_and_overlapping(tmp_path: Path) -> None:
         out = path.with_suffix(".gti")
         xdm.tools.dmgti(infile=str(path), outfile=str(out), userlimit="rate>0.5")
         assert gti_rows(out) == want, path.name
+
+
+def two_rates(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A light curve with COUNT_RATE and BG_RATE, some rates NaN (no exposure)."""
+    rng = np.random.default_rng(11)
+    n = 500
+    tmin = 4.0e8 + 20.0 * np.arange(n)
+    rate = np.round(rng.normal(1.0, 0.15, n), 1)  # ties for == and !=
+    rate[rng.integers(0, n, 15)] = np.nan
+    cols = {
+        "TIME_MIN": tmin,
+        "TIME": tmin + 10.0,
+        "TIME_MAX": tmin + 20.0,
+        "COUNT_RATE": rate,
+        "BG_RATE": rng.uniform(0.0, 2.0, n),
+    }
+    hdu = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format="D", array=v) for k, v in cols.items()],
+        name="LIGHTCURVE",
+    )
+    path = tmp_path / "two.lc"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    return path, cols
+
+
+# CIAO's spellings of a userlimit, each with the same condition in numpy
+SPELLINGS = [
+    ("(count_rate<10)", lambda c, b: c < 10),
+    ("0.9<count_rate", lambda c, b: c > 0.9),
+    ("1.1 >= count_rate", lambda c, b: c <= 1.1),
+    ("(0.9<count_rate)&&(1.1>count_rate)", lambda c, b: (c > 0.9) & (c < 1.1)),
+    ("count_rate.gt.0.9", lambda c, b: c > 0.9),
+    ("count_rate.GE.0.9.AND.count_rate.lt.1.1", lambda c, b: (c >= 0.9) & (c < 1.1)),
+    ("(count_rate.le.0.8).or.(bg_rate.ge.1.5)", lambda c, b: (c <= 0.8) | (b >= 1.5)),
+    ("count_rate.ne.1", lambda c, b: c != 1),
+    ("count_rate.eq.1.1", lambda c, b: c == 1.1),
+    ("!(count_rate>1)", lambda c, b: ~(c > 1)),  # NaN rates pass, as in numpy
+    ("(bg_rate>0.1)&&!(count_rate>1.2)", lambda c, b: (b > 0.1) & ~(c > 1.2)),
+    (".not.(bg_rate.lt.0.5)", lambda c, b: ~(b < 0.5)),
+    ("!((bg_rate>0.1)&&(bg_rate<1.5))", lambda c, b: ~((b > 0.1) & (b < 1.5))),
+    ("(bg_rate>0.1)&&(bg_rate<1.5)", lambda c, b: (b > 0.1) & (b < 1.5)),
+    ("count_rate>bg_rate", lambda c, b: c > b),
+    ("(count_rate<=bg_rate)&&(bg_rate<1.8)", lambda c, b: (c <= b) & (b < 1.8)),
+    ("!(count_rate>bg_rate)&&count_rate>0.5", lambda c, b: ~(c > b) & (c > 0.5)),
+    (
+        "bg_rate<0.5||count_rate>1.2&&bg_rate>1",
+        lambda c, b: (b < 0.5) | (c > 1.2) & (b > 1),
+    ),
+    (
+        "(bg_rate<0.5||count_rate>1.2)&&!(bg_rate>1)",
+        lambda c, b: ((b < 0.5) | (c > 1.2)) & ~(b > 1),
+    ),
+]
+
+
+@pytest.mark.parametrize(("userlimit", "condition"), SPELLINGS)
+def test_userlimit_forms_equal_numpy(
+    tmp_path: Path, userlimit: str, condition: object
+) -> None:
+    path, c = two_rates(tmp_path)
+    out = tmp_path / "f.gti"
+    with np.errstate(invalid="ignore"):
+        keep = condition(c["COUNT_RATE"], c["BG_RATE"])  # type: ignore[operator]
+    assert 0 < keep.sum() < len(keep)
+    result = xdm.tools.dmgti(infile=str(path), outfile=str(out), userlimit=userlimit)
+    assert result.kept == int(keep.sum())
+    assert gti_rows(out) == merge(list(zip(c["TIME_MIN"][keep], c["TIME_MAX"][keep])))
+
+
+@pytest.mark.parametrize(
+    ("userlimit", "words", "caret"),
+    [
+        ("count_rate*2>2", "arithmetic", "count_rate*2>2\n            ^"),
+        ("(count_rate+bg_rate)>2", "arithmetic", "+"),
+        ("bg_rate<1||!(count_rate>1)", "negates a whole condition", "^"),
+        ("count_rate>bg_rate||bg_rate>1", "two columns", "^~~~"),
+        ("bg_rate<0.5||bg_rate>1&&!(count_rate>1)", "negates a whole", "^"),
+        ("bg_rate<0.5||bg_rate>1&&count_rate>bg_rate", "two columns", "^~~~"),
+        ("cont_rate.gt.1", "did you mean 'count_rate'", "cont_rate.gt.1\n  ^~~~~~~~~"),
+        ("count_rate>>1", "expected a value", "^"),
+        ("0.9<count_rate<1.1", "error", "^"),
+    ],
+)
+def test_unsupported_userlimits_are_clean_errors(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    userlimit: str,
+    words: str,
+    caret: str,
+) -> None:
+    path, _ = two_rates(tmp_path)
+    out = tmp_path / "e.gti"
+    assert main(["dmgti", str(path), str(out), f"userlimit={userlimit}"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and caret in err, err
+    assert "Traceback" not in err and not out.exists()
+    assert f"  {userlimit}\n" in err  # the caret is under the user's own text
+
+
+def test_column_comparisons_refuse_an_mtlfile(tmp_path: Path) -> None:
+    path, _ = two_rates(tmp_path)
+    with pytest.raises(XdmSemanticError, match="mtlfile"):
+        xdm.tools.dmgti(
+            infile=str(path),
+            outfile=str(tmp_path / "m.gti"),
+            userlimit="count_rate>bg_rate",
+            mtlfile=str(tmp_path / "rows.fits"),
+        )

@@ -1,7 +1,9 @@
 """``xdm dmgti infile outfile userlimit``: good time intervals from a row filter.
 
 The rows of ``infile`` that pass ``userlimit`` (written in xdm's filter
-language, which takes CIAO's ``(rate>2.0)&&(rate<5.0)`` spellings) give the
+language, which takes CIAO's ``(rate>2.0)&&(rate<5.0)`` spellings; the others,
+``.gt.``, ``0.9<rate``, ``!(...)``, two columns, are read by
+``xdm.tools._userlimit``) give the
 good time: the union of the kept rows' ``[TIME_MIN, TIME_MAX)``, or of
 ``[TIME - TIMEPIXR x TIMEDEL, + TIMEDEL)`` when the table has no bin edges,
 merged into intervals. The filter is applied as a virtual-file filter
@@ -14,7 +16,7 @@ grammar and planner, never to ``eval``. The output is an OGIP GTI file (block
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.errors import XdmError, XdmIOError, XdmSemanticError
 from xdm.io import keywords
+from xdm.tools._userlimit import ColumnTest, read_limit, relocate, virtual_file
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
@@ -70,7 +73,11 @@ TOOL = Tool(
     positional=("infile", "outfile", "userlimit"),
     notes=(
         "`userlimit` is an xdm filter (docs/syntax.md): CIAO's `&&`, `||`, "
-        "parentheses and comparisons work, as do xdm ranges (`count_rate=0.9:1.1`). "
+        "parentheses and comparisons work, as do xdm ranges (`count_rate=0.9:1.1`), "
+        "FORTRAN operators (`.gt. .lt. .ge. .le. .eq. .ne. .and. .or. .not.`), a "
+        "number first (`0.9<count_rate`), and, as whole conditions ANDed with the "
+        "others, `!(...)` and comparisons of two columns (`count_rate>bg_rate`); "
+        "arithmetic (`count_rate*2>3`) is refused with a caret. "
         "A row's time span is [TIME_MIN, TIME_MAX) when the table has them, else "
         "TIME - TIMEPIXR x TIMEDEL for TIMEDEL (key or column; TIMEPIXR default 0.5); "
         "TIMEZERO is added. `lkupfile`: a table whose `gti_limits` string column "
@@ -121,19 +128,32 @@ def run(p: Values) -> GtiResult:
     """Filter the table's rows, merge their time spans, write the GTI file."""
     from xdm.progress import get_verbosity, note
 
-    limits = _limits(p)
+    texts = _limits(p)
     infile = str(p["infile"])
-    vf_text = infile + "".join(f"[{limit}]" for limit in limits)
+    columns = _column_names(infile)
+    limits = [read_limit(text, columns) for text in texts]
+    vf_text, places = virtual_file(infile, limits)
+    tests = [test for limit in limits for test in limit.tests]
+    mtl = str(p["mtlfile"]).strip()
+    if tests and mtl and mtl.lower() != "none":
+        raise XdmSemanticError(
+            "dmgti: mtlfile= cannot hold the rows of a comparison of two columns",
+            hint="give mtlfile=none, or limits that compare columns with numbers",
+        )
     note(f"dmgti: rows of {vf_text}", level=2)
-    intervals, rows, kept, header = row_intervals(vf_text)
+    try:
+        intervals, rows, kept, header = row_intervals(vf_text, tests=tests)
+    except XdmError as exc:
+        relocate(exc, vf_text, places)  # the caret under the user's own text
+        raise
+    limits_text = " && ".join(texts)
     if len(intervals) == 0:
         raise XdmSemanticError(
-            f"dmgti: no rows of {infile} pass {' && '.join(limits)} ({rows} rows)",
+            f"dmgti: no rows of {infile} pass {limits_text} ({rows} rows)",
             hint="no good time: check the limits against the column's values",
         )
     out = str(p["outfile"])
     write_gti(out, intervals, header=header, history=p.text(), clobber=p["clobber"])
-    mtl = str(p["mtlfile"]).strip()
     if mtl and mtl.lower() != "none":
         from xdm.api import copy
 
@@ -174,9 +194,21 @@ def _lookup_limits(path: str) -> list[str]:
     return [str(v).strip() for v in table[names["gti_limits"]] if str(v).strip()]
 
 
-def row_intervals(vf: str) -> tuple[NDArray[np.float64], int, int, Header]:
+def _column_names(infile: str) -> frozenset[str]:
+    """The lower-case column names of the input table."""
+    from xdm.io.blocks import open_vf_block
+    from xdm.lang.parser import parse
+
+    with open_vf_block(parse(infile)) as block:
+        return frozenset(c.name.lower() for c in block.columns)
+
+
+def row_intervals(
+    vf: str, *, tests: Sequence[ColumnTest] = ()
+) -> tuple[NDArray[np.float64], int, int, Header]:
     """Merged time spans of the rows a table virtual file keeps, in one pass.
 
+    ``tests``: comparisons of two columns the rows must pass as well.
     Returns ``(intervals, rows, kept, header)``: normalised ``[START, STOP)``
     rows, the block's row count, the rows kept and the block's header.
     """
@@ -210,9 +242,15 @@ def row_intervals(vf: str) -> tuple[NDArray[np.float64], int, int, Header]:
     )
     pieces = [np.empty((0, 2))]
     kept = 0
+    every = slice(None)
     with scan(vf) as stream:
         rows = stream.total_rows
         for records, mask in stream.chunks:
+            for test in tests:
+                left = _values(records, metas[test.left], every)
+                mask = mask & test.mask(
+                    left, _values(records, metas[test.right], every)
+                )
             if not mask.any():
                 continue
             kept += int(mask.sum())
