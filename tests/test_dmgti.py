@@ -353,3 +353,33 @@ def test_column_comparisons_refuse_an_mtlfile(tmp_path: Path) -> None:
             userlimit="count_rate>bg_rate",
             mtlfile=str(tmp_path / "rows.fits"),
         )
+
+
+def test_userlimit_forms_on_a_dmextract_light_curve(tmp_path: Path) -> None:
+    """A light curve ``xdm dmextract`` makes of the Chandra test events: each
+    form's rows are numpy's, with the curve's own columns read by astropy."""
+    lc = tmp_path / "chandra.lc"
+    xdm.tools.dmextract(
+        infile=f"{CHANDRA}[bin time=::200]", outfile=str(lc), opt="ltc1"
+    )
+    data = fits.getdata(lc, "LIGHTCURVE")
+    rate, err = np.asarray(data["COUNT_RATE"]), np.asarray(data["COUNT_RATE_ERR"])
+    mid = float(np.median(rate[rate > 0]))
+    forms = [
+        (f"{mid}<count_rate", rate > mid),
+        (
+            f"count_rate.ge.{mid}.and.count_rate_err.lt.{mid}",
+            (rate >= mid) & (err < mid),
+        ),
+        (f"!(count_rate>{mid})", ~(rate > mid)),
+        ("count_rate>count_rate_err", rate > err),
+    ]
+    for userlimit, keep in forms:
+        assert 0 < keep.sum() < len(keep), userlimit
+        out = tmp_path / "lc.gti"
+        result = xdm.tools.dmgti(
+            infile=str(lc), outfile=str(out), userlimit=userlimit, clobber=True
+        )
+        assert result.kept == int(keep.sum()), userlimit
+        want = merge(list(zip(data["TIME_MIN"][keep], data["TIME_MAX"][keep])))
+        assert gti_rows(out) == want, userlimit
