@@ -385,11 +385,11 @@ def output_is_empty(path: str | os.PathLike[str]) -> bool:
     found = plain_product_is_empty(path)  # read without astropy when plain
     if found is not None:
         return found
-    from astropy.io import fits
+    from xdm.io.hdus import is_bintable, open_fits
 
-    with fits.open(path, memmap=True) as hdul:
+    with open_fits(path, memmap=True) as hdul:
         for hdu in hdul:
-            if isinstance(hdu, fits.BinTableHDU) and hdu.name.upper() != "GTI":
+            if is_bintable(hdu) and hdu.name.upper() != "GTI":
                 return int(hdu.header.get("NAXIS2", 0)) == 0
         for hdu in hdul:
             if hdu.is_image and int(hdu.header.get("NAXIS", 0)) > 0:

@@ -19,12 +19,12 @@ from xdm.errors import XdmSemanticError
 
 if TYPE_CHECKING:
     import numpy as np
-    from astropy.io.fits import Header
     from astropy.table import Table
     from astropy.wcs import WCS
     from numpy.typing import NDArray
 
     from xdm.engine.steps import Plan
+    from xdm.io.hdus import Header
     from xdm.lang.nodes import RegionExpr, VirtualFile
     from xdm.regions.compound import Region
     from xdm.regions.coords import LogicalMap
@@ -96,6 +96,7 @@ def read(
     and an ``Image`` for ``[bin ...]`` or an image block.
     """
     from xdm.engine.executor import ImageResult, evaluate
+    from xdm.io.hdus import records_table
 
     vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
     p = _plan(vf, base_dir)
@@ -104,7 +105,7 @@ def read(
     result = evaluate(p)
     if isinstance(result, ImageResult):
         return Image(data=result.data, header=result.header, name=result.name)
-    return _to_table(result.records, result.header)
+    return records_table(result.records, result.header)
 
 
 def select(
@@ -219,26 +220,6 @@ def _copy_png(vf: VirtualFile | str, out: Any, *, clobber: bool, base_dir: Any) 
     return write_png(image.data, image.header, out, clobber=clobber, title=title)
 
 
-def _to_table(records: NDArray[Any], header: Header) -> Table:
-    import numpy as np
-    from astropy.io import fits
-    from astropy.table import Table
-
-    if isinstance(records, fits.FITS_rec):  # already carries its column definitions
-        return Table.read(fits.BinTableHDU(data=records, header=header))
-    # Raw records: let astropy read them with the header's TUNIT/TSCAL/TZERO, which
-    # BinTableHDU(data=ndarray) would drop (units lost, unsigned columns unscaled).
-    header = header.copy()
-    header["NAXIS1"] = records.dtype.itemsize
-    header["NAXIS2"] = len(records)
-    big_endian = np.asarray(records, dtype=records.dtype.newbyteorder(">"))
-    body = np.ascontiguousarray(big_endian).tobytes()
-    body += b"\0" * (-len(body) % 2880)
-    return Table.read(
-        fits.BinTableHDU.fromstring(header.tostring().encode("ascii") + body)
-    )
-
-
 # Image blocks are evaluated by xdm.engine.images (another module's job); one place each.
 def _read_image_block(vf: VirtualFile | str, base_dir: Any) -> Image:
     from xdm.engine import images
@@ -261,10 +242,9 @@ def _copy_image_block(
 ) -> Path:
     """The evaluated image in place of its block; every other block of the file
     copied as it is (CIAO dmcopy keeps them, as for filtered tables)."""
-    from astropy.io import fits
-
     from xdm.io.atomic import atomic_output
     from xdm.io.blocks import open_vf_block
+    from xdm.io.hdus import image_hdu
     from xdm.io.writer import hdu_bytes
 
     if isinstance(vf, str):
@@ -284,11 +264,11 @@ def _copy_image_block(
             if i != block.index:
                 fh.write(hdu_bytes(hdu, primary=i == 0))
             elif i == 0:
-                primary = fits.PrimaryHDU(data=image.data, header=header)
+                primary = image_hdu(image.data, header, primary=True)
                 if len(block.hdul) > 1:
                     primary.header["EXTEND"] = True
                 fh.write(hdu_bytes(primary, primary=True))
             else:
-                ext = fits.ImageHDU(data=image.data, header=header)
+                ext = image_hdu(image.data, header, primary=False)
                 fh.write(hdu_bytes(ext, primary=False))
     return Path(out)

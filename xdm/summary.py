@@ -239,9 +239,9 @@ class ColumnRanges:
 
     def add(self, records: NDArray[Any], kept: NDArray[np.bool_]) -> None:
         """Fold in the kept rows of one chunk (one column copied at a time)."""
-        from astropy.io.fits import FITS_rec
+        from xdm.io.hdus import is_scaled_records
 
-        self.scaled = self.scaled or isinstance(records, FITS_rec)
+        self.scaled = self.scaled or is_scaled_records(records)
         every = bool(kept.all())
         n = len(records) if every else int(np.count_nonzero(kept))
         self.rows += n

@@ -328,9 +328,9 @@ def read_image(
             )
         header = block.header.copy()
         if any(k in header for k in ("BSCALE", "BZERO", "BLANK")):
-            from astropy.io import fits
+            from xdm.io.hdus import open_fits
 
-            with fits.open(block.path, memmap=False) as hdul:
+            with open_fits(block.path, memmap=False) as hdul:
                 data = np.array(hdul[block.index].data)
         else:
             data = np.asarray(block.hdul[block.index].data)

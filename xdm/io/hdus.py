@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from astropy.io.fits import HDUList as HDUList
     from astropy.io.fits import Header as Header
     from astropy.io.fits.hdu.base import _BaseHDU as HDU
+    from astropy.table import Table
     from numpy.typing import NDArray
 
 __all__ = [
@@ -140,7 +141,7 @@ def is_scaled_records(records: Any) -> bool:
     return isinstance(records, fits.FITS_rec)
 
 
-def read_table(hdu: Any) -> Any:
+def read_table(hdu: Any) -> Table:
     """A table block as an astropy ``Table`` (the FITS reader alone:
     ``Table.read`` would load every I/O connector)."""
     from astropy.io.fits.connect import read_table_fits
@@ -148,7 +149,7 @@ def read_table(hdu: Any) -> Any:
     return read_table_fits(hdu)
 
 
-def records_table(records: NDArray[Any], header: Header) -> Any:
+def records_table(records: NDArray[Any], header: Header) -> Table:
     """Rows of a table block as an astropy ``Table`` with the header's units
     and scaling (TUNIT, TSCAL, TZERO) applied.
 

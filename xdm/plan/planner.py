@@ -51,11 +51,11 @@ from xdm.plan.grids import DEFAULT_MEM_MB, axis_grid, bin_columns, histogram
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from astropy.io.fits import Header
     from numpy.typing import NDArray
 
     from xdm.io.blocks import Block, HeaderCache
     from xdm.io.columns import ColumnMeta
+    from xdm.io.hdus import Header
 
 __all__ = [
     "DEFAULT_IMAGE_TYPE",
