@@ -70,6 +70,7 @@ def test_flares_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plateau = (h["TSTART"] + demo.FLARE[0] + 600, h["TSTART"] + demo.FLARE[1] - 600)
     assert all(b <= plateau[0] or a >= plateau[1] for a, b in clean)
     assert np.array_equal(_rows(here / "bg_rate.gti"), clean)
+    assert np.array_equal(_rows(here / "bg_rate2.gti"), clean)  # CIAO's spellings
     ontime = sum(max(0.0, min(b, d) - max(a, c)) for a, b in g3 for c, d in clean)
     with fits.open(here / "evt2_clean.fits") as hdul:
         assert hdul["EVENTS"].header["EXPOSURE"] == pytest.approx(ontime * h["DTCOR"])
