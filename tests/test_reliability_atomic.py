@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from outputs import events_digest, temporaries
 
 import xdm
 from xdm.io.atomic import atomic_output
@@ -29,26 +30,6 @@ FILTER = "[energy=300:8000]"
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _rows(path: Path) -> tuple[int, str]:
-    """(rows, SHA-256 of the EVENTS data bytes): what a complete output holds."""
-    from astropy.io import fits
-
-    with fits.open(path) as hdul:
-        hdul.verify("exception")
-        info = hdul.fileinfo(hdul.index_of("EVENTS"))
-        nrows = int(hdul["EVENTS"].header["NAXIS2"])
-        width = int(hdul["EVENTS"].header["NAXIS1"])
-    with open(path, "rb") as fh:
-        fh.seek(int(info["datLoc"]))
-        data = fh.read(nrows * width)
-    assert len(data) == nrows * width
-    return nrows, hashlib.sha256(data).hexdigest()
-
-
-def _temps(folder: Path) -> list[str]:
-    return sorted(n for n in os.listdir(folder) if n.endswith(".xdm-tmp"))
 
 
 def _dmcopy(*words: str, umask: int | None = None) -> subprocess.Popen[str]:
@@ -99,7 +80,7 @@ def test_outputs_follow_the_umask(
     expected = (tmp_path / "probe").stat().st_mode & 0o777
     assert expected == 0o666 & ~umask
     assert out.stat().st_mode & 0o777 == expected
-    assert _temps(tmp_path) == []
+    assert temporaries(tmp_path) == []
 
 
 def test_failure_leaves_the_old_output_and_no_temporary(tmp_path: Path) -> None:
@@ -109,12 +90,12 @@ def test_failure_leaves_the_old_output_and_no_temporary(tmp_path: Path) -> None:
         tmp.write_bytes(b"half a new prod")
         raise RuntimeError("disk full")
     assert out.read_bytes() == b"old product"
-    assert _temps(tmp_path) == []
+    assert temporaries(tmp_path) == []
     with pytest.raises(KeyboardInterrupt), atomic_output(out, clobber=True) as tmp:
         tmp.write_bytes(b"half")
         raise KeyboardInterrupt
     assert out.read_bytes() == b"old product"
-    assert _temps(tmp_path) == []
+    assert temporaries(tmp_path) == []
 
 
 def test_failing_run_leaves_existing_output(
@@ -128,7 +109,7 @@ def test_failing_run_leaves_existing_output(
         _, err = run.communicate(timeout=120)
         assert run.returncode == 2, err
         assert _sha(out) == before
-    assert _temps(tmp_path) == []
+    assert temporaries(tmp_path) == []
 
 
 def test_no_clobber_refuses_and_keeps(synthetic_events: Path, tmp_path: Path) -> None:
@@ -179,7 +160,7 @@ def _kill_while_writing(
     else:
         deadline = time.monotonic() + 30
         while (
-            not _temps(out.parent)
+            not temporaries(out.parent)
             and run.poll() is None
             and time.monotonic() < deadline
         ):
@@ -194,7 +175,11 @@ def _temp_lifetime(events: Path, out: Path) -> float:
     """Seconds a dmcopy's temporary file exists before the rename, unkilled."""
     run = _dmcopy(f"{events}{FILTER}", str(out), "clobber=yes")
     deadline = time.monotonic() + 60
-    while not _temps(out.parent) and run.poll() is None and time.monotonic() < deadline:
+    while (
+        not temporaries(out.parent)
+        and run.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.001)
     start = time.monotonic()
     run.communicate(timeout=60)
@@ -212,7 +197,7 @@ def test_sigkill_at_any_moment_leaves_old_or_complete(
     out = tmp_path / "out.fits"
     reference = tmp_path / "reference.fits"
     xdm.copy(f"{big_events}{FILTER}", reference)
-    new_rows = _rows(reference)
+    new_rows = events_digest(reference)
     lifetime = _temp_lifetime(big_events, tmp_path / "probe.fits")
     (tmp_path / "probe.fits").unlink()
     moments: list[float | None] = [None] + [
@@ -226,13 +211,13 @@ def test_sigkill_at_any_moment_leaves_old_or_complete(
         if _sha(out) == old:
             kinds["old"] += 1
         else:
-            assert _rows(out) == new_rows  # complete, never partial
+            assert events_digest(out) == new_rows  # complete, never partial
             kinds["new"] += 1
-        if _temps(tmp_path):
+        if temporaries(tmp_path):
             kinds["orphans"] += 1
             # the next run writing this output removes the orphan
             xdm.copy(f"{big_events}[energy=300:500]", out, clobber=True)
-            assert _temps(tmp_path) == []
+            assert temporaries(tmp_path) == []
         if _sha(out) != old:
             xdm.copy(f"{big_events}[energy=300:500]", out, clobber=True)
             old = _sha(out)
@@ -245,7 +230,7 @@ def test_ctrl_c_leaves_no_temporary(big_events: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.fits"
     reference = tmp_path / "reference.fits.new"
     xdm.copy(f"{big_events}{FILTER}", reference)
-    new_rows = _rows(reference)
+    new_rows = events_digest(reference)
     xdm.copy(f"{big_events}[energy=300:500]", out)
     old = _sha(out)
     interrupted = 0
@@ -253,17 +238,19 @@ def test_ctrl_c_leaves_no_temporary(big_events: Path, tmp_path: Path) -> None:
         run = _dmcopy(f"{big_events}{FILTER}", str(out), "clobber=yes")
         deadline = time.monotonic() + 30
         while (
-            not _temps(tmp_path) and run.poll() is None and time.monotonic() < deadline
+            not temporaries(tmp_path)
+            and run.poll() is None
+            and time.monotonic() < deadline
         ):
             time.sleep(0.002)
         time.sleep(delay)
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=60)
-        assert _temps(tmp_path) == [], err
+        assert temporaries(tmp_path) == [], err
         if run.returncode in (130, -signal.SIGINT):
             interrupted += 1
             # stopped before the rename: the old file; after it: the new one
-            assert _sha(out) == old or _rows(out) == new_rows
+            assert _sha(out) == old or events_digest(out) == new_rows
             assert "Traceback" not in err
             old = _sha(out)
         else:
@@ -279,7 +266,7 @@ def test_two_clobbering_runs_leave_one_valid_file(
     soft, hard = tmp_path / "soft.fits", tmp_path / "hard.fits"
     xdm.copy(f"{synthetic_events}[energy=300:2000]", soft)
     xdm.copy(f"{synthetic_events}[energy=2000:8000]", hard)
-    expected = {_rows(soft), _rows(hard)}
+    expected = {events_digest(soft), events_digest(hard)}
     for _ in range(2):
         runs = [
             _dmcopy(f"{synthetic_events}[energy=300:2000]", str(out), "clobber=yes"),
@@ -288,8 +275,8 @@ def test_two_clobbering_runs_leave_one_valid_file(
         for run in runs:
             _, err = run.communicate(timeout=120)
             assert run.returncode == 0, err
-        assert _rows(out) in expected
-        assert _temps(tmp_path) == []
+        assert events_digest(out) in expected
+        assert temporaries(tmp_path) == []
 
 
 def test_two_runs_racing_for_a_new_name(synthetic_events: Path, tmp_path: Path) -> None:
@@ -301,8 +288,8 @@ def test_two_runs_racing_for_a_new_name(synthetic_events: Path, tmp_path: Path) 
         for r in runs:
             r.communicate()
         assert codes == [0, 2]
-        _rows(out)
-        assert _temps(tmp_path) == []
+        events_digest(out)
+        assert temporaries(tmp_path) == []
 
 
 # ------------------------------------------------------------------ every writer

@@ -15,7 +15,6 @@ stdout): a signal before that lands in Python's own start-up (``site``,
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from outputs import events_digest, temporaries
 
 import xdm
 
@@ -44,27 +44,6 @@ PROGRAM = (
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _rows(path: Path) -> tuple[int, str]:
-    """(rows, SHA-256 of the EVENTS data bytes): what a complete output holds
-    (its header has the time of writing, so the file's bytes differ per run)."""
-    from astropy.io import fits
-
-    with fits.open(path) as hdul:
-        hdul.verify("exception")
-        info = hdul.fileinfo(hdul.index_of("EVENTS"))
-        nrows = int(hdul["EVENTS"].header["NAXIS2"])
-        width = int(hdul["EVENTS"].header["NAXIS1"])
-    with open(path, "rb") as fh:
-        fh.seek(int(info["datLoc"]))
-        data = fh.read(nrows * width)
-    assert len(data) == nrows * width
-    return nrows, hashlib.sha256(data).hexdigest()
-
-
-def _temps(folder: Path) -> list[str]:
-    return sorted(n for n in os.listdir(folder) if n.endswith(".xdm-tmp"))
 
 
 def _start(*words: str) -> tuple[subprocess.Popen[str], float]:
@@ -99,7 +78,7 @@ def _interrupt_at_fractions(
     _, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
     length = time.monotonic() - start
-    assert _rows(out) == complete
+    assert events_digest(out) == complete
     kinds = {"interrupted": 0, "finished": 0}
     for fraction in FRACTIONS:
         xdm.copy(remake_old, out, clobber=True)
@@ -109,17 +88,17 @@ def _interrupt_at_fractions(
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=120)
         where = f"SIGINT at {fraction} of {length:.2f} s: {run.returncode} {err!r}"
-        assert _temps(out.parent) == [], where
+        assert temporaries(out.parent) == [], where
         if run.returncode == 130:
             kinds["interrupted"] += 1
             assert err == "interrupted\n", where
             # stopped before the rename: the old file; after it: the new one
-            assert _sha(out) == old or _rows(out) == complete, where
+            assert _sha(out) == old or events_digest(out) == complete, where
         else:
             kinds["finished"] += 1
             assert run.returncode == 0, where
             assert err == "", where
-            assert _rows(out) == complete, where
+            assert events_digest(out) == complete, where
     return kinds
 
 
@@ -129,7 +108,7 @@ def test_dmcopy_interrupted_at_any_moment(big_events: Path, tmp_path: Path) -> N
     xdm.copy(f"{big_events}{FILTER}", reference)
     words = ("dmcopy", f"{big_events}{FILTER}", str(out), "clobber=yes")
     kinds = _interrupt_at_fractions(
-        words, out, _rows(reference), f"{big_events}[energy=300:500]"
+        words, out, events_digest(reference), f"{big_events}[energy=300:500]"
     )
     print(f"\nSIGINT at {len(FRACTIONS)} moments: {kinds}")
     assert kinds["interrupted"] >= 3  # the early moments land mid-run
@@ -154,13 +133,15 @@ def test_interrupt_while_the_output_is_written(
         )
         deadline = time.monotonic() + 60
         while (
-            not _temps(tmp_path) and run.poll() is None and time.monotonic() < deadline
+            not temporaries(tmp_path)
+            and run.poll() is None
+            and time.monotonic() < deadline
         ):
             time.sleep(0.001)
         time.sleep(delay)
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=120)
-        assert _temps(tmp_path) == [], err
+        assert temporaries(tmp_path) == [], err
         if run.returncode == 130:
             interrupted += 1
             assert err == "interrupted\n"

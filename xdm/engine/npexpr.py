@@ -32,7 +32,7 @@ import numpy as np
 
 from xdm.engine import expr as e
 
-__all__ = ["Program", "compile"]
+__all__ = ["COMPARE", "Program", "compile"]
 
 _KINDS = ("bool", "int", "long", "float", "double")
 _DTYPES = {
@@ -69,7 +69,7 @@ def _wider(*kinds: str) -> str:
 Env = dict[str, np.ndarray]
 Node = Callable[[Env], Any]
 
-_COMPARE: dict[str, np.ufunc] = {
+COMPARE: dict[str, np.ufunc] = {  # numexpr comparison -> numpy ufunc (also dmgti's)
     "<": np.less,
     "<=": np.less_equal,
     ">": np.greater,
@@ -176,7 +176,7 @@ class _Builder:
                 )
             case e.Compare(op, left, right):
                 (a, b), _ = self.common(left, right)
-                return _binary(_COMPARE[op], a, b), "bool"
+                return _binary(COMPARE[op], a, b), "bool"
             case e.Arith(op, left, right, _):
                 return self.arith(op, left, right)
             case e.Square(base):

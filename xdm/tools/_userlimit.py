@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xdm.engine.npexpr import COMPARE
 from xdm.errors import Span, XdmError, XdmSyntaxError
 
 if TYPE_CHECKING:
@@ -49,14 +50,6 @@ _REVERSED = re.compile(
     r"(\s*)(<=|>=|==|!=|<|>)(\s*)([A-Za-z_][A-Za-z0-9_]*)"
 )
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
-_COMPARE: dict[str, Any] = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
 _NEGATE = re.compile(r"!\s*\(")
 _ARITH = re.compile(
     r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]*\s*([-+*/])\s*[A-Za-z0-9_.(]"
@@ -76,7 +69,7 @@ class ColumnTest:
     def mask(self, left: NDArray[Any], right: NDArray[Any]) -> NDArray[np.bool_]:
         """The rows passing the test, by numpy's comparison of the two columns."""
         with np.errstate(invalid="ignore"):
-            keep: NDArray[np.bool_] = _COMPARE[self.op](left, right)
+            keep: NDArray[np.bool_] = COMPARE[self.op](left, right)
         return ~keep if self.exclude else keep
 
 
