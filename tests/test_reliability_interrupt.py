@@ -179,3 +179,30 @@ def test_library_main_keeps_the_callers_handler() -> None:
     handler = signal.getsignal(signal.SIGINT)
     assert main(["--version"]) == 0
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_an_interrupt_inside_a_callback_is_not_lost() -> None:
+    """A Ctrl-C that lands in a weakref callback (where an import's module
+    lock dies), which Python cannot raise out of, prints no "Exception
+    ignored" and is not lost: it comes back in the code that follows."""
+    program = (
+        "import os, signal, sys, time, weakref\n"
+        "from xdm.cli.main import Interrupts\n"
+        "ctrl_c = Interrupts()\n"
+        "class Lock: pass\n"
+        "def callback(ref):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    sum(range(1000))\n"
+        "lock = Lock()\n"
+        "ref = weakref.ref(lock, callback)\n"
+        "try:\n"
+        "    del lock\n"
+        "    time.sleep(5)\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', ctrl_c.seen)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (0, "interrupted True\n", "")

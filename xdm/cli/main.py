@@ -9,11 +9,13 @@ is shown unless ``--debug`` is given. Ctrl-C exits 130 with the one line
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import importlib
 import os
 import signal
 import sys
+import time
 from typing import Any, NoReturn
 
 # subcommand -> module; aliases share a module
@@ -148,12 +150,25 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.seen = False
+        self._unraisable = sys.unraisablehook
+        sys.unraisablehook = self._swallowed
         _on_interrupt(self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
         if not self.seen:
             self.seen = True
             raise KeyboardInterrupt
+
+    def _swallowed(self, unraisable: Any) -> None:
+        """Python cannot raise out of a weakref callback or ``__del__`` (an
+        import's module-lock callback is a common landing spot): it would
+        print "Exception ignored in ..." and go on. Such an interrupt is sent
+        again from a helper thread a moment later, to land in plain code."""
+        if not (self.seen and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            self._unraisable(unraisable)
+            return
+        self.seen = False
+        _thread.start_new_thread(_send_interrupt, (0.002,))
 
 
 def _interactive(args: list[str]) -> bool:
@@ -178,6 +193,11 @@ def _exit_interrupted() -> NoReturn:
         os.write(2, b"interrupted\n")
     finally:
         os._exit(INTERRUPTED)
+
+
+def _send_interrupt(delay: float) -> None:
+    time.sleep(delay)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _on_interrupt(handler: Any) -> None:
