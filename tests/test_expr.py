@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import casefiles
 import numpy as np
 import pytest
 
@@ -123,3 +124,22 @@ def test_region_trees_equal_ciao_both_ways(oracle):
         assert np.array_equal(kernels.evaluate(tree, env, backend="numpy"), want), text
         evaluated += 1
     assert evaluated >= 110
+
+
+GOLDEN = casefiles.GOLDEN / "region-numexpr.txt"
+
+
+def _numexpr_texts(oracle) -> str:
+    """Each region and its ``to_numexpr("x", "y")`` text, two lines each."""
+    lines = [
+        "# Region.to_numexpr('x', 'y') of the CIAO oracle's regions and tests/test_expr.py",
+        "# EXTRA: the region, then its text ('-' when it has no numexpr form).",
+    ]
+    for text in _regions(oracle):
+        form = xdm.region(text).to_numexpr("x", "y")
+        lines += [text, f"    {'-' if form is None else form}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_region_numexpr_text_is_the_golden_text(oracle, regen):
+    casefiles.check_golden(GOLDEN, _numexpr_texts(oracle), regen)
