@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import xdm
-from xdm.engine import expr as e
+from xdm import expr as e
 from xdm.engine import kernels
 from xdm.engine.exprregions import region_tree
 

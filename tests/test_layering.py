@@ -27,7 +27,7 @@ LARK_USERS = {
 }
 # lowest first; a top-level module's stage is its own name
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "budget", "progress", "switches"),
+    ("__init__", "errors", "budget", "progress", "switches", "expr"),
     ("lang",),
     ("io",),
     ("regions",),

@@ -17,7 +17,8 @@ from casefiles import ENGINE
 
 import xdm
 from xdm.engine import kernels, npexpr
-from xdm.engine.expr import (
+from xdm.engine.steps import FilterRows
+from xdm.expr import (
     And,
     Arith,
     Call,
@@ -30,7 +31,6 @@ from xdm.engine.expr import (
     Var,
     const,
 )
-from xdm.engine.steps import FilterRows
 
 e, t, x, y, g, c, s, b = (Var(v) for v in ("e", "t", "x", "y", "g", "c", "s", "b"))
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import xdm
 from xdm.engine import binindex, executor, kernels, npexpr
-from xdm.engine.expr import TRUE
 from xdm.engine.steps import BinGrid, Histogram
+from xdm.expr import TRUE
 
 
 def _grid(var: str, lo: float, step: float, n: int, integer: bool = False) -> BinGrid:

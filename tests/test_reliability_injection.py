@@ -40,7 +40,7 @@ LEAK = re.compile(MARKER + r"[^A-Za-z0-9_]")  # the marker followed by punctuati
 
 ALLOWED: dict[tuple[str, str, str], str] = {
     ("engine/kernels.py", "evaluate", "numexpr.evaluate"): (
-        "the text is rendered from the planner's expression tree (engine/expr): "
+        "the text is rendered from the planner's expression tree (xdm/expr.py): "
         "exprgen builds the tree from node values (numbers through expr.number, "
         "variables from column names only when they are plain identifiers, else "
         "colN), never from user text; npexpr evaluates the same tree, no text"

@@ -1,7 +1,7 @@
 """Bin indices: the expression tree of each row's flat bin number, and when the
 padded integer path (``kernels.padded_index``) provably gives the same bins.
 
-Takes ``BinGrid`` steps; returns ``xdm.engine.expr`` trees over vetted variable
+Takes ``BinGrid`` steps; returns ``xdm.expr`` trees over vetted variable
 names and numbers (``expr.number``). Shared by the planner (which chooses the
 path) and the executor (which binds the step operands).
 """
@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from xdm.engine import expr as e
+from xdm import expr as e
 
 if TYPE_CHECKING:
     from xdm.engine.steps import BinGrid

@@ -12,7 +12,7 @@ import keyword
 import re
 from typing import TYPE_CHECKING, Any
 
-from xdm.engine import expr as e
+from xdm import expr as e
 from xdm.engine.steps import Operand, SubspaceEntry, VectorTest
 from xdm.errors import Span, XdmError, XdmSemanticError
 from xdm.lang import nodes as n

@@ -2,7 +2,7 @@
 numexpr cannot express.
 
 Takes the filter qualifiers of a virtual file and the opened block's column
-metadata; returns ``CompiledFilter``: the predicate as an ``xdm.engine.expr``
+metadata; returns ``CompiledFilter``: the predicate as an ``xdm.expr``
 tree over safe variable names (and its numexpr text, which ``explain``
 prints), the operands (column -> variable), vectorised tests (regions without
 a numexpr form, long GTI lists, strings) and what the top-level filters imply
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xdm import expr as e
 from xdm import switches
-from xdm.engine import expr as e
 from xdm.engine.exprcontext import FilterContext, Intervals
 from xdm.engine.exprranges import (
     RANGE_LIST_INLINE_MAX,

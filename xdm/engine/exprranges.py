@@ -13,8 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from xdm import expr as e
 from xdm import switches
-from xdm.engine import expr as e
 from xdm.engine.exprcontext import FilterContext
 from xdm.engine.exprtime import comparison_interval
 from xdm.engine.steps import SubspaceEntry, VectorTest

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from xdm.engine import expr as e
+from xdm import expr as e
 from xdm.engine.exprcontext import FilterContext, attach
 from xdm.engine.steps import SubspaceEntry, VectorTest
 from xdm.errors import XdmError

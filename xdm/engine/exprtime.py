@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xdm.engine import expr as e
+from xdm import expr as e
 from xdm.engine.exprcontext import FilterContext, Intervals, attach
 from xdm.engine.steps import VectorTest
 from xdm.errors import XdmError

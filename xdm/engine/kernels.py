@@ -1,7 +1,7 @@
 """Array work only: fused predicates, bin indices, histograms and the vectorised
 tests numexpr cannot express. The sole numexpr user.
 
-Takes arrays and expression trees (``xdm.engine.expr``); knows nothing about
+Takes arrays and expression trees (``xdm.expr``); knows nothing about
 FITS, nodes or plans. Every function works on one chunk of rows and loops over no rows.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numexpr as ne
 import numpy as np
 
-from xdm.engine.expr import And, Expr, Group, Or, render
+from xdm.expr import And, Expr, Group, Or, render
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -48,7 +48,7 @@ def evaluate(
     *,
     backend: Literal["auto", "numpy", "numexpr"] = "auto",
 ) -> NDArray[Any]:
-    """Evaluate an expression tree (``xdm.engine.expr``) over same-length operands.
+    """Evaluate an expression tree (``xdm.expr``) over same-length operands.
 
     Operands may be big-endian, strided views straight from the memory map.
     ``auto``: a predicate (boolean result) over ``SUBCHUNK`` rows or more runs as

@@ -6,7 +6,7 @@ its ``sqrt``/``minimum``/``floor`` are function calls. A filter such as
 ``[ccd_id=0:3,energy=500:7000,status=0,grade=0,2,3,4,6][sky=circle(...)]`` is
 mostly such operations. numpy does the same operations as SIMD passes over
 contiguous native arrays at 0.05-0.3 ns a row, so this module evaluates the
-tree (``xdm.engine.expr``, the same tree whose text numexpr compiles) on
+tree (``xdm.expr``, the same tree whose text numexpr compiles) on
 cache-sized sub-chunks: each operand is converted once per sub-chunk
 (big-endian, strided view -> native contiguous), then every node is one numpy
 call.
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from xdm.engine import expr as e
+from xdm import expr as e
 
 __all__ = ["COMPARE", "Program", "compile"]
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from xdm.engine import kernels
-from xdm.engine.expr import conjuncts
 from xdm.errors import XdmError, XdmExecutionError, XdmSemanticError
+from xdm.expr import conjuncts
 from xdm.io.blocks import DEFAULT_CHUNK_ROWS, Block
 from xdm.io.columns import bit_values, column_values
 from xdm.progress import get_verbosity, note, progress

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from xdm.lang.options import describe_options
 
 if TYPE_CHECKING:
-    from xdm.engine.expr import Expr
     from xdm.engine.run import Chunk, Run
+    from xdm.expr import Expr
     from xdm.io.blocks import BlockHandle
 
 __all__ = [
@@ -67,7 +67,7 @@ class VectorTest:
     columns: tuple[str, ...]
     describe: str
     prefilter: Expr | None = None
-    """The bounding-box test (an ``xdm.engine.expr`` tree; ``str()`` is its text)."""
+    """The bounding-box test (an ``xdm.expr`` tree; ``str()`` is its text)."""
     chip_column: str | None = None
     payload: Any = field(default=None, compare=False)
 

@@ -1,12 +1,14 @@
-"""The engine's expressions as a typed tree: one value for numexpr and numpy alike.
+"""Expressions as a typed tree: one value for numexpr and numpy alike.
 
-``exprgen`` (filters) and ``binindex`` (bin indices) build these frozen nodes;
-``render`` prints the numexpr text (``explain`` shows it, numexpr compiles it)
-and ``npexpr`` evaluates the same tree with numpy passes, so no text is parsed
-back. Only generated variable names (``Var``) and numbers (``Const``) are
-leaves: user text never becomes a node. ``Group`` is a pair of parentheses in
-the printed text (evaluation ignores it); it keeps the text exactly as the
-generator has always printed it.
+The base stage (stdlib only), so every stage builds the same nodes: the regions
+give each shape's interior as a tree (``Region.numexpr_tree``), the engine's
+``exprgen`` (filters) and ``binindex`` (bin indices) build the rest; ``render``
+prints the numexpr text (``explain`` shows it, numexpr compiles it) and
+``engine.npexpr`` evaluates the same tree with numpy passes, so no text is
+parsed back. Only generated variable names (``Var``) and numbers (``Const``)
+are leaves: user text never becomes a node. ``Group`` is a pair of parentheses
+in the printed text (evaluation ignores it); it keeps the text exactly as the
+generators have always printed it.
 
 ``And``/``Or``/``Not`` are numexpr's ``&``/``|``/``~``: logical on booleans,
 bitwise on integers (bit masks).
