@@ -1,5 +1,8 @@
 """The planner: a parsed virtual file resolved against its block -> a ``Plan``.
 
-Decides what runs (which block, columns, filters, bins, outputs); runs nothing
-itself. The engine below it runs the plan.
+Open -> check -> plan: ``planner`` opens the block once, ``check`` resolves
+every qualifier against its header and raises every user error (helped by
+``grids`` for ``[bin]`` and ``columns`` for ``[cols]``), and ``planner``
+assembles the steps from what was checked. Runs nothing itself: the engine
+below it runs the plan.
 """

@@ -1,10 +1,12 @@
-"""Bin grids of ``[bin ...]`` on a table: the axes, their ranges and the
-``Histogram`` step (dm-syntax 7.2-7.5).
+"""Bin grids of ``[bin ...]`` on a table, checked against the header: the axis
+columns, their ranges and the image's memory guard (dm-syntax 7.2-7.5).
 
-Takes the opened block's column metadata and the compiled filter (whose extents
-narrow default ranges); returns ``BinGrid`` axes and the ``Histogram`` step with
-its bin-index expression, its padded-grid axes when numpy may compute them, its
-image type and its accumulator, refused when it would need too much memory.
+Helpers of ``plan.check``: take the opened block's column metadata and the
+compiled filter (whose extents narrow default ranges); return the axis columns
+and their ``BinGrid`` grids, or refuse (``XdmSemanticError`` with a caret) a
+column that cannot be binned, a range or bin size that gives no grid, or an
+image that needs too much memory. The ``Histogram`` step is assembled from them
+by ``plan.planner``.
 """
 
 from __future__ import annotations
@@ -14,24 +16,24 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from xdm import switches
-from xdm.engine.binindex import (
-    KEEP,
-    accumulator_bytes,
-    histogram_expression,
-    padded_axes,
-    step_operands,
-)
-from xdm.engine.steps import BinGrid, Histogram
+from xdm.engine.binindex import accumulator_bytes
+from xdm.engine.steps import BinGrid
 from xdm.errors import XdmSemanticError
 from xdm.lang import nodes as n
-from xdm.lang.options import DEFAULT_IMAGE_TYPE
 
 if TYPE_CHECKING:
     from xdm.engine.exprgen import CompiledFilter
+    from xdm.errors import Span
     from xdm.io.blocks import Block
     from xdm.io.columns import ColumnMeta
 
-__all__ = ["DEFAULT_MEM_MB", "MAX_BINS", "axis_grid", "bin_columns", "histogram"]
+__all__ = [
+    "DEFAULT_MEM_MB",
+    "MAX_BINS",
+    "axis_grid",
+    "bin_columns",
+    "check_image_memory",
+]
 
 DEFAULT_MEM_MB = 1024
 """The virtual-image memory guard (dm-syntax 7.5; CIAO's own limit is not
@@ -265,30 +267,29 @@ def _data_range(block: Block, col: ColumnMeta) -> tuple[float, float, str]:
     return lo, hi, "data"
 
 
-def histogram(
-    grids: tuple[BinGrid, ...],
-    value_types: Sequence[str],
-    weight: ColumnMeta | None,
-    compiled: CompiledFilter,
-    opts: dict[str, str | None],
-    source: str | None,
-    binq: n.BinQualifier,
+def check_image_memory(
+    grids: Sequence[BinGrid],
     nrows: int,
-) -> Histogram:
-    explicit = opts.get("type")
-    weighted = switches.current().weighted_image_type
-    dtype = explicit or (weighted if weight is not None else DEFAULT_IMAGE_TYPE)
+    *,
+    weighted: bool,
+    mem_mb: str | None,
+    source: str | None,
+    span: Span | None,
+) -> None:
+    """Refuse an image whose accumulator (``accumulator_bytes`` per bin) needs
+    more than ``[opt mem=N]`` megabytes (default ``DEFAULT_MEM_MB``, dm-syntax
+    7.5) or more than the memory budget (``xdm.budget``)."""
     size = 1
     for g in grids:
         size *= g.nbins
-    limit_mb = float(opts.get("mem") or DEFAULT_MEM_MB)
-    need_mb = size * accumulator_bytes(nrows, weighted=weight is not None) / 2**20
+    limit_mb = float(mem_mb or DEFAULT_MEM_MB)
+    need_mb = size * accumulator_bytes(nrows, weighted=weighted) / 2**20
     if need_mb > limit_mb:
         shape = " x ".join(str(g.nbins) for g in grids)
         raise XdmSemanticError(
             f"image of {shape} bins needs {need_mb:.0f} MB, above the {limit_mb:g} MB limit",
             source=source,
-            span=binq.span,
+            span=span,
             hint=f"use a larger bin size or add [opt mem={math.ceil(need_mb)}]",
         )
     from xdm import budget
@@ -298,26 +299,6 @@ def histogram(
         need_mb * 2**20,
         f"image of {shape} bins",
         source=source,
-        span=binq.span,
+        span=span,
         hint="use a larger bin size or a smaller range",
-    )
-    index = histogram_expression(compiled.expression, grids)
-    return Histogram(
-        axes=grids,
-        index_expression=str(index),
-        index=index,
-        index_of_kept=histogram_expression(KEEP, grids),
-        step_operands=tuple(step_operands(grids).items()),
-        weight=weight.name if weight is not None else None,
-        weight_var=compiled.variable(weight.name) if weight is not None else None,
-        dtype=dtype,
-        dtype_explicit=explicit is not None,
-        accumulator=(
-            "float64"
-            if weight is not None
-            else "int64"
-            if nrows >= 2**31 - 1
-            else "int32"
-        ),
-        padded=padded_axes(grids, value_types),
     )

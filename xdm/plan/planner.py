@@ -1,9 +1,17 @@
 """Virtual file -> Plan: one fused pass over one block.
 
-Takes a parsed ``VirtualFile`` (or its text) and the opened block's column
-metadata; returns a frozen ``Plan`` of steps. Knows the CIAO meaning of blocks,
-``[cols]``, ``[bin]`` and ``[opt]`` (filters are compiled by ``exprgen``); runs
-nothing. For example ``xdm explain "chandra_test.fits[energy=500:7000][bin sky=8]"``::
+Takes a parsed ``VirtualFile`` (or its text); returns a frozen ``Plan`` of
+steps and runs nothing. Three stages, each once:
+
+1. **open**: ``xdm.io.blocks.open_vf_block`` opens the block the virtual file
+   names (headers and column metadata; the rows are memory-mapped by the run);
+2. **check**: ``plan.check.check`` resolves every qualifier against that
+   header (options, filters compiled by ``exprgen``, ``[bin]`` grids by
+   ``plan.grids``, ``[cols]`` by ``plan.columns``) and raises every user error;
+3. **plan**: ``_assemble`` turns the ``CheckedFile`` into steps, asking no
+   more questions and refusing nothing.
+
+For example ``xdm explain "chandra_test.fits[energy=500:7000][bin sky=8]"``::
 
     plan for chandra_test.fits[energy=500:7000][bin sky=8]
       1. OpenBlock      chandra_test.fits block 2 EVENTS (4612 rows)
@@ -16,9 +24,6 @@ nothing. For example ``xdm explain "chandra_test.fits[energy=500:7000][bin sky=8
                         y: 0.5:8192.5:8 (1024 bins, range from TLMIN/TLMAX)
       5. UpdateSubspace energy = 500:7000
       6. WriteImage     primary image EVENTS_IMAGE (i2), GTI blocks copied
-
-The block is opened once, here; the columns and ``[cols]`` are resolved by
-``plan.columns``, bin grids and the histogram by ``plan.grids``.
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from xdm.engine.binindex import value_type
-from xdm.engine.exprgen import compile_filters
+from xdm.engine.binindex import (
+    KEEP,
+    histogram_expression,
+    padded_axes,
+    step_operands,
+    value_type,
+)
 from xdm.engine.steps import (
     FilterRows,
+    Histogram,
     OpenBlock,
     Plan,
     ReadColumns,
@@ -44,18 +55,20 @@ from xdm.engine.steps import (
 from xdm.errors import XdmSemanticError
 from xdm.io.blocks import DEFAULT_CHUNK_ROWS, open_vf_block
 from xdm.lang import nodes as n
-from xdm.lang.options import DEFAULT_IMAGE_TYPE, check_options
-from xdm.plan.columns import read_columns, select_columns
-from xdm.plan.grids import DEFAULT_MEM_MB, axis_grid, bin_columns, histogram
+from xdm.lang.options import DEFAULT_IMAGE_TYPE
+from xdm.plan.check import check
+from xdm.plan.columns import read_columns
+from xdm.plan.grids import DEFAULT_MEM_MB
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from numpy.typing import NDArray
 
+    from xdm.engine.exprgen import CompiledFilter
     from xdm.io.blocks import Block, HeaderCache
-    from xdm.io.columns import ColumnMeta
     from xdm.io.hdus import Header
+    from xdm.plan.check import Binning, CheckedFile
 
 __all__ = [
     "DEFAULT_IMAGE_TYPE",
@@ -87,8 +100,9 @@ def plan(
         Headers of files opened before (``xdm.io.blocks.HeaderCache``), for a
         caller that plans the same files again and again.
 
-    The block is opened once, here: the plan's ``OpenBlock`` step carries its
-    handle, from which each run maps the rows.
+    The block is opened once and checked once (``plan.check.check``); the
+    plan's ``OpenBlock`` step carries its handle, from which each run maps the
+    rows.
 
     Raises
     ------
@@ -111,7 +125,14 @@ def plan(
                 source = vf.path
     base = None if base_dir is None else str(base_dir)
     with _open(vf, base, source, cache) as block:
-        return _plan_block(vf, block, base, source, chunk_rows)
+        checked = check(
+            vf,
+            block,
+            source=source,
+            base_dir=base,
+            image_reader=evaluate_virtual_image,
+        )
+    return _assemble(checked, source=source, base_dir=base, chunk_rows=chunk_rows)
 
 
 def evaluate_virtual_image(
@@ -166,98 +187,47 @@ def _path_span(vf: n.VirtualFile) -> Any:
     return Span(0, len(vf.path)) if vf.path else None
 
 
-def _plan_block(
-    vf: n.VirtualFile,
-    block: Block,
-    base_dir: str | None,
+def _assemble(
+    checked: CheckedFile,
+    *,
     source: str | None,
+    base_dir: str | None,
     chunk_rows: int,
 ) -> Plan:
-    opts = check_options(
-        vf.options, block="table" if block.is_table else "image", source=source
-    )
+    """The steps of a checked virtual file, in run order (refuses nothing)."""
     open_step = OpenBlock(
-        path=vf.path,
-        number=block.ciao_number,
-        name=block.name,
-        nrows=block.nrows,
-        kind="table" if block.is_table else "image",
-        handle=block.handle,
+        path=checked.path,
+        number=checked.number,
+        name=checked.name,
+        nrows=checked.nrows,
+        kind=checked.kind,
+        handle=checked.handle,
     )
-    if not block.is_table:
+    compiled = checked.filters
+    if compiled is None:
         # image blocks are evaluated by xdm.engine.images; the plan only names the block
         return Plan(
-            source=source or vf.path,
+            source=source or checked.path,
             steps=(open_step,),
             base_dir=base_dir,
-            options=tuple(opts.items()),
+            options=checked.options,
         )
-    binq = vf.bin
-    bins = [q for q in vf.qualifiers if isinstance(q, n.BinQualifier)]
-    if len(bins) > 1:
-        raise XdmSemanticError(
-            "a virtual file takes one [bin ...] group", source=source, span=bins[1].span
-        )
-    if binq is not None and vf.cols:
-        raise XdmSemanticError(
-            "[bin] and [cols] are alternatives: a binned image has no columns",
-            source=source,
-            span=vf.cols[0].span,
-        )
-    extra: list[str] = []
-    axis_columns: list[tuple[ColumnMeta, Any]] = []
-    weight = None
-    if binq is not None:
-        if binq.modifier:
-            raise XdmSemanticError(
-                f"[bin/{binq.modifier}] is not supported (its meaning is unconfirmed)",
-                source=source,
-                span=binq.span,
-            )
-        axis_columns = bin_columns(block, binq, source)
-        extra = [c.name for c, _ in axis_columns]
-        if binq.weight:
-            weight = block.require_column(binq.weight, source=source, span=binq.span)
-            if weight.kind not in ("int", "real") or weight.width != 1:
-                raise XdmSemanticError(
-                    f"weight column '{weight.name}' is not a numeric scalar",
-                    source=source,
-                    span=binq.span,
-                )
-            extra.append(weight.name)
-    compiled = compile_filters(
-        block,
-        vf.filters,
-        source=source,
-        base_dir=base_dir,
-        extra_columns=extra,
-        image_reader=evaluate_virtual_image,
-    )
-    steps: list[Step] = [open_step]
-    read_cols = read_columns(compiled)
-    steps.append(ReadColumns(columns=read_cols, chunk_rows=chunk_rows))
-    steps.append(
+    steps: list[Step] = [
+        open_step,
+        ReadColumns(columns=read_columns(compiled), chunk_rows=chunk_rows),
         FilterRows(
             predicate=compiled.predicate,
             expression=compiled.expression,
             operands=compiled.operands,
             tests=compiled.tests,
             terms=compiled.terms,
-        )
-    )
-    if binq is not None:
-        full = "full" in opts
-        grids = tuple(
-            axis_grid(block, col, spec, compiled, full=full, source=source)
-            for col, spec in axis_columns
-        )
-        types = [value_type(col) for col, _ in axis_columns]
-        hist = histogram(
-            grids, types, weight, compiled, opts, source, binq, block.nrows
-        )
-        steps.append(hist)
-    elif vf.cols:
-        steps.append(SelectColumns(columns=select_columns(block, vf.cols, source)))
+        ),
+    ]
+    binning = checked.binning
+    if binning is not None:
+        steps.append(_histogram(binning, compiled, checked.nrows))
+    elif checked.columns is not None:
+        steps.append(SelectColumns(columns=checked.columns))
     if compiled.time_selections:
         steps.append(
             UpdateGti(
@@ -265,23 +235,46 @@ def _plan_block(
                 intervals=compiled.time_selections,
             )
         )
-    if opts.get("update", "yes") != "no":
+    if checked.update_subspace:
         steps.append(
-            UpdateSubspace(
-                entries=compiled.subspace,
-                removed=tuple(item.name for item in vf.subspace),
-            )
+            UpdateSubspace(entries=compiled.subspace, removed=checked.removed_subspace)
         )
-    if binq is not None:
-        name = vf.output_name or f"{block.name}_IMAGE"
-        steps.append(WriteImage(name=name, dtype=hist.dtype))
+    if binning is not None:
+        steps.append(WriteImage(name=checked.output_name, dtype=binning.dtype))
     else:
-        steps.append(WriteEvents(name=vf.output_name or block.name))
+        steps.append(WriteEvents(name=checked.output_name))
     return Plan(
-        source=source or vf.path,
+        source=source or checked.path,
         steps=tuple(steps),
         base_dir=base_dir,
-        options=tuple(opts.items()),
+        options=checked.options,
+    )
+
+
+def _histogram(binning: Binning, compiled: CompiledFilter, nrows: int) -> Histogram:
+    """The ``Histogram`` step: the fused bin-index tree, the padded-grid axes
+    when numpy provably gives the same bins, and the accumulator's type."""
+    grids = tuple(a.grid for a in binning.axes)
+    weight = binning.weight
+    index = histogram_expression(compiled.expression, grids)
+    return Histogram(
+        axes=grids,
+        index_expression=str(index),
+        index=index,
+        index_of_kept=histogram_expression(KEEP, grids),
+        step_operands=tuple(step_operands(grids).items()),
+        weight=weight.name if weight is not None else None,
+        weight_var=compiled.variable(weight.name) if weight is not None else None,
+        dtype=binning.dtype,
+        dtype_explicit=binning.dtype_explicit,
+        accumulator=(
+            "float64"
+            if weight is not None
+            else "int64"
+            if nrows >= 2**31 - 1
+            else "int32"
+        ),
+        padded=padded_axes(grids, [value_type(a.column) for a in binning.axes]),
     )
 
 
