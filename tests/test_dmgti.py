@@ -142,6 +142,25 @@ def test_event_file_rows_with_frame_time(tmp_path: Path) -> None:
     assert result.kept == int(keep.sum())
 
 
+def test_primary_names_the_observation_as_before(tmp_path: Path) -> None:
+    """The GTI file's primary carries the keys the loop before ``keywords.carry``
+    copied (TELESCOP, INSTRUME, OBS_ID, OBJECT: the ones the input has, not
+    undefined), with the input's values, read here with astropy."""
+    out = tmp_path / "e.gti"
+    xdm.tools.dmgti(infile=str(CHANDRA), outfile=str(out), userlimit="energy>8000")
+    source = fits.getheader(CHANDRA, "EVENTS")
+    before = {
+        key: source[key]
+        for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT")
+        if key in source and source[key] is not None
+    }
+    assert len(before) == 4
+    primary = fits.getheader(out, 0)
+    structural = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "CREATOR"}
+    assert {k: primary[k] for k in primary if k not in structural} == before
+    assert primary["CREATOR"] == "xdm dmgti"
+
+
 def test_lkupfile_limits_are_anded_and_mtlfile_keeps_the_rows(tmp_path: Path) -> None:
     path, c = curve(tmp_path)
     limits = fits.BinTableHDU.from_columns(

@@ -318,8 +318,9 @@ def write_gti(
     One ``GTI`` block after an empty primary: START/STOP ``1D`` in s,
     HDUCLASS OGIP / HDUCLAS1 GTI / HDUCLAS2 STANDARD, ONTIME, TSTART/TSTOP
     (the input's, else the intervals' span) and the time keys of ``header``
-    (``TIME_KEYS``). Written to a temporary file and renamed; an existing
-    ``out`` needs ``clobber``.
+    (``TIME_KEYS``); the primary names the observation (``keywords.IDENTITY``).
+    Written to a temporary file and renamed; an existing ``out`` needs
+    ``clobber``.
     """
     from xdm.io.gti import gti_block
     from xdm.io.hdus import primary_hdu, write_fits
@@ -351,7 +352,5 @@ def write_gti(
         h.add_history(history)
     primary = primary_hdu()
     primary.header["CREATOR"] = creator
-    for key in ("TELESCOP", "INSTRUME", "OBS_ID", "OBJECT"):
-        if key in source and source[key] is not None:
-            primary.header[key] = source[key]
+    keywords.carry(source, primary.header, keywords.IDENTITY, comments=False)
     return write_fits(out, [primary, hdu], clobber=clobber)
