@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from xdm.io.cards import CARD, RECORD, Cards, LeanUnsupported
+from xdm.lang.options import IMAGE_TYPES
 
 __all__ = ["PlainHdu", "plain_product_is_empty", "record_dtype", "scan_plain"]
 
@@ -35,6 +36,8 @@ _CODES = {
     "C": ">c8",
     "M": ">c16",
 }
+_IMAGE_DTYPES = {t.bitpix: np.dtype(t.dtype).newbyteorder(">") for t in IMAGE_TYPES}
+"""BITPIX -> the pixels' numpy type as stored (FITS numbers are big-endian)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,7 @@ def _read_hdu(fh: Any, path: str, offset: int, *, primary: bool) -> PlainHdu | N
         return None
     bitpix = cards.get("BITPIX")
     naxis = cards.get("NAXIS")
-    if bitpix not in (8, 16, 32, 64, -32, -64) or not isinstance(naxis, int):
+    if bitpix not in _IMAGE_DTYPES or not isinstance(naxis, int):
         return None
     dims = [cards.get(f"NAXIS{i}") for i in range(1, naxis + 1)]
     if not all(isinstance(d, int) and d >= 0 for d in dims):
@@ -148,9 +151,6 @@ def record_dtype(cards: Cards) -> np.dtype[Any] | None:
     return dtype if dtype.itemsize == cards.get("NAXIS1") else None
 
 
-_IMAGE_TYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-
-
 def plain_product_is_empty(path: str | os.PathLike[str]) -> bool | None:
     """Whether a plain product holds nothing (its first table other than GTI has
     no rows; else its first image is all zeros), or None when ``path`` is not a
@@ -169,7 +169,7 @@ def plain_product_is_empty(path: str | os.PathLike[str]) -> bool | None:
             continue
         if any(k in c for k in ("BSCALE", "BZERO", "BLANK")):
             return None
-        dtype = np.dtype(_IMAGE_TYPES[int(c["BITPIX"])])
+        dtype = _IMAGE_DTYPES[int(c["BITPIX"])]
         count = hdu.data_size // dtype.itemsize
         if not count:
             return True
