@@ -106,8 +106,9 @@ def check(
 
     ``base_dir`` is where relative region and GTI files are read from;
     ``image_reader`` makes the image of a virtual ``mask(vf)`` (the planner
-    hands in its ``evaluate_virtual_image``). Reads headers only, but for the
-    one column pass a ``[bin]`` axis with no range in the header needs.
+    hands in its ``evaluate_virtual_image``). Reads headers only, but for one
+    pass over a column when neither the header nor the filters give the range
+    of a ``[bin]`` axis.
 
     Raises
     ------
@@ -150,30 +151,7 @@ def check(
     binning = None
     columns = None
     if binq is not None:
-        full = "full" in opts
-        axes = tuple(
-            BinAxis(
-                col, axis_grid(block, col, spec, compiled, full=full, source=source)
-            )
-            for col, spec in axis_columns
-        )
-        check_image_memory(
-            [a.grid for a in axes],
-            block.nrows,
-            weighted=weight is not None,
-            mem_mb=opts.get("mem"),
-            source=source,
-            span=binq.span,
-        )
-        explicit = opts.get("type")
-        weighted_type = switches.current().weighted_image_type
-        binning = Binning(
-            axes=axes,
-            weight=weight,
-            dtype=explicit
-            or (weighted_type if weight is not None else DEFAULT_IMAGE_TYPE),
-            dtype_explicit=explicit is not None,
-        )
+        binning = _binning(block, binq, axis_columns, weight, compiled, opts, source)
     elif vf.cols:
         columns = select_columns(block, vf.cols, source)
     return replace(
@@ -210,6 +188,41 @@ def _one_bin(vf: n.VirtualFile, source: str | None) -> n.BinQualifier | None:
             span=binq.span,
         )
     return binq
+
+
+def _binning(
+    block: Block,
+    binq: n.BinQualifier,
+    axis_columns: list[tuple[ColumnMeta, n.BinRange | None]],
+    weight: ColumnMeta | None,
+    compiled: CompiledFilter,
+    opts: dict[str, str | None],
+    source: str | None,
+) -> Binning:
+    """The grids of the axes (the filters' extents narrow default ranges), the
+    memory guard and the image type."""
+    full = "full" in opts
+    axes = tuple(
+        BinAxis(col, axis_grid(block, col, spec, compiled, full=full, source=source))
+        for col, spec in axis_columns
+    )
+    check_image_memory(
+        [a.grid for a in axes],
+        block.nrows,
+        weighted=weight is not None,
+        mem_mb=opts.get("mem"),
+        source=source,
+        span=binq.span,
+    )
+    explicit = opts.get("type")
+    weighted_type = switches.current().weighted_image_type
+    default = weighted_type if weight is not None else DEFAULT_IMAGE_TYPE
+    return Binning(
+        axes=axes,
+        weight=weight,
+        dtype=explicit or default,
+        dtype_explicit=explicit is not None,
+    )
 
 
 def _weight(
