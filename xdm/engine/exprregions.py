@@ -1,17 +1,15 @@
 """Region filters (``sky=circle(...)``) as expression trees, or as a vectorised
 ``Region.contains`` test behind the region's bounding box.
 
-``region_tree`` gives the tree of ``Region.to_numexpr`` (the regions package's
-numexpr text of the same shapes, with CIAO's arithmetic in CIAO's order);
-``tests/test_expr.py`` proves the rendered tree is that text for the region
-corpus, so the two cannot drift apart. A region of many numbers
+The tree is the region's own (``Region.numexpr_tree`` over the columns'
+variables: the regions package's one numexpr form of each shape, CIAO's
+arithmetic in CIAO's order). A region of many numbers
 (``REGION_INLINE_MAX_CONSTANTS``) or of shapes without a numexpr form
 (polygons, pies, sectors, masks) becomes a ``VectorTest``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from xdm import expr as e
@@ -23,7 +21,7 @@ from xdm.lang import nodes as n
 if TYPE_CHECKING:
     from xdm.io.columns import ColumnMeta
 
-__all__ = ["REGION_INLINE_MAX_CONSTANTS", "region_filter", "region_tree"]
+__all__ = ["REGION_INLINE_MAX_CONSTANTS", "region_filter"]
 
 REGION_INLINE_MAX_CONSTANTS = 96
 """A region whose numexpr text holds more numbers than this (a region file of many
@@ -39,7 +37,7 @@ def region_filter(
     wcs = _column_wcs(xcol, ycol)
     region = _make_region(ctx, node.region, wcs, node)
     xv, yv = ctx.var(xcol), ctx.var(ycol)
-    tree = region_tree(region, xv, yv)
+    tree = region.numexpr_tree(xv, yv)
     if tree is not None and e.constants(tree) > REGION_INLINE_MAX_CONSTANTS:
         tree = None  # many shapes: the vectorised test, behind the bbox
     bbox = region.bbox
@@ -84,131 +82,6 @@ def region_filter(
         )
     )
     return var
-
-
-# ---------------------------------------------------------------- shapes
-def region_tree(region: Any, x: e.Expr, y: e.Expr) -> e.Expr | None:
-    """The tree of ``region.to_numexpr(x, y)``: components OR'ed, the shapes of
-    a component AND'ed; None when a shape has no numexpr form."""
-    from xdm.regions.shapes import Field
-
-    true = e.Group(e.Or((e.compare(x, "==", x), e.compare(x, "!=", x))))
-    terms: list[e.Expr] = []
-    for component in region.components:
-        parts: list[e.Expr] = []
-        empty = False  # a !field in the component: it holds no point
-        for s in component:
-            if isinstance(s, Field):
-                if not s.include:
-                    empty = True
-                    break
-                continue
-            inside = _inside(s, x, y)
-            if inside is None:
-                return None
-            parts.append(inside if s.include else e.Not(e.Group(inside)))
-        if empty:
-            continue
-        terms.append(
-            parts[0] if len(parts) == 1 else e.And(tuple(parts)) if parts else true
-        )
-    if not terms:
-        return e.Not(true)
-    grouped = tuple(e.Group(t) for t in terms)
-    return grouped[0] if len(grouped) == 1 else e.Or(grouped)
-
-
-def _inside(s: Any, x: e.Expr, y: e.Expr) -> e.Expr | None:
-    """One shape's interior (its ``inside_expr``), or None."""
-    from xdm.regions import shapes as sh
-
-    match s:
-        case sh.Circle():
-            return e.compare(_dist(x, y, s.xc, s.yc), "<=", _lit(s.r))
-        case sh.Annulus():
-            d = _dist(x, y, s.xc, s.yc)
-            return _all(e.compare(d, "<=", _lit(s.r1)), e.compare(d, ">=", _lit(s.r0)))
-        case sh.Ellipse():
-            xm, ym = _minus(x, s.xc), _minus(y, s.yc)
-            # numexpr turns "a / constant" into "a * (1/constant)", which rounds
-            # differently from CIAO's division; dividing by an array keeps it exact
-            rx, ry = _as_array(s.rx, x), _as_array(s.ry, x)
-            if s.angle == 0:
-                xr, yr = e.Arith("/", xm, rx), e.Arith("/", ym, ry)
-            else:
-                c, sn = _cos_sin(s.angle)
-                xr = e.Arith("/", _turn(c, xm, sn, ym), rx)
-                yr = e.Arith("/", _turn(-sn, xm, c, ym), ry)
-            total = e.Arith("+", e.Square(e.Group(xr)), e.Square(e.Group(yr)))
-            return e.compare(e.Group(total), "<=", e.const(1.0))
-        case sh.Box():
-            dx, dy = s.width / 2.0, s.height / 2.0
-            if s.angle != 0.0:
-                c, sn = _cos_sin(s.angle)
-                xm, ym = _minus(x, s.xc), _minus(y, s.yc)
-                xp, yp = _turn(c, xm, sn, ym), _turn(-sn, xm, c, ym)
-                return _all(
-                    e.compare(e.Call("abs", (xp,)), "<=", _lit(dx)),
-                    e.compare(e.Call("abs", (yp,)), "<=", _lit(dy)),
-                )
-            return _within(x, y, s.xc - dx, s.xc + dx, s.yc - dy, s.yc + dy)
-        case sh.Rectangle():
-            if s.angle != 0.0:
-                return None
-            return _within(x, y, s.x0, s.x1, s.y0, s.y1)
-        case sh.Point():
-            return _all(e.compare(x, "==", _lit(s.xc)), e.compare(y, "==", _lit(s.yc)))
-        case sh.Field():
-            return e.Group(e.Or((e.compare(x, "==", x), e.compare(x, "!=", x))))
-    return None
-
-
-def _lit(value: float) -> e.Expr:
-    """A region number: a double, parenthesised when negative (``shapes.lit``)."""
-    c = e.const(float(value))
-    return e.Group(c) if repr(c.value).startswith("-") else c
-
-
-def _all(*parts: e.Expr) -> e.Expr:
-    return e.Group(e.And(parts))
-
-
-def _minus(v: e.Expr, centre: float) -> e.Expr:
-    """``(v - centre)``."""
-    return e.Group(e.Arith("-", v, _lit(centre)))
-
-
-def _dist(x: e.Expr, y: e.Expr, xc: float, yc: float) -> e.Expr:
-    """``sqrt((x - xc)**2 + (y - yc)**2)``: numexpr squares as ``a*a``, as CIAO."""
-    total = e.Arith("+", e.Square(_minus(x, xc)), e.Square(_minus(y, yc)))
-    return e.Call("sqrt", (total,))
-
-
-def _as_array(value: float, x: e.Expr) -> e.Expr:
-    """``(value + 0.0*x)``: a divisor numexpr cannot fold into a reciprocal."""
-    return e.Group(e.Arith("+", _lit(value), e.Arith("*", e.const(0.0), x, True)))
-
-
-def _turn(a: float, xm: e.Expr, b: float, ym: e.Expr) -> e.Expr:
-    """``(a*xm + b*ym)``, one coordinate of a rotation."""
-    return e.Group(
-        e.Arith("+", e.Arith("*", _lit(a), xm, True), e.Arith("*", _lit(b), ym, True))
-    )
-
-
-def _within(x: e.Expr, y: e.Expr, x0: float, x1: float, y0: float, y1: float) -> e.Expr:
-    return _all(
-        e.compare(x, ">=", _lit(x0)),
-        e.compare(x, "<=", _lit(x1)),
-        e.compare(y, ">=", _lit(y0)),
-        e.compare(y, "<=", _lit(y1)),
-    )
-
-
-def _cos_sin(angle_deg: float) -> tuple[float, float]:
-    """cos and sin of an angle in degrees, with CIAO's ``angle * pi / 180``."""
-    theta = angle_deg * math.pi / 180.0
-    return math.cos(theta), math.sin(theta)
 
 
 # ---------------------------------------------------------------- columns

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xdm import expr as e
+from xdm.regions.forms import whole_plane
 from xdm.regions.shapes import FIELD_EXTENT, INF, Extent, Field, Rectangle, Shape
 
 __all__ = ["Region"]
@@ -129,19 +131,20 @@ class Region:
         out.reshape(-1)[idx] = hit
         return out
 
-    def to_numexpr(self, x: str, y: str) -> str | None:
-        """numexpr text of ``contains`` over variable names ``x``, ``y``.
+    def numexpr_tree(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        """``contains`` as an expression tree over the operands ``x``, ``y``:
+        components OR'ed, the shapes of a component AND'ed.
 
         None when some shape has no numexpr form (polygons, pies, sectors,
         masks); the caller then evaluates ``contains`` on the rows inside
-        ``bbox``. Only floats formatted by ``repr`` and the given names enter
-        the text. CIAO's region-bounds test is left out: the shape tests
+        ``bbox``. Only region numbers (``repr`` doubles) and the given operands
+        enter the tree. CIAO's region-bounds test is left out: the shape tests
         decide every point of the CIAO oracle alike with or without it.
         """
-        true = f"(({x} == {x}) | ({x} != {x}))"
-        terms = []
+        true = whole_plane(x)
+        terms: list[e.Expr] = []
         for component in self.components:
-            parts: list[str] = []
+            parts: list[e.Expr] = []
             empty = False  # a !field in the component: it holds no point
             for s in component:
                 if isinstance(s, Field):
@@ -149,16 +152,25 @@ class Region:
                         empty = True
                         break
                     continue
-                text = s.contains_expr(x, y)
-                if text is None:
+                inside = s.interior(x, y)
+                if inside is None:
                     return None
-                parts.append(text)
+                parts.append(inside if s.include else e.Not(e.Group(inside)))
             if empty:
                 continue
-            terms.append(" & ".join(parts) if parts else true)
+            terms.append(
+                parts[0] if len(parts) == 1 else e.And(tuple(parts)) if parts else true
+            )
         if not terms:
-            return f"~{true}"
-        return " | ".join(f"({t})" for t in terms)
+            return e.Not(true)
+        grouped = tuple(e.Group(t) for t in terms)
+        return grouped[0] if len(grouped) == 1 else e.Or(grouped)
+
+    def to_numexpr(self, x: str, y: str) -> str | None:
+        """numexpr text of ``contains`` over variable names ``x``, ``y``: the
+        rendered ``numexpr_tree`` (None when it has none)."""
+        tree = self.numexpr_tree(e.Var(x), e.Var(y))
+        return None if tree is None else e.render(tree)
 
     def canonical(self) -> str:
         """CIAO-style text: ``Circle(1,2,3)&!Box(4,5,6,7)|Point(1,1)``."""

@@ -4,7 +4,8 @@ Every shape answers ``inside(x, y)`` for numpy arrays with CIAO's region-library
 arithmetic (same operations, same order, same boundary tests), so points exactly
 on an edge land where CIAO puts them. ``include=False`` is CIAO's exclusion flag
 (``!circle``). Each shape also knows its CIAO extent (used by CIAO as a region
-bounding box, so we apply it too), its exact area, its numexpr text and its
+bounding box, so we apply it too), its exact area, its numexpr form (its
+interior as an ``xdm.expr`` tree, CIAO's arithmetic in CIAO's order) and its
 CIAO-style printed form. Each class names the entries of the shape vocabulary
 (``xdm.lang.shapes``) it implements; ``GEOMETRY`` maps each entry to its class.
 """
@@ -20,7 +21,17 @@ from typing import Any, ClassVar, overload
 
 import numpy as np
 
+from xdm import expr as e
 from xdm.lang.shapes import ShapeSpec, specs
+from xdm.regions.forms import (
+    all_true,
+    distance,
+    lit,
+    offset,
+    turn,
+    whole_plane,
+    within,
+)
 
 __all__ = [
     "GEOMETRY",
@@ -49,12 +60,6 @@ FIELD_EXTENT: Extent = (-INF, INF, -INF, INF)
 def fmt(value: float) -> str:
     """A number as CIAO prints it in region strings (C ``%g``)."""
     return f"{value:g}"
-
-
-def lit(value: float) -> str:
-    """A float literal for numexpr text (``repr``, parenthesised when negative)."""
-    text = repr(float(value))
-    return f"({text})" if text.startswith("-") else text
 
 
 @overload
@@ -91,8 +96,8 @@ class Shape:
         """Raw geometric test (ignores ``include``)."""
         raise NotImplementedError
 
-    def inside_expr(self, x: str, y: str) -> str | None:
-        """numexpr text of ``inside`` over variables ``x``, ``y`` (None: no text)."""
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        """``inside`` as a tree over the operands ``x``, ``y`` (None: no numexpr form)."""
         return None
 
     def extent(self) -> Extent:
@@ -116,12 +121,6 @@ class Shape:
         inside = self.inside(x, y)
         return inside if self.include else ~inside
 
-    def contains_expr(self, x: str, y: str) -> str | None:
-        text = self.inside_expr(x, y)
-        if text is None:
-            return None
-        return text if self.include else f"~({text})"
-
     def bound(self) -> Extent:
         """Extent used for region bounds: CIAO gives exclusions the whole field."""
         return self.extent() if self.include else FIELD_EXTENT
@@ -140,11 +139,6 @@ def _dist(x: np.ndarray, y: np.ndarray, xc: float, yc: float) -> np.ndarray:
     return np.sqrt(dx * dx + dy * dy)
 
 
-def _dist_expr(x: str, y: str, xc: float, yc: float) -> str:
-    # numexpr computes a**2 as a*a, bit for bit what CIAO does
-    return f"sqrt(({x} - {lit(xc)})**2 + ({y} - {lit(yc)})**2)"
-
-
 @dataclass(frozen=True, slots=True)
 class Circle(Shape):
     xc: float
@@ -156,8 +150,8 @@ class Circle(Shape):
     def inside(self, x: Array, y: Array) -> Array:
         return _dist(x, y, self.xc, self.yc) <= self.r
 
-    def inside_expr(self, x: str, y: str) -> str | None:
-        return f"({_dist_expr(x, y, self.xc, self.yc)} <= {lit(self.r)})"
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        return e.compare(distance(x, y, self.xc, self.yc), "<=", lit(self.r))
 
     def extent(self) -> Extent:
         return (self.xc - self.r, self.xc + self.r, self.yc - self.r, self.yc + self.r)
@@ -182,9 +176,11 @@ class Annulus(Shape):
         d = _dist(x, y, self.xc, self.yc)
         return (d <= self.r1) & (d >= self.r0)
 
-    def inside_expr(self, x: str, y: str) -> str | None:
-        d = _dist_expr(x, y, self.xc, self.yc)
-        return f"(({d} <= {lit(self.r1)}) & ({d} >= {lit(self.r0)}))"
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        d = distance(x, y, self.xc, self.yc)
+        return all_true(
+            e.compare(d, "<=", lit(self.r1)), e.compare(d, ">=", lit(self.r0))
+        )
 
     def extent(self) -> Extent:
         r = self.r1
@@ -242,18 +238,22 @@ class Ellipse(Shape):
             yr = (-s * xm + c * ym) / self.ry
         return (xr * xr + yr * yr) <= 1.0
 
-    def inside_expr(self, x: str, y: str) -> str | None:
-        xm, ym = f"({x} - {lit(self.xc)})", f"({y} - {lit(self.yc)})"
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        xm, ym = offset(x, self.xc), offset(y, self.yc)
         # numexpr turns "a / constant" into "a * (1/constant)", which rounds
-        # differently from CIAO's division; dividing by an array keeps it exact
-        rx, ry = f"({lit(self.rx)} + 0.0*{x})", f"({lit(self.ry)} + 0.0*{x})"
+        # differently from CIAO's division; dividing by an array, (r + 0.0*x),
+        # keeps it exact
+        zero_x = e.Arith("*", e.const(0.0), x, True)
+        rx = e.Group(e.Arith("+", lit(self.rx), zero_x))
+        ry = e.Group(e.Arith("+", lit(self.ry), zero_x))
         if self.angle == 0:
-            xr, yr = f"({xm} / {rx})", f"({ym} / {ry})"
+            xr, yr = e.Arith("/", xm, rx), e.Arith("/", ym, ry)
         else:
             c, s = self._cs
-            xr = f"(({lit(c)}*{xm} + {lit(s)}*{ym}) / {rx})"
-            yr = f"(({lit(-s)}*{xm} + {lit(c)}*{ym}) / {ry})"
-        return f"(({xr}**2 + {yr}**2) <= 1.0)"
+            xr = e.Arith("/", turn(c, xm, s, ym), rx)
+            yr = e.Arith("/", turn(-s, xm, c, ym), ry)
+        total = e.Arith("+", e.Square(e.Group(xr)), e.Square(e.Group(yr)))
+        return e.compare(e.Group(total), "<=", e.const(1.0))
 
     def extent(self) -> Extent:
         c, s = self._cs
@@ -302,19 +302,19 @@ class Box(Shape):
             & (y <= self.yc + dy)
         )
 
-    def inside_expr(self, x: str, y: str) -> str | None:
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
         dx = self.width / 2.0
         dy = self.height / 2.0
         if self.angle != 0.0:
             c, s = self._cs
-            xm, ym = f"({x} - {lit(self.xc)})", f"({y} - {lit(self.yc)})"
-            xp = f"({lit(c)}*{xm} + {lit(s)}*{ym})"
-            yp = f"({lit(-s)}*{xm} + {lit(c)}*{ym})"
-            return f"((abs({xp}) <= {lit(dx)}) & (abs({yp}) <= {lit(dy)}))"
-        return (
-            f"(({x} >= {lit(self.xc - dx)}) & ({x} <= {lit(self.xc + dx)})"
-            f" & ({y} >= {lit(self.yc - dy)}) & ({y} <= {lit(self.yc + dy)}))"
-        )
+            xm, ym = offset(x, self.xc), offset(y, self.yc)
+            xp, yp = turn(c, xm, s, ym), turn(-s, xm, c, ym)
+            return all_true(
+                e.compare(e.Call("abs", (xp,)), "<=", lit(dx)),
+                e.compare(e.Call("abs", (yp,)), "<=", lit(dy)),
+            )
+        xc, yc = self.xc, self.yc
+        return within(x, y, xc - dx, xc + dx, yc - dy, yc + dy)
 
     def extent(self) -> Extent:
         c, s = self._cs
@@ -362,13 +362,10 @@ class Rectangle(Shape):
         inside: Array = (xp >= xr0) & (xp <= xr1) & (yp >= yr0) & (yp <= yr1)
         return inside
 
-    def inside_expr(self, x: str, y: str) -> str | None:
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
         if self.angle != 0.0:
             return None
-        return (
-            f"(({x} >= {lit(self.x0)}) & ({x} <= {lit(self.x1)})"
-            f" & ({y} >= {lit(self.y0)}) & ({y} <= {lit(self.y1)}))"
-        )
+        return within(x, y, self.x0, self.x1, self.y0, self.y1)
 
     def extent(self) -> Extent:
         if self.angle == 0.0:
@@ -555,8 +552,10 @@ class Point(Shape):
         inside: Array = (x == self.xc) & (y == self.yc)
         return inside
 
-    def inside_expr(self, x: str, y: str) -> str | None:
-        return f"(({x} == {lit(self.xc)}) & ({y} == {lit(self.yc)}))"
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        return all_true(
+            e.compare(x, "==", lit(self.xc)), e.compare(y, "==", lit(self.yc))
+        )
 
     def extent(self) -> Extent:
         return (self.xc, self.xc, self.yc, self.yc)
@@ -578,8 +577,8 @@ class Field(Shape):
     def inside(self, x: Array, y: Array) -> Array:
         return np.ones(np.broadcast(x, y).shape, dtype=bool)
 
-    def inside_expr(self, x: str, y: str) -> str | None:
-        return f"(({x} == {x}) | ({x} != {x}))"  # true, NaN included
+    def interior(self, x: e.Expr, y: e.Expr) -> e.Expr | None:
+        return whole_plane(x)
 
     def area(self) -> float:
         return INF
