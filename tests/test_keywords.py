@@ -4,7 +4,10 @@ Oracle: a golden record (``tests/golden/keywords.txt``, written from the tools
 before their keyword lists became ``xdm.io.keywords``) of every header key of
 every block of each product, and the values of the planted keywords, made from
 a demo event file that holds every observation, timing and pointing keyword
-the tools know (each with its own value). ``pytest --regen`` rewrites it.
+the tools know (each with its own value). ``pytest --regen`` rewrites it. Since
+then, on purpose, towards what CIAO writes: srcflux's table carries all of
+``PRODUCT`` and the chip times (CIAO makes it with dmextract), merge_obs's
+images DATE-END and the rest of ``TIME_SYSTEM``.
 """
 
 from __future__ import annotations

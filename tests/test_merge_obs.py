@@ -559,3 +559,44 @@ def test_hrc_defaults_wide_band_and_32_pixel_bins(tmp_path: Path) -> None:
     h = fits.getheader(tmp_path / "h" / "wide.img")
     assert r.bands == ("wide",) and r.binsize == 32 and h["LTM1_1"] == 1 / 32
     assert r.counts == (len(fits.getdata(path, "EVENTS")),)  # wide: no energy filter
+
+
+def test_images_carry_the_observation_keys_and_the_merge_spans_the_dates(
+    obs: list[Path], tmp_path: Path
+) -> None:
+    """Each observation's image has its events' DATE-OBS/DATE-END and time system;
+    the merged image the earliest start, the latest end and the largest timing
+    error (CIAO: fluximage_header_lookup.txt), other keys the first's."""
+    dates = [("2019-03-02T10:00:00", "2019-03-02T16:00:00")]
+    dates += [("2018-01-05T01:00:00", "2018-01-05T03:00:00")]
+    dates += [("2020-07-09T08:00:00", "2020-07-09T09:30:00")]
+    files = []
+    for k, (path, (start, end)) in enumerate(zip(obs, dates, strict=True)):
+        copy = shutil.copy(path, tmp_path / path.name)
+        with fits.open(copy, mode="update") as hdul:
+            h = hdul["EVENTS"].header
+            h["DATE-OBS"], h["DATE-END"] = start, end
+            h["TIMESYS"], h["MJDREF"] = "TT", 50814.0
+            h["TIMEREF"] = "LOCAL" if k == 0 else "GEO"
+            h["TIERABSO"], h["DETNAM"] = [5e-5, 2e-4, 1e-4][k], f"ACIS-{k}"
+        files.append(Path(copy))
+    xdm.tools.merge_obs(
+        infiles=",".join(map(str, files)),
+        outroot=f"{tmp_path}/out/",
+        units="time",
+        expmapthresh="0",
+        bands="broad",
+    )
+    for k, f in enumerate(files):
+        events = fits.getheader(f, "EVENTS")
+        image = fits.getheader(tmp_path / "out" / f"{1000 + k}_broad.img")
+        for key in ("DATE-OBS", "DATE-END", "TIMESYS", "TIMEREF", "MJDREF", "TIERABSO"):
+            assert image[key] == events[key], key
+        assert image["DETNAM"] == events["DETNAM"]
+        assert image["OBS_ID"] == events["OBS_ID"]
+    merged = fits.getheader(tmp_path / "out" / "broad.img")
+    assert merged["DATE-OBS"] == min(start for start, _ in dates)
+    assert merged["DATE-END"] == max(end for _, end in dates)
+    assert merged["TIERABSO"] == 2e-4
+    assert (merged["TIMEREF"], merged["DETNAM"]) == ("LOCAL", "ACIS-0")
+    assert merged["OBS_ID"] == "MERGED"

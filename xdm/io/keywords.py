@@ -6,6 +6,10 @@ with the reason it travels; a tool names the groups its product needs and
 The groups are disjoint, so a tool's set is exactly the union it names:
 
 - dmextract's spectra, light curves and profiles: ``PRODUCT`` (every group);
+- srcflux's ``.flux`` tables: ``PRODUCT`` too (CIAO's srcflux makes them with
+  dmextract), with the per-chip times;
+- merge_obs's images: ``IDENTITY, DETECTOR, DATES, TIME_SYSTEM`` (the merge
+  sets OBS_ID, TSTART, TSTOP and EXPOSURE);
 - dmgti's GTI file: ``IDENTITY, DETECTOR, DATES, TIME_SYSTEM`` (its START and
   STOP already include TIMEZERO, so ``TIME_START`` stays behind);
 - blanksky's events: ``POINTING`` (the rest is the blank-sky file's own);

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.io import keywords
 from xdm.tools._bands import Band
 from xdm.tools._images_expmap import arf_area
 from xdm.tools._merge_grid import Frame, Grid, frame_of_columns, parse_refcoord
@@ -28,7 +29,20 @@ if TYPE_CHECKING:
     from xdm.tools.merge_obs import MergeResult
     from xdm.tools.params import Values
 
-_COPIED = ("TELESCOP", "INSTRUME", "DETNAM", "OBJECT", "DATE-OBS", "TIMESYS", "MJDREF")
+COPIED: Final = (
+    keywords.IDENTITY,
+    keywords.DETECTOR,
+    keywords.DATES,
+    keywords.TIME_SYSTEM,
+)
+"""The keyword groups an image carries from its observation's events: which
+observation, detector and dates, and how to read its TSTART/TSTOP (OBS_ID,
+TSTART, TSTOP and EXPOSURE are then set by the merge)."""
+
+MERGED: Final = {"DATE-OBS": min, "DATE-END": max, "TIERRELA": max, "TIERABSO": max}
+"""The carried keys a merged image takes over all observations, as CIAO's
+merge_obs does (fluximage_header_lookup.txt: dates calcForce, errors Max); the
+others are the first observation's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +137,9 @@ def observation(vf: str, base_dir: str | None = None) -> Observation:
         (v for k in ("EXPOSURE", "LIVETIME", "ONTIME") if (v := real(k))), None
     )
     obsid = str(header.get("OBS_ID", "")).strip() or Path(vf.split("[", 1)[0]).stem
-    cards = tuple((k, header[k]) for k in _COPIED if k in header)
+    copied: dict[str, Any] = {}
+    keywords.carry(header, copied, *COPIED, comments=False)
+    cards = tuple(copied.items())
     return Observation(
         vf,
         obsid,
@@ -475,6 +491,17 @@ def write_observation(
     return files
 
 
+def merged_cards(obs: list[Observation]) -> list[tuple[str, Any]]:
+    """The first observation's carried cards, with the ``MERGED`` keys taken over
+    all observations (when every one has the key, of one type)."""
+    cards = dict(obs[0].cards)
+    for key, pick in MERGED.items():
+        values: list[Any] = [dict(o.cards).get(key) for o in obs]
+        if len({type(v) for v in values}) == 1 and type(values[0]) in (str, int, float):
+            cards[key] = pick(values)
+    return list(cards.items())
+
+
 def write_merged(
     p: Values,
     names: Names,
@@ -487,7 +514,7 @@ def write_merged(
     unit: str,
 ) -> list[str]:
     """The merged image, exposure map and flux image per band."""
-    cards = [*obs[0].cards, ("OBS_ID", "MERGED")]
+    cards = [*merged_cards(obs), ("OBS_ID", "MERGED")]
     starts = [o.tstart for o in obs if o.tstart is not None]
     stops = [o.tstop for o in obs if o.tstop is not None]
     if starts:

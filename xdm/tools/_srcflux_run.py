@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.io import keywords
 from xdm.tools._bands import Band, parse_bands
 from xdm.tools._srcflux_geom import (
     _default_regions,
@@ -41,12 +42,15 @@ __all__ = ["run_srcflux"]
 
 FloatArray = NDArray[np.float64]
 Column = tuple[str, Any, str, str]
-_COPY_KEYS = (
-    *("TELESCOP", "INSTRUME", "DETNAM", "GRATING", "OBS_ID", "OBJECT", "DATE-OBS"),
-    *("DATE-END", "TSTART", "TSTOP", "ONTIME", "LIVETIME", "EXPOSURE", "DTCOR"),
-    *("RA_PNT", "DEC_PNT", "ROLL_PNT", "RADESYS", "EQUINOX", "TIMESYS", "MJDREF"),
-    *(f"LIVTIME{i}" for i in range(10)),
-)
+
+
+def _event_keys(header: Any) -> list[tuple[str, Any, str]]:
+    """The events' keywords a ``.flux`` table carries: CIAO's srcflux makes it
+    with dmextract, so it has what a dmextract product has (``keywords.PRODUCT``
+    and the per-chip times), each with its comment."""
+    carried: dict[str, tuple[Any, str]] = {}
+    keywords.carry(header, carried, keywords.PRODUCT, chip_times=True)
+    return [(key, value, comment) for key, (value, comment) in carried.items()]
 
 
 def _band_keys(band: Band) -> list[tuple[str, Any, str]]:
@@ -216,7 +220,7 @@ def _observation(
             )
         cols += _model_columns(cols, cnv, n)
         out[band.label] = cols
-    keys = [(k, header[k], header.comments[k]) for k in _COPY_KEYS if k in header]
+    keys = _event_keys(header)
     keys += _model_keys(p, absparams, response, expmap)
     return out, keys
 
