@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+import xdm
 import xdm.tools
 from xdm.cli.main import main
 
@@ -234,3 +235,26 @@ def test_rich_tables_on_a_terminal(synthetic_events: Path) -> None:
 @pytest.mark.parametrize("word", ["rows=5:2", "rows=a:b"])
 def test_bad_rows(word: str, synthetic_events: Path) -> None:
     assert main(["dmlist", str(synthetic_events), "data", word]) == 2
+
+
+def test_binned_events_list_the_image_dmcopy_writes(tmp_path: Path) -> None:
+    """``counts``, ``data`` and ``header`` of ``[bin sky=8]`` of the Chandra test
+    events (planned once): the pixels and keywords of the image ``xdm dmcopy``
+    writes of it, read with astropy."""
+    vf = f"{CHANDRA}[bin sky=8]"
+    image = tmp_path / "img.fits"
+    xdm.copy(vf, image)
+    img = fits.getdata(image)
+    assert listing(vf, "counts").strip() == str(img.size)
+    iy, ix = np.unravel_index(int(np.argmax(img)), img.shape)
+    cells = f"{ix - 1}:{ix + 2},{iy - 1}:{iy + 2}"
+    rows = _rows(listing(vf, "data", cells=cells))
+    assert [int(r[0]) for r in rows] == list(range(iy - 1, iy + 3))
+    np.testing.assert_array_equal(
+        np.array([[int(v) for v in r[1:]] for r in rows]),
+        img[iy - 2 : iy + 2, ix - 2 : ix + 2],
+    )
+    keys = xdm.tools.dmlist(infile=vf, opt="header").values["header"]
+    header = fits.getheader(image)
+    for key in ("CTYPE1", "CRVAL2", "CDELT1", "LTM1_1", "LTV2", "OBS_ID"):
+        assert [c["value"] for c in keys if c["key"] == key] == [header[key]], key

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+import xdm
 import xdm.tools
 from xdm.cli.main import main
 
@@ -131,3 +132,20 @@ def test_report_layout(
 
 def test_no_numeric_column_is_a_user_error(synthetic_events: Path) -> None:
     assert main(["dmstat", f"{synthetic_events}[cols status]"]) == 2
+
+
+def test_binned_events_equal_the_image_dmcopy_writes(tmp_path: Path) -> None:
+    """``[bin sky=8]`` of the Chandra test events (planned once): the statistics
+    of the image ``xdm dmcopy`` writes of it, read with astropy."""
+    events = Path(__file__).parent / "data" / "events" / "chandra_test.fits"
+    vf = f"{events}[bin sky=8]"
+    image = tmp_path / "img.fits"
+    xdm.copy(vf, image)
+    img = fits.getdata(image).astype(np.float64)
+    s = xdm.tools.dmstat(infile=vf).columns[0]
+    assert (s.good, s.null) == (img.size, 0)
+    assert s.sum == img.sum() == len(fits.getdata(events, "EVENTS"))
+    assert s.maximum == img.max()
+    iy, ix = np.unravel_index(int(np.argmax(img)), img.shape)
+    assert s.max_at == (float(ix + 1), float(iy + 1))
+    assert s.sigma == pytest.approx(img.std(ddof=1))

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from xdm.lang.options import IMAGE_TYPES
 
 if TYPE_CHECKING:
+    from xdm.api import Image
+    from xdm.engine.steps import Plan
     from xdm.io.hdus import Header
     from xdm.lang.nodes import VirtualFile
 
@@ -91,7 +93,7 @@ def output_header(text: str) -> Selected:
     A plain ``file[block]`` gives the block's header as stored; a filter, column
     list or ``[bin]`` gives the engine's output header (the one dmcopy writes).
     """
-    from xdm.api import Image, read, scan
+    from xdm.engine.executor import scan
     from xdm.io.blocks import open_vf_block
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
@@ -104,13 +106,32 @@ def output_header(text: str) -> Selected:
             return Selected(block.header.copy(), kind, block.name, path)
     p = plan(vf)
     if p.gives_image:
-        image = read(vf)
-        assert isinstance(image, Image)
+        image = planned_image(vf, p)
         return Selected(image.header, "image", image.name or "IMAGE", path)
-    with scan(vf) as rows:
+    with scan(p) as rows:
         header = rows.header.copy()
     name = str(header.get("EXTNAME", "")).strip() or str(header.get("HDUNAME", ""))
     return Selected(header, "table", name, path)
+
+
+def planned_image(vf: VirtualFile, plan: Plan) -> Image:
+    """The image of ``vf`` from the plan the caller made to learn that it is one
+    (``xdm.read`` would plan it again): a ``[bin]`` runs ``plan``; an image block,
+    which a plan only names, is evaluated by ``xdm.engine.images``."""
+    from xdm.api import Image
+    from xdm.engine.executor import ImageResult, evaluate
+
+    if plan.image_block:
+        from xdm.engine.images import read_image
+        from xdm.plan.planner import evaluate_virtual_image
+
+        data, header = read_image(
+            vf, base_dir=plan.base_dir, image_reader=evaluate_virtual_image
+        )
+        return Image(data=data, header=header, name=str(header.get("HDUNAME", "")))
+    result = evaluate(plan)
+    assert isinstance(result, ImageResult)
+    return Image(data=result.data, header=result.header, name=result.name)
 
 
 class Sink:

@@ -25,12 +25,14 @@ from xdm.tools._inspect import (
     image_type,
     number,
     output_header,
+    planned_image,
 )
 from xdm.tools.params import CLOBBER, VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from xdm.api import Image
     from xdm.engine.steps import Plan
 
 __all__ = ["TOOL", "Listing", "dmlist", "run"]
@@ -388,7 +390,6 @@ def _image_cols(p: Values, sink: Sink, sel: Any) -> dict[str, Any]:
 def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     import numpy as np
 
-    from xdm.api import Image, read
     from xdm.engine.executor import scan
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
@@ -396,9 +397,7 @@ def _counts(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     vf = parse(p["infile"])
     pl = plan(vf)
     if pl.gives_image:
-        image = read(vf)
-        assert isinstance(image, Image)
-        n = int(np.asarray(image.data).size)
+        n = int(np.asarray(planned_image(vf, pl).data).size)
     else:
         n = 0
         with scan(pl) as rows:
@@ -481,7 +480,7 @@ def _data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
     vf = parse(p["infile"])
     pl = plan(vf)
     if pl.gives_image:
-        return _image_data(p, sink, mods)
+        return _image_data(p, sink, mods, planned_image(vf, pl))
     return _table_data(p, sink, mods, pl)
 
 
@@ -598,13 +597,9 @@ def _table_data(p: Values, sink: Sink, mods: set[str], pl: Plan) -> dict[str, An
     return {"block": block, "columns": names, "rows": listed}
 
 
-def _image_data(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
+def _image_data(p: Values, sink: Sink, mods: set[str], image: Image) -> dict[str, Any]:
     import numpy as np
 
-    from xdm.api import Image, read
-
-    image = read(p["infile"])
-    assert isinstance(image, Image)
     data: NDArray[Any] = np.asarray(image.data)
     if data.ndim == 1:
         data = data[np.newaxis, :]

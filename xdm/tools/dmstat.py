@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from xdm.api import Image
     from xdm.engine.steps import Plan
 
 __all__ = ["TOOL", "ColumnStats", "Statistics", "dmstat", "run"]
@@ -122,11 +123,12 @@ def run(p: Values) -> Statistics:
     from xdm.lang.parser import parse
     from xdm.plan.planner import plan
     from xdm.progress import get_verbosity
+    from xdm.tools._inspect import planned_image
 
     vf = parse(p["infile"])
     pl = plan(vf)
     if pl.gives_image:
-        result = Statistics(str(p["infile"]), (_image_stats(p),))
+        result = Statistics(str(p["infile"]), (_image_stats(p, planned_image(vf, pl)),))
     else:
         result = Statistics(str(p["infile"]), _table_stats(p, pl))
     if get_verbosity() >= 1:
@@ -371,13 +373,9 @@ def _from_values(
 # ---------------------------------------------------------------- images
 
 
-def _image_stats(p: Values) -> ColumnStats:
+def _image_stats(p: Values, image: Image) -> ColumnStats:
     import numpy as np
 
-    from xdm.api import Image, read
-
-    image = read(p["infile"])
-    assert isinstance(image, Image)
     h = image.header
     data = np.asarray(image.data, dtype=np.float64)
     blank = h.get("BLANK")
