@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from xdm.errors import Span, XdmIOError
+from xdm.lang.options import IMAGE_TYPES
 
 __all__ = ["MAX_HEADER_RECORDS", "check_file"]
 
@@ -34,7 +35,7 @@ MAX_HEADER_RECORDS = 1000
 """A header longer than 1000 records (36,000 cards, 2.9 MB) is refused: no
 Chandra header comes near, and the bound keeps a hostile stream's reading small."""
 
-_BITPIX = (8, 16, 32, 64, -32, -64)
+_BITPIX = tuple(t.bitpix for t in IMAGE_TYPES)
 _TFORM = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])", re.IGNORECASE)
 _TFORM_BYTES = {
     "L": 1,

@@ -18,10 +18,11 @@ from numpy.typing import NDArray
 
 from xdm.io.cards import RECORD, Card, Cards, LeanUnsupported, as_header
 from xdm.io.plainfits import PlainHdu
+from xdm.lang.options import IMAGE_TYPES
 
 __all__ = ["BITPIX", "primary_cards", "write_image"]
 
-BITPIX = {"u1": 8, "i2": 16, "i4": 32, "i8": 64, "f4": -32, "f8": -64}
+BITPIX = {np.dtype(t.dtype).str[1:]: t.bitpix for t in IMAGE_TYPES}
 """numpy kinds a primary image is written as, without BSCALE/BZERO."""
 
 _STRUCTURE = (
