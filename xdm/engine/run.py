@@ -62,11 +62,15 @@ class Chunk:
         return self.records[self.keep]
 
 
+Part = Callable[[int, int], "NDArray[np.bool_]"]
+"""The mask of rows ``start:stop`` of a chunk (``kernels.predicate_parts``)."""
+
+
 class Rows:
     """One chunk in flight: its records, the columns read, the operands bound and
     (computed on first use, by the filter's predicate) the mask of kept rows."""
 
-    __slots__ = ("_keep", "_mask", "env", "records", "start", "values")
+    __slots__ = ("_keep", "_mask", "_parts", "env", "records", "start", "values")
 
     def __init__(self, start: int, records: NDArray[Any]) -> None:
         self.start = start
@@ -74,15 +78,45 @@ class Rows:
         self.values: dict[str, Any] = {}  # column name -> values read
         self.env: dict[str, Any] = {}  # numexpr variable -> operand
         self._mask: Callable[[Rows], NDArray[np.bool_]] | None = None
+        self._parts: Callable[[Rows], Part | None] | None = None
         self._keep: NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def filter_by(self, mask: Callable[[Rows], NDArray[np.bool_]] | None) -> None:
-        """Keep the rows ``mask`` gives (None: every row), once it is asked for."""
+    def filter_by(
+        self,
+        mask: Callable[[Rows], NDArray[np.bool_]] | None,
+        parts: Callable[[Rows], Part | None] | None = None,
+    ) -> None:
+        """Keep the rows ``mask`` gives (None: every row), once it is asked for;
+        ``parts`` gives the same mask a row range at a time, or None."""
         self._mask = mask
+        self._parts = parts
         self._keep = None
+
+    def keep_in_parts(self) -> tuple[NDArray[np.bool_], Part] | None:
+        """For a stage that reads the rows in cache-sized parts: the mask to be
+        filled and the function filling rows ``start:stop`` of it (and returning
+        them), or None (ask ``keep``: it is known, or not computable by parts).
+        Once the stage has asked for every row, it hands the mask to ``kept``."""
+        if self._keep is not None or self._mask is None or self._parts is None:
+            return None
+        part = self._parts(self)
+        if part is None:
+            return None
+        keep = np.empty(len(self.records), dtype=bool)
+
+        def fill(start: int, stop: int) -> NDArray[np.bool_]:
+            got = keep[start:stop]
+            got[...] = part(start, stop)
+            return got
+
+        return keep, fill
+
+    def kept(self, keep: NDArray[np.bool_]) -> None:
+        """The mask ``keep_in_parts`` gave, every row of it filled."""
+        self._keep = keep
 
     @property
     def keeps_all(self) -> bool:
@@ -292,9 +326,10 @@ def row_filter(filt: FilterRows, source: str) -> Stage:
     leaving the predicate to be evaluated when a later stage asks for the mask."""
     binds = [(op.var, op.column, op.how) for op in filt.operands]
     tests = filt.tests
-    mask = None
+    mask = parts = None
     if filt.predicate != "True":
         mask = functools.partial(_mask, filt, source)
+        parts = functools.partial(_mask_parts, filt, source)
 
     def bind(rows: Rows) -> None:
         env = rows.env
@@ -308,7 +343,7 @@ def row_filter(filt: FilterRows, source: str) -> Stage:
                 env[var] = values[column]
         for test in tests:
             env[test.var] = vector_test(test, rows)
-        rows.filter_by(mask)
+        rows.filter_by(mask, parts)
 
     return bind
 
@@ -325,6 +360,19 @@ def _mask(filt: FilterRows, source: str, rows: Rows) -> NDArray[np.bool_]:
             for term in conjuncts(filt.expression):
                 result &= full(kernels.evaluate_parts(term, rows.env), n)
         return full(result, n)
+
+
+def _mask_parts(filt: FilterRows, source: str, rows: Rows) -> Part | None:
+    """``_mask`` a row range at a time, where the predicate runs as numpy passes."""
+    part = kernels.predicate_parts(filt.expression, rows.env)
+    if part is None:
+        return None
+
+    def named(start: int, stop: int) -> NDArray[np.bool_]:
+        with failures_named("FilterRows", source):
+            return part(start, stop)
+
+    return named
 
 
 def full(result: Any, n: int) -> NDArray[Any]:
@@ -396,8 +444,14 @@ def padded_counter(hist: Histogram) -> tuple[Stage, Callable[[], NDArray[Any]]]:
         if len(index) < n:
             index = np.empty(n, dtype=np.intp)
         env = rows.env
-        keep = None if rows.keeps_all else rows.keep
-        flat = kernels.padded_index([env[v] for v in variables], axes, keep, index[:n])
+        values = [env[v] for v in variables]
+        parts = rows.keep_in_parts()  # the predicate part by part, records in cache
+        if parts is not None:
+            flat = kernels.padded_index(values, axes, parts[1], index[:n])
+            rows.kept(parts[0])
+        else:
+            keep = None if rows.keeps_all else rows.keep
+            flat = kernels.padded_index(values, axes, keep, index[:n])
         weights = None
         if weight_var is not None:
             weights = np.asarray(env[weight_var], dtype=np.float64)
