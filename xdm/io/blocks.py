@@ -41,6 +41,7 @@ __all__ = [
     "open_vf_block",
     "release_pages",
     "resolve_path",
+    "shared_headers",
 ]
 
 DEFAULT_CHUNK_ROWS = 2_000_000
@@ -518,16 +519,9 @@ class HeaderCache:
         meta = self._files.get(key)
         if meta is None:
             return None
-        try:
-            with open(real, "rb") as fh:
-                parts = []
-                for start, end in meta.header_spans:
-                    fh.seek(start)
-                    parts.append(fh.read(end - start))
-        except OSError:
-            parts = []
+        now = _header_bytes(real, meta)
         with self._lock:
-            if b"".join(parts) != meta.header_bytes:
+            if now != meta.header_bytes:
                 self._files.pop(key, None)
                 return None
             self._files.pop(key, None)
@@ -536,17 +530,10 @@ class HeaderCache:
 
     def put(self, real: Path, stat: os.stat_result, meta: _FileMeta) -> None:
         """Keep ``meta`` (read from ``real`` as ``stat`` describes it)."""
-        if not meta.cacheable:
+        now = _header_bytes(real, meta) if meta.cacheable else None
+        if now is None:
             return
-        try:
-            with open(real, "rb") as fh:
-                parts = []
-                for start, end in meta.header_spans:
-                    fh.seek(start)
-                    parts.append(fh.read(end - start))
-        except OSError:
-            return
-        meta.header_bytes = b"".join(parts)
+        meta.header_bytes = now
         with self._lock:
             while len(self._files) >= self.MAX_FILES:
                 del self._files[next(iter(self._files))]
@@ -574,6 +561,28 @@ _ACTIVE_CACHE: contextvars.ContextVar[HeaderCache | None] = contextvars.ContextV
 )
 """The cache of the innermost ``HeaderCache.active()``: none unless a caller
 installed its own (no state is kept between calls otherwise)."""
+
+
+def _header_bytes(real: Path, meta: _FileMeta) -> bytes | None:
+    """The bytes of the file's headers now (what a cache hit is checked against)."""
+    try:
+        with open(real, "rb") as fh:
+            parts = []
+            for start, end in meta.header_spans:
+                fh.seek(start)
+                parts.append(fh.read(end - start))
+    except OSError:
+        return None
+    return b"".join(parts)
+
+
+@contextlib.contextmanager
+def shared_headers() -> Iterator[HeaderCache]:
+    """The enclosing ``HeaderCache.active()`` cache (a session's), else a new one
+    active in the body: a command opening a file twice reads its headers once."""
+    found = _ACTIVE_CACHE.get()
+    with contextlib.nullcontext(found) if found else HeaderCache().active() as cache:
+        yield cache
 
 
 def open_vf_block(
