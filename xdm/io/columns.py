@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xdm.errors import XdmSemanticError
+from xdm.io.tforms import CODES, TFORMS, Kind
 
 if TYPE_CHECKING:
     from astropy.io.fits import Header
@@ -73,8 +74,6 @@ COLUMN_KEYWORDS = (
 COLUMN_KEY = re.compile(r"^(" + "|".join(COLUMN_KEYWORDS) + r")(\d+)$")
 """A column-numbered keyword: group 1 the root (``TLMIN``), group 2 the number."""
 
-Kind = Literal["int", "real", "bit", "logical", "string", "other"]
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ColumnWcs:
@@ -120,7 +119,7 @@ class ColumnMeta:
         return self.scale != 1.0 or self.zero != 0.0
 
 
-_TFORM = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])(.*)$", re.IGNORECASE)
+_TFORM = re.compile(rf"^\s*(\d*)\s*([{CODES}])(.*)$", re.IGNORECASE)
 
 
 def column_metas(header: Header) -> Iterator[ColumnMeta]:
@@ -132,19 +131,9 @@ def column_metas(header: Header) -> Iterator[ColumnMeta]:
         code = m.group(2).upper() if m else "?"
         scale = float(header.get(f"TSCAL{n}", 1.0))
         zero = float(header.get(f"TZERO{n}", 0.0))
-        kind: Kind
-        if code in "BIJK":
-            kind = "int" if scale == 1.0 and float(zero).is_integer() else "real"
-        elif code in "ED":
+        kind: Kind = TFORMS[code].kind if code in TFORMS else "other"
+        if kind == "int" and not (scale == 1.0 and float(zero).is_integer()):
             kind = "real"
-        elif code == "X":
-            kind = "bit"
-        elif code == "L":
-            kind = "logical"
-        elif code == "A":
-            kind = "string"
-        else:
-            kind = "other"
         wcs = None
         if f"TCTYP{n}" in header:
             wcs = ColumnWcs(

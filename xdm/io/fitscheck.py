@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from xdm.errors import Span, XdmIOError
+from xdm.io.tforms import CODES, field_bytes
 from xdm.lang.options import IMAGE_TYPES
 
 __all__ = ["MAX_HEADER_RECORDS", "check_file"]
@@ -36,21 +37,7 @@ MAX_HEADER_RECORDS = 1000
 Chandra header comes near, and the bound keeps a hostile stream's reading small."""
 
 _BITPIX = tuple(t.bitpix for t in IMAGE_TYPES)
-_TFORM = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])", re.IGNORECASE)
-_TFORM_BYTES = {
-    "L": 1,
-    "B": 1,
-    "I": 2,
-    "J": 4,
-    "K": 8,
-    "A": 1,
-    "E": 4,
-    "D": 8,
-    "C": 8,
-    "M": 16,
-    "P": 8,
-    "Q": 16,
-}
+_TFORM = re.compile(rf"^\s*(\d*)\s*([{CODES}])", re.IGNORECASE)
 _PRINTABLE = bytes(range(32, 127))
 _COMMENTARY = ("", "COMMENT", "HISTORY", "CONTINUE")
 _STRUCTURAL = re.compile(
@@ -354,7 +341,7 @@ def _check_table(
             raise _Refused(f"{where} has TFORM{n} = '{tform[:20]}', not a FITS format")
         repeat = int(m.group(1)) if m.group(1) else 1
         code = m.group(2).upper()
-        width += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
+        width += field_bytes(code, repeat)
         ttype = cards.get(f"TTYPE{n}", "").strip()
         if not ttype:
             raise _Refused(f"{where}: column {n} has no name (TTYPE{n})")

@@ -19,23 +19,13 @@ from typing import Any
 import numpy as np
 
 from xdm.io.cards import CARD, RECORD, Cards, LeanUnsupported
+from xdm.io.tforms import CODES, TFORMS, field_bytes
 from xdm.lang.options import IMAGE_TYPES
 
 __all__ = ["PlainHdu", "plain_product_is_empty", "record_dtype", "scan_plain"]
 
 MAX_HEADER_RECORDS = 1000
-_TFORM = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCM])\s*$", re.IGNORECASE)
-_CODES = {
-    "L": "i1",
-    "B": "u1",
-    "I": ">i2",
-    "J": ">i4",
-    "K": ">i8",
-    "E": ">f4",
-    "D": ">f8",
-    "C": ">c8",
-    "M": ">c16",
-}
+_TFORM = re.compile(rf"^\s*(\d*)\s*([{CODES}])\s*$", re.IGNORECASE)
 _IMAGE_DTYPES = {t.bitpix: np.dtype(t.dtype).newbyteorder(">") for t in IMAGE_TYPES}
 """BITPIX -> the pixels' numpy type as stored (FITS numbers are big-endian)."""
 
@@ -136,13 +126,13 @@ def record_dtype(cards: Cards) -> np.dtype[Any] | None:
         repeat = int(m.group(1)) if m.group(1) else 1
         code = m.group(2).upper()
         if code == "X":
-            fields.append((name, "u1", ((repeat + 7) // 8,)))
+            fields.append((name, "u1", (field_bytes(code, repeat),)))
         elif code == "A":
             fields.append((name, f"S{repeat}"))
-        elif repeat == 0:
+        elif repeat == 0 or (stored := TFORMS[code].dtype) is None:
             return None
         else:
-            base = np.dtype(_CODES[code])
+            base = np.dtype(stored)
             fields.append((name, base, (repeat,)) if repeat > 1 else (name, base))
     try:
         dtype = np.dtype(fields)

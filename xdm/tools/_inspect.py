@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from xdm.io.tforms import TFORMS
 from xdm.lang.options import IMAGE_TYPES
 
 if TYPE_CHECKING:
@@ -26,19 +27,6 @@ if TYPE_CHECKING:
 
 RULE = "-" * 80
 _TFORM = re.compile(r"\s*(\d*)([A-Za-z])")
-_TYPES = {
-    "B": "Uint1",
-    "I": "Int2",
-    "J": "Int4",
-    "K": "Int8",
-    "E": "Real4",
-    "D": "Real8",
-    "L": "Logical",
-    "A": "String",
-    "X": "Bit",
-    "C": "Complex8",
-    "M": "Complex16",
-}
 _BITPIX = {t.bitpix: t.label for t in IMAGE_TYPES}
 
 
@@ -49,7 +37,8 @@ def ciao_type(tform: str, zero: float = 0.0) -> str:
         return tform
     repeat = int(m.group(1)) if m.group(1) else 1
     code = m.group(2).upper()
-    name = _TYPES.get(code, tform)
+    known = TFORMS.get(code)
+    name = known.ciao if known is not None and known.ciao else tform
     if code == "I" and zero == 32768:
         name = "Uint2"
     elif code == "J" and zero == 2147483648:
