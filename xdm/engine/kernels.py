@@ -158,12 +158,15 @@ def _rows_of(
     """The npexpr program as a function of a row range of its operands."""
     from xdm.engine import npexpr
 
+    # plain views: slicing a np.memmap runs its Python __getitem__ every part
+    plain = {k: np.asarray(v) if np.ndim(v) else v for k, v in used.items()}
+
     def part(start: int, stop: int) -> NDArray[Any]:
         # numexpr computes inf - inf or 0/0 without a warning: so does this path
         with np.errstate(all="ignore"):
             env = {
                 name: npexpr.Program.convert(v[start:stop] if np.ndim(v) else v)
-                for name, v in used.items()
+                for name, v in plain.items()
             }
             return np.asarray(program.run(env))
 
@@ -273,9 +276,10 @@ def padded_index(
     split between threads: numpy releases the GIL inside each pass.
     """
     step = subchunk or part_rows(values)
+    plain = [np.asarray(v) for v in values]  # no np.memmap __getitem__ per part
     split_rows(
         len(out),
-        lambda a, b: _padded_rows(values, axes, keep, out, a, b, step),
+        lambda a, b: _padded_rows(plain, axes, keep, out, a, b, step),
         subchunk=step,
     )
     return out
@@ -342,7 +346,8 @@ def _padded_rows(
                     w -= lo
                     w *= scale
                     np.floor(w, out=dst, casting="unsafe")
-                np.clip(dst, -1, nbins, out=dst)
+                # np.clip's Python checks of its bounds cost more than its pass
+                np.minimum(np.maximum(dst, -1, out=dst), nbins, out=dst)
                 if k:
                     dst *= strides[k]
                     acc += dst
