@@ -35,6 +35,7 @@ from xdm.engine.image_filters import (
 )
 from xdm.errors import XdmSemanticError
 from xdm.io.imagewcs import collapsed_header, resampled_header
+from xdm.io.keywords import CHECKSUMS, SCALE, SCALING
 from xdm.lang import nodes, options
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ def _finish_header(
 ) -> None:
     from xdm.io.subspace import Subspace
 
-    for key in ("BSCALE", "BZERO", "CHECKSUM", "DATASUM"):
+    for key in (*SCALE, *CHECKSUMS):
         header.remove(key, ignore_missing=True)
     if result.dtype.kind == "f":
         header.remove("BLANK", ignore_missing=True)
@@ -327,7 +328,7 @@ def read_image(
                 f"block {block.name} of {vf.path} is not an image", span=vf.span
             )
         header = block.header.copy()
-        if any(k in header for k in ("BSCALE", "BZERO", "BLANK")):
+        if any(k in header for k in SCALING):
             from xdm.io.hdus import open_fits
 
             with open_fits(block.path, memmap=False) as hdul:

@@ -384,33 +384,18 @@ def image(run: Run, hist: Histogram, counts: NDArray[Any], name: str) -> None:
     run.result = run.out
 
 
-_TABLE_STRUCTURE = (
-    "XTENSION",
-    "BITPIX",
-    "PCOUNT",
-    "GCOUNT",
-    "TFIELDS",
-    "THEAP",
-    "EXTEND",
-)
-
-
 def _image_header(
     events_header: Header, hist: Histogram, name: str, dtype: str, block: Block
 ) -> Header:
     """Primary-image header: the event keywords (exposure, subspace, history kept,
     table structure and column keywords dropped), then the physical and sky WCS."""
-    from xdm.io.columns import is_column_keyword
     from xdm.io.imagewcs import AxisGrid, binned_image_header
+    from xdm.io.keywords import is_table_structure
 
     header = type(events_header)()  # lean Cards or astropy Header, as read
     for card in events_header.cards:
         key = card.keyword
-        if (
-            key in _TABLE_STRUCTURE
-            or key.startswith(("NAXIS", "MTYPE", "MFORM"))
-            or is_column_keyword(key)
-        ):
+        if is_table_structure(key):
             continue
         header.append(card, end=True)
     axes = [

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from xdm.errors import Span, XdmIOError
+from xdm.io.keywords import is_required
 from xdm.io.tforms import CODES, field_bytes
 from xdm.lang.options import IMAGE_TYPES
 
@@ -40,9 +41,6 @@ _BITPIX = tuple(t.bitpix for t in IMAGE_TYPES)
 _TFORM = re.compile(rf"^\s*(\d*)\s*([{CODES}])", re.IGNORECASE)
 _PRINTABLE = bytes(range(32, 127))
 _COMMENTARY = ("", "COMMENT", "HISTORY", "CONTINUE")
-_STRUCTURAL = re.compile(
-    r"(SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|TFORM\d+|TTYPE\d+)$"
-)
 _KEYWORD = re.compile(r"[A-Z0-9_-]*\s*$")  # FITS 4.1.2.1: digits, capitals, - and _
 
 
@@ -233,7 +231,7 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
                 )
             if card[8:10] == "= " and key not in cards:
                 cards[key] = _value(card[10:])
-            elif key in cards and _STRUCTURAL.match(key):
+            elif key in cards and is_required(key):
                 raise _Refused(
                     f"header of block {index + 1} has {key} twice (at byte "
                     f"{offset + n * RECORD + i:,}; a damaged END card?): the file "

@@ -18,6 +18,13 @@ The groups are disjoint, so a tool's set is exactly the union it names:
 >>> carry({"OBS_ID": "8", "RA_NOM": 150.1, "X": 1}, out := {}, IDENTITY, POINTING)
 >>> out
 {'OBS_ID': '8', 'RA_NOM': 150.1}
+
+The keywords that never travel are here too: a block's structure (``LAYOUT``,
+``NAXISn``, the column-numbered keys; ``is_structural``), which its writer sets
+for its own data, and the subsets a use needs by name: ``REQUIRED``
+(``is_required``: a second copy means a damaged header), ``SCALING``,
+``EXTENSION_ONLY``, ``CHECKSUMS``, a table's own keys (``is_table_structure``)
+and what astropy strips from a header it is given (``ASTROPY_STRIPPED``).
 """
 
 from __future__ import annotations
@@ -26,24 +33,38 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
+from xdm.io.columns import is_column_keyword
+
 __all__ = [
+    "ASTROPY_STRIPPED",
+    "ASTROPY_STRIPPED_COLUMNS",
     "CALIBRATION",
+    "CHECKSUMS",
     "CHIP_TIMES",
     "DATES",
     "DETECTOR",
     "EXPOSURE",
+    "EXTENSION_ONLY",
     "GROUPS",
+    "HEAP",
     "IDENTITY",
+    "LAYOUT",
     "OLD_SPELLINGS",
     "POINTING",
     "PRODUCT",
     "PROPOSAL",
+    "REQUIRED",
+    "SCALE",
+    "SCALING",
     "SETUP",
     "SIM",
     "TIME_BINS",
     "TIME_START",
     "TIME_SYSTEM",
     "carry",
+    "is_required",
+    "is_structural",
+    "is_table_structure",
     "names",
 ]
 
@@ -150,3 +171,66 @@ def carry(
         if value is None:
             continue
         dst[key] = (value, notes[key]) if notes is not None else value
+
+
+# ---------------------------------------------------------------- structure
+
+REQUIRED: Final[Group] = (
+    *("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS"),
+)
+"""The structure FITS requires of a block (with ``NAXISn``, and a table's
+``TFORMn`` and the ``TTYPEn`` xdm requires): once each in a sound header."""
+
+LAYOUT: Final[Group] = (*REQUIRED, "EXTEND")
+"""How a block's bytes lie (with ``NAXISn`` and the column-numbered keys): the
+writer of a product sets them for its own data, and dmlist does not list them."""
+
+HEAP: Final[Group] = ("THEAP",)
+"""Where a table's variable-length arrays start: a table's own (an image binned
+from it drops it), which dmlist lists."""
+
+SCALE: Final[Group] = ("BSCALE", "BZERO")
+"""How stored pixels become values: dropped once the values are computed."""
+
+SCALING: Final[Group] = (*SCALE, "BLANK")
+"""``SCALE`` and the stored value of a null pixel: with any of them the pixels
+are not read as stored (no memory map); a product of the values drops them."""
+
+EXTENSION_ONLY: Final[Group] = ("XTENSION", "PCOUNT", "GCOUNT")
+"""What only an extension has: an image extension written as a primary drops them."""
+
+CHECKSUMS: Final[Group] = ("CHECKSUM", "DATASUM")
+"""A block's integrity sums: stale once its data or header changes."""
+
+ASTROPY_STRIPPED: Final[Group] = (*LAYOUT, "GROUPS", *SCALE)
+"""What astropy removes (the first copy of each) from a header given to a new
+HDU, with ``NAXISn`` up to NAXIS and ``ASTROPY_STRIPPED_COLUMNS`` numbered up
+to TFIELDS: the lean writer removes exactly these, so its bytes are astropy's."""
+
+ASTROPY_STRIPPED_COLUMNS: Final[Group] = (
+    *("TFORM", "TSCAL", "TZERO", "TNULL", "TTYPE"),
+    *("TUNIT", "TDISP", "TDIM", "THEAP", "TBCOL"),
+)
+"""The column roots astropy strips (``THEAPn`` too, though THEAP is not numbered)."""
+
+_AXIS = re.compile(r"NAXIS\d+")
+_REQUIRED_NUMBERED = re.compile(r"(NAXIS|TFORM|TTYPE)\d+")
+_VECTOR_COLUMN = re.compile(r"(MTYPE|MFORM)\d*")
+
+
+def is_structural(key: str) -> bool:
+    """Whether ``key`` is a block's structure: ``LAYOUT``, ``NAXISn`` or a
+    column-numbered key (``TTYPE3``, ``TLMIN11``, ...)."""
+    return key in LAYOUT or bool(_AXIS.fullmatch(key)) or is_column_keyword(key)
+
+
+def is_required(key: str) -> bool:
+    """Whether ``key`` is ``REQUIRED``, ``NAXISn``, ``TFORMn`` or ``TTYPEn``."""
+    return key in REQUIRED or bool(_REQUIRED_NUMBERED.fullmatch(key))
+
+
+def is_table_structure(key: str) -> bool:
+    """Whether ``key`` says how a table lies: ``is_structural``, ``HEAP`` or
+    CIAO's vector columns (``MTYPEn``/``MFORMn``); an image binned from the
+    table drops them."""
+    return is_structural(key) or key in HEAP or bool(_VECTOR_COLUMN.fullmatch(key))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from xdm.io.cards import CARD, RECORD, Cards, LeanUnsupported
+from xdm.io.keywords import SCALING
 from xdm.io.tforms import CODES, TFORMS, field_bytes
 from xdm.lang.options import IMAGE_TYPES
 
@@ -157,7 +158,7 @@ def plain_product_is_empty(path: str | os.PathLike[str]) -> bool | None:
         c = hdu.cards
         if c.get("XTENSION", "IMAGE") != "IMAGE" or not c.get("NAXIS"):
             continue
-        if any(k in c for k in ("BSCALE", "BZERO", "BLANK")):
+        if any(k in c for k in SCALING):
             return None
         dtype = _IMAGE_DTYPES[int(c["BITPIX"])]
         count = hdu.data_size // dtype.itemsize

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xdm.io.cards import RECORD, Card, Cards, LeanUnsupported, as_header
+from xdm.io.keywords import ASTROPY_STRIPPED, ASTROPY_STRIPPED_COLUMNS
 from xdm.io.plainfits import PlainHdu
 from xdm.lang.options import IMAGE_TYPES
 
@@ -24,32 +25,6 @@ __all__ = ["BITPIX", "primary_cards", "write_image"]
 
 BITPIX = {np.dtype(t.dtype).str[1:]: t.bitpix for t in IMAGE_TYPES}
 """numpy kinds a primary image is written as, without BSCALE/BZERO."""
-
-_STRUCTURE = (
-    "SIMPLE",
-    "XTENSION",
-    "BITPIX",
-    "NAXIS",
-    "EXTEND",
-    "PCOUNT",
-    "GCOUNT",
-    "GROUPS",
-    "BSCALE",
-    "BZERO",
-    "TFIELDS",
-)
-_COLUMN_ROOTS = (
-    "TFORM",
-    "TSCAL",
-    "TZERO",
-    "TNULL",
-    "TTYPE",
-    "TUNIT",
-    "TDISP",
-    "TDIM",
-    "THEAP",
-    "TBCOL",
-)
 
 
 def primary_cards(data: NDArray[Any], header: Cards, *, extend: bool) -> Cards:
@@ -61,10 +36,10 @@ def primary_cards(data: NDArray[Any], header: Cards, *, extend: bool) -> Cards:
     naxis, tfields = rest.get("NAXIS", 0), rest.get("TFIELDS", 0)
     for i in range(1, int(naxis) + 1):
         rest.remove(f"NAXIS{i}", ignore_missing=True)
-    for root in _COLUMN_ROOTS:
+    for root in ASTROPY_STRIPPED_COLUMNS:
         for i in range(1, int(tfields) + 1):
             rest.remove(f"{root}{i}", ignore_missing=True)
-    for key in _STRUCTURE:
+    for key in ASTROPY_STRIPPED:
         rest.remove(key, ignore_missing=True)
     out = Cards(
         [

@@ -281,9 +281,10 @@ def write_image(
 ) -> Path:
     """Write ``data`` as the primary HDU with ``header``'s keywords (atomic)."""
     from xdm.io.hdus import image_hdu, write_fits
+    from xdm.io.keywords import EXTENSION_ONLY, SCALING
 
     hdr = header.copy()
-    for key in ("XTENSION", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK"):
+    for key in (*EXTENSION_ONLY, *SCALING):
         hdr.remove(key, ignore_missing=True, remove_all=True)
     if extname:
         hdr["EXTNAME"] = extname

@@ -171,23 +171,16 @@ def _blocks(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- header
 
-_STRUCTURE = ("XTENSION", "SIMPLE", "BITPIX", "PCOUNT", "GCOUNT", "TFIELDS", "EXTEND")
-
 
 def _header(p: Values, sink: Sink, mods: set[str]) -> dict[str, Any]:
-    from xdm.io.columns import is_column_keyword
+    from xdm.io.keywords import is_structural
 
     sel = output_header(p["infile"])
     cards: list[dict[str, Any]] = []
     raw = "raw" in mods
     for card in sel.header.cards:
         key = card.keyword
-        if not raw and (
-            key in _STRUCTURE
-            or key.startswith("NAXIS")
-            or is_column_keyword(key)
-            or key in ("", "END")
-        ):
+        if not raw and (is_structural(key) or key in ("", "END")):
             continue
         cards.append(
             {"key": key, "value": card.value, "comment": str(card.comment or "")}
