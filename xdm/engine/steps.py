@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from xdm.lang.options import describe_options
+from xdm.lang.options import DEFAULT_IMAGE_TYPE, describe_options
 
 if TYPE_CHECKING:
     from xdm.engine.run import Chunk, Run
@@ -240,7 +240,7 @@ class Histogram(_Runs):
     """Bin sizes the index expressions divide by as named operands (not literals)."""
     weight: str | None = None
     weight_var: str | None = None
-    dtype: str = "i2"
+    dtype: str = DEFAULT_IMAGE_TYPE
     dtype_explicit: bool = False
     accumulator: Literal["int32", "int64", "float64"] = "int64"
     padded: tuple[tuple[float, float, int, int | None], ...] | None = None

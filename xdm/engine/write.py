@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from xdm.engine.run import failures_named
 from xdm.errors import XdmSemanticError
 from xdm.io.cards import as_header
 from xdm.io.writer import EventWriter, hdu_bytes, retarget_column_keywords
-from xdm.lang.options import IMAGE_TYPES
+from xdm.lang.options import DEFAULT_IMAGE_TYPE, IMAGE_TYPES
 from xdm.progress import note
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ _INT_LIMITS = {
     for name, d in _NUMPY.items()
     if np.dtype(d).kind == "i"
 }
+_BY_WIDTH = sorted(_INT_LIMITS, key=lambda name: _INT_LIMITS[name][1])
+_WIDER = dict(pairwise(_BY_WIDTH))
+"""Each binned integer type's next wider one (i2 -> i4): what a default-typed
+image whose counts overflow is written as."""
 
 
 @dataclass(slots=True)
@@ -359,13 +364,15 @@ def image(run: Run, hist: Histogram, counts: NDArray[Any], name: str) -> None:
         top = counts.max(initial=0)
         bottom = counts.min(initial=0)
         if top > hi or bottom < lo:
-            if hist.dtype_explicit or not I2_OVERFLOW_PROMOTES or dtype != "i2":
+            default = dtype == DEFAULT_IMAGE_TYPE and not hist.dtype_explicit
+            wider = _WIDER.get(dtype) if default and I2_OVERFLOW_PROMOTES else None
+            if wider is None:
                 raise XdmSemanticError(
                     f"a pixel holds {top:g}, more than type {dtype} can store",
                     source=run.source,
                     hint="use [opt type=i4] (or r4/r8)",
                 )
-            dtype = "i4"
+            dtype = wider
     data = counts.astype(_NUMPY[dtype]).reshape(hist.shape)
     header = _image_header(_finished_header(run), hist, name, dtype, run.block)
     if run.sink == "stream":
