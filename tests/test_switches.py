@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import typing
 from pathlib import Path
 
 import casefiles
@@ -243,6 +244,19 @@ def test_the_weighted_image_type(files: Path) -> None:
     assert xdm.read(text).data.dtype == np.dtype(">f4")
     with switches.using(weighted_image_type="r8"):
         assert xdm.read(text).data.dtype == np.dtype(">f8")
+
+
+def test_the_weighted_image_types_are_the_binned_image_types() -> None:
+    """The base stage cannot import lang: the switch's values (its choices and its
+    type) repeat the ``[bin]`` types of ``xdm.lang.options.IMAGE_TYPES``."""
+    from xdm.lang.options import DEFAULT_IMAGE_TYPE, IMAGE_TYPES
+
+    binned = tuple(t.name for t in IMAGE_TYPES if t.binned)
+    (row,) = [s for s in switches.table() if s.name == "weighted_image_type"]
+    assert row.choices == binned and row.default in binned
+    hints = typing.get_type_hints(switches.Switches)
+    assert typing.get_args(hints["weighted_image_type"]) == binned
+    assert DEFAULT_IMAGE_TYPE in binned
 
 
 def test_physical_ranges_on_an_image(files: Path) -> None:
