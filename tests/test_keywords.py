@@ -176,3 +176,23 @@ def test_groups_are_disjoint_upper_case_fits_names() -> None:
     assert all(k == k.upper() and len(k) <= 8 for k in seen)
     assert set(keywords.PRODUCT) <= set(seen)
     assert np.all([isinstance(g, tuple) for g in keywords.GROUPS.values()])
+
+
+def test_a_light_curves_gti_block_carries_the_time_reference(
+    events: Path, products: dict[str, Path]
+) -> None:
+    """The light curve's GTI block: the events' TIME_REFERENCE keys (values from
+    the input, read by astropy) right after HDUCLAS2, then TSTART/TSTOP/ONTIME;
+    the rest of TIME_SYSTEM (the clock's assignment and errors) stays behind."""
+    before = ("TIMESYS", "TIMEREF", "TIMEUNIT", "MJDREF", "MJDREFI", "MJDREFF")
+    source = fits.getheader(events, "EVENTS")
+    assert all(k in source for k in keywords.TIME_SYSTEM)  # all planted
+    with fits.open(products["lc"]) as hdul:
+        gti = hdul["GTI"].header
+    keys = list(gti)
+    at = keys.index("HDUCLAS2") + 1
+    assert keys[at : at + len(before) + 3] == [*before, "TSTART", "TSTOP", "ONTIME"]
+    assert before == keywords.TIME_REFERENCE
+    for key in before:
+        assert gti[key] == source[key] and type(gti[key]) is type(source[key])
+    assert not (set(keywords.TIME_SYSTEM) - set(before)) & set(gti)

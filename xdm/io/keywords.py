@@ -59,6 +59,7 @@ __all__ = [
     "SETUP",
     "SIM",
     "TIME_BINS",
+    "TIME_REFERENCE",
     "TIME_START",
     "TIME_SYSTEM",
     "carry",
@@ -90,6 +91,15 @@ TIME_SYSTEM: Final[Group] = (
     *("MJDREF", "MJDREFI", "MJDREFF", "TIERRELA", "TIERABSO"),
 )
 """How to read a TIME value: its scale, unit, reference MJD and errors."""
+
+TIME_REFERENCE: Final[Group] = tuple(
+    key
+    for key in TIME_SYSTEM
+    if key not in ("TASSIGN", "CLOCKAPP", "TIERRELA", "TIERABSO")
+)
+"""``TIME_SYSTEM`` without the clock's assignment and errors: the scale, unit
+and reference MJD that a light curve's GTI block carries (a part of a group, so
+not in ``GROUPS``)."""
 
 TIME_START: Final[Group] = ("TIMEZERO", "MJD_OBS")
 """The clock's offset (added to TIME) and the start as an MJD: only products

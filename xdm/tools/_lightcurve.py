@@ -332,11 +332,12 @@ def _gti_hdu(src: Curve) -> Any:
     """The good time used for EXPOSURE, within the binned range, as block GTI."""
     from xdm.io import gti
     from xdm.io.intervals import intersect
+    from xdm.io.keywords import TIME_REFERENCE
 
     return gti.gti_block(
         intersect(src.gti, [[src.grid.lo, src.grid.hi]]),
         header=src.header,
-        keys=("TIMESYS", "TIMEREF", "TIMEUNIT", "MJDREF", "MJDREFI", "MJDREFF"),
+        keys=TIME_REFERENCE,
         tstart=src.grid.lo,
         tstop=src.grid.hi,
     )
