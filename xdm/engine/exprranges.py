@@ -450,5 +450,5 @@ def _range_text(r: n.Range) -> str:
 
 
 def _form(col: ColumnMeta) -> str:
-    code = col.tform.strip().lstrip("0123456789")[:1].upper()
-    return {"I": "I", "J": "J", "K": "K", "B": "B", "E": "E", "D": "D"}.get(code, code)
+    """The DSFORM of a column: its TFORM's type code (``1E`` -> ``E``)."""
+    return col.tform.strip().lstrip("0123456789")[:1].upper()

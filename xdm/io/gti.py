@@ -27,6 +27,7 @@ from xdm.io.intervals import (
     total,
     union,
 )
+from xdm.io.keywords import CHECKSUMS
 from xdm.io.plainfits import PlainHdu
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def update_gti_blocks(
                 )
             )
         header = hdu.header.copy()
-        for key in ("CHECKSUM", "DATASUM"):
+        for key in CHECKSUMS:
             header.remove(key, ignore_missing=True)
         table = fits.BinTableHDU.from_columns(columns, header=header)
         _set(table.header, "ONTIME", total(new), "[s] Sum of GTIs")

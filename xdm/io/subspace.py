@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeAlias
 
+from xdm.io.tforms import TFORMS
 from xdm.lang import nodes
 
 if TYPE_CHECKING:
@@ -56,7 +57,10 @@ _FIELD = {
     "UNI": "unit",
     "FORM": "form",
 }
-_INTEGER_FORMS = frozenset("BIJKLX")
+_INTEGER_FORMS = frozenset(
+    code for code, t in TFORMS.items() if t.kind in ("int", "logical", "bit")
+)
+"""DSFORM codes of whole-number values: their ranges are inclusive."""
 _CHIPS = ("ccd_id", "chip_id")
 
 

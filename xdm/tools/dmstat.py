@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xdm.io.tforms import TFORMS
 from xdm.tools.params import VERBOSE, Param, Tool, Values
 
 if TYPE_CHECKING:
@@ -256,7 +257,8 @@ def _table_stats(p: Values, pl: Plan) -> tuple[ColumnStats, ...]:
             tform = str(h.get(f"TFORM{n}", "")).strip().upper()
             code = tform.lstrip("0123456789")[:1]
             repeat = tform[: len(tform) - len(tform.lstrip("0123456789"))]
-            if code in "BIJKED" and (repeat in ("", "1")):
+            numeric = code in TFORMS and TFORMS[code].kind in ("int", "real")
+            if numeric and repeat in ("", "1"):
                 picked.append((old, new, n))
         if not picked:
             from xdm.errors import XdmSemanticError
