@@ -1,7 +1,7 @@
 """A predicate evaluated a cache-sized part at a time (kernels.predicate_parts,
 Rows.keep_in_parts) gives the mask kernels.evaluate gives for the whole chunk,
 and the padded-grid index asking it part by part equals the index given the
-whole mask; part sizes follow the records' stride (kernels.part_rows).
+whole mask.
 """
 
 from __future__ import annotations
@@ -41,16 +41,6 @@ WIDER = all_of([ENERGY, compare(Var("pi"), "!=", number(7))])
 
 def _env(rec: np.ndarray) -> dict[str, np.ndarray]:
     return {name: rec[name] for name in ("energy", "x", "y", "pi")}
-
-
-def test_part_rows_follow_the_stride() -> None:
-    rec = _records(10)
-    assert kernels.part_rows([np.zeros(10)]) == kernels.SUBCHUNK  # contiguous
-    rows = kernels.part_rows([rec["x"], rec["y"]])  # 60-byte records
-    assert rows * 60 <= kernels.PART_BYTES < 2 * rows * 60
-    wide = np.zeros(10, dtype=[("a", ">f4"), ("pad", "V100000")])["a"]
-    assert kernels.part_rows([wide]) == kernels.MIN_PART
-    assert kernels.part_rows([]) == kernels.SUBCHUNK
 
 
 @pytest.mark.parametrize("tree", [ENERGY, WIDER])

@@ -29,7 +29,6 @@ __all__ = [
     "in_intervals",
     "kept_runs",
     "padded_index",
-    "part_rows",
     "predicate_parts",
     "region_contains",
     "split_rows",
@@ -141,14 +140,13 @@ def _evaluate_numpy(
         return None  # vector columns and odd shapes: numexpr says what is wrong
     out = np.empty(n, dtype=program.dtype)
     part = _rows_of(program, used)
-    step = part_rows(list(used.values()))
 
     def rows(start: int, stop: int) -> None:
-        for j in range(start, stop, step):
-            k = min(stop, j + step)
+        for j in range(start, stop, SUBCHUNK):
+            k = min(stop, j + SUBCHUNK)
             out[j:k] = part(j, k)
 
-    split_rows(n, rows, subchunk=step)
+    split_rows(n, rows)
     return out
 
 
@@ -225,33 +223,13 @@ def accumulate(
 
 
 SUBCHUNK = 65536
-"""Rows per step of the numpy kernels at most, so their reused buffers stay in the
-CPU cache; also the fewest rows for which a predicate runs as numpy passes."""
-
-PART_BYTES = 1 << 19
-"""Bytes of the records one part of a kernel's pass may span (512 KiB), so a part's
-records stay in the core's own cache (L2: 256 KiB to 2 MiB per core on x86 and ARM
-server and desktop cores) between the passes that read one column each: over a
-memory map of 60-byte event rows, 8192-row parts took 0.25 s of CPU for case (a)
-at 1e7 rows against 0.33 s for 65536-row parts (3.9 MB, read from memory once per
-column), with 4096 and 16384 rows at 0.29 s (bench/RESULTS.md)."""
-
-MIN_PART = 4096
-"""Rows per part at least: below it numpy's per-call cost (about a microsecond a
-pass) outweighs the cache (2048-row parts: 0.37 s)."""
-
-
-def part_rows(columns: list[NDArray[Any]]) -> int:
-    """Rows per part of a pass over these columns: the widest stride (the record
-    length for columns read straight from the rows) times the rows within
-    ``PART_BYTES``, from ``MIN_PART`` to ``SUBCHUNK`` rows, a power of two."""
-    stride = max(
-        (abs(np.asarray(v).strides[0]) for v in columns if np.ndim(v) == 1), default=0
-    )
-    rows = SUBCHUNK
-    while rows > MIN_PART and rows * stride > PART_BYTES:
-        rows //= 2
-    return rows
+"""Rows per step of the numpy kernels, so their reused buffers stay in the CPU cache
+(and a step's records, 3.9 MB of 60-byte rows, in the last-level cache from the
+predicate's pass to the index's); also the fewest rows for which a predicate runs as
+numpy passes. Smaller steps measured slower with both cores free (case (a) at 1e7
+rows: 8192 rows 0.41 s, 65536 rows 0.28 s; 131072 and 262144 the same as 65536):
+each numpy call holds the GIL for about a microsecond, and the kernels' threads
+queue for it (bench/RESULTS.md)."""
 
 
 def padded_index(
@@ -271,11 +249,11 @@ def padded_index(
     function of a row range (``predicate_parts``), asked once for each part just
     before its rows are binned. The planner only hands over axes whose index is
     provably the binning rule's (``binindex.padded_axes``). Works ``subchunk``
-    (default ``part_rows`` of the values) rows at a time in cache-resident
+    (default ``SUBCHUNK``) rows at a time in cache-resident
     buffers (about ten numpy passes a row, no Python loop per row), the chunk
     split between threads: numpy releases the GIL inside each pass.
     """
-    step = subchunk or part_rows(values)
+    step = subchunk or SUBCHUNK
     plain = [np.asarray(v) for v in values]  # no np.memmap __getitem__ per part
     split_rows(
         len(out),
