@@ -243,6 +243,23 @@ def _world(expr: Any) -> bool:
     return False
 
 
+def _needs_wcs(expr: Any) -> bool:
+    """Whether building the region may ask for the WCS: a coordinate or size with
+    a sky unit, or shapes read from a file. A region in physical pixels needs none
+    (nor astropy.wcs, 0.4 s of imports in a command)."""
+    from xdm.lang import nodes as n
+
+    if isinstance(expr, n.Shape):
+        return any(isinstance(a, n.Coordinate) and a.unit for a in expr.args)
+    if isinstance(expr, n.FieldShape):
+        return False
+    if isinstance(expr, n.RegionNot):
+        return _needs_wcs(expr.operand)
+    if isinstance(expr, n.RegionAnd | n.RegionOr):
+        return any(_needs_wcs(e) for e in expr.operands)
+    return True  # region files and masks
+
+
 def _region_box(
     clause: Any, block: Block, base_dir: Any
 ) -> tuple[tuple[float, float, float, float] | None, ColumnMeta, ColumnMeta] | None:
@@ -252,7 +269,7 @@ def _region_box(
     from xdm.regions.api import region
 
     xcol, ycol = pair
-    wcs = _wcs(xcol, ycol)
+    wcs = _wcs(xcol, ycol) if _needs_wcs(clause.region) else None
     try:
         r = region(clause.region, wcs=wcs, base_dir=base_dir)
     except Exception:
