@@ -111,3 +111,13 @@ def test_rows_keep_in_parts_fills_the_mask() -> None:
     assert rows.keep_in_parts() is None
     rows.filter_by(None, parts)  # every row kept
     assert rows.keep_in_parts() is None and rows.keeps_all
+
+
+def test_values_off_the_axis_land_in_the_spare_cells() -> None:
+    """NaN, infinities and values far beyond the axis go to the spare cells, on any
+    platform (they are clipped before the cast to an integer, which C leaves
+    undefined for them)."""
+    v = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 2.0**70, 0.5, 8.0, 8191.9])
+    out = np.empty(len(v), np.intp)
+    got = kernels.padded_index([v], ((0.5, 0.125, 1024, None),), None, out)
+    assert got.tolist() == [0, 1025, 0, 1025, 0, 1025, 1, 1, 1024]

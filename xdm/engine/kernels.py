@@ -309,7 +309,8 @@ def _padded_rows(
         strides.append(stride)
         offset += stride
         stride *= nbins + 2
-    with np.errstate(invalid="ignore"):  # NaN and inf cast to an int: clipped
+    # NaN and inf values: no warnings (numexpr gives none)
+    with np.errstate(invalid="ignore"):
         for j in range(start, stop, subchunk):
             m = min(subchunk, stop - j)
             acc = out[j : j + m]
@@ -318,14 +319,18 @@ def _padded_rows(
                 if first is not None:
                     np.copyto(dst, v[j : j + m], casting="unsafe")
                     dst -= first
+                    # np.clip's Python checks of its bounds cost more than its pass
+                    np.minimum(np.maximum(dst, -1, out=dst), nbins, out=dst)
                 else:
                     w = work[:m]
                     np.copyto(w, v[j : j + m])
                     w -= lo
                     w *= scale
+                    # clipped before the cast, NaN to -1 (fmax): a NaN or an
+                    # out-of-range value cast to an integer is undefined in C
+                    # (INT_MIN on x86, 0 on ARM, which would be a real bin)
+                    np.fmin(np.fmax(w, -1.0, out=w), float(nbins), out=w)
                     np.floor(w, out=dst, casting="unsafe")
-                # np.clip's Python checks of its bounds cost more than its pass
-                np.minimum(np.maximum(dst, -1, out=dst), nbins, out=dst)
                 if k:
                     dst *= strides[k]
                     acc += dst
