@@ -371,8 +371,8 @@ def open_block(
     if meta is None:
         from xdm.io.fitscheck import check_file
 
-        check_file(real, path, source=source, span=span)  # our words, not astropy's
-        plain = scan_plain(real)
+        checked = check_file(real, path, source=source, span=span)  # our words
+        plain = scan_plain(real, checked)  # the headers as the check read them
         if plain is not None:
             meta = _plain_meta(plain)
             if cache is not None:

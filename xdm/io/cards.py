@@ -94,6 +94,39 @@ def _format_value(value: Any) -> str:
 
 def parse_card(image: str) -> Card:
     """One 80-character card, read as astropy reads it."""
+    m = _VALUE_CARD.fullmatch(image)
+    if m is not None:  # a plain string, logical or number: one regex match
+        key, text, logical, integer, real, comment = m.groups()
+        if key not in _NOT_PLAIN:
+            comment = comment.strip() if comment else ""
+            if text is not None:
+                value = text.replace("''", "'").rstrip()
+                if not value.endswith("&"):
+                    return Card(key, value, comment, image)
+            elif logical is not None:
+                return Card(key, logical == "T", comment, image)
+            elif integer is not None:
+                return Card(key, int(integer), comment, image)
+            else:
+                number = float(real.replace("D", "E").replace("d", "e"))
+                return Card(key, number, comment, image)
+    return _parse_card(image)
+
+
+_VALUE_CARD = re.compile(
+    r"(?=[A-Z0-9_ -]{8}= )([A-Z0-9_-]+) *= (?: *'([^']*(?:''[^']*)*)'"
+    r"| *(?:(T|F)|([+-]?\d+)|([+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?))) *"
+    r"(?:/(.*))?",
+    re.DOTALL,
+)
+"""A keyword, ``= `` in columns 9-10, a quoted string, logical, integer or real,
+and a comment: the cards ``parse_card`` reads in one match (``_INT`` and
+``_FLOAT`` in order); any other card is read by ``_parse_card``."""
+_NOT_PLAIN = COMMENTARY | {"HIERARCH", "CONTINUE"}
+
+
+def _parse_card(image: str) -> Card:
+    """``parse_card`` card by card rules: commentary cards, and the refusals."""
     key = image[:8].rstrip()
     if key == "HIERARCH" or key == "CONTINUE" or not _KEYWORD.match(key):
         raise LeanUnsupported(f"keyword {key!r}")
@@ -176,10 +209,18 @@ def _long(images: list[str]) -> Card:
 
 
 class Cards:
-    """An ordered list of header cards with astropy ``Header`` placement rules."""
+    """An ordered list of header cards with astropy ``Header`` placement rules.
+
+    A keyword is found through a dict of each keyword's first card, built on the
+    first look-up and kept up to date by the methods here (a header is read
+    hundreds of times per plan). Change ``cards`` through these methods; a list
+    edited directly is indexed again when its length changes.
+    """
 
     def __init__(self, cards: Iterable[Card] = ()) -> None:
         self.cards: list[Card] = list(cards)
+        self._first: dict[str, Card] | None = None
+        self._count = 0
 
     @classmethod
     def parse(cls, text: str) -> Cards:
@@ -191,39 +232,58 @@ class Cards:
             if image.rstrip() == "END":
                 break
             images.append(image)
+        if "CONTINUE" not in text:
+            return cls([parse_card(image) for image in images])
         out, i = [], 0
         while i < len(images):
             j = i + 1
-            while j < len(images) and images[j][:8].rstrip() == "CONTINUE":
+            while j < len(images) and images[j].startswith("CONTINUE"):
                 j += 1
             out.append(parse_card(images[i]) if j == i + 1 else _long(images[i:j]))
             i = j
         return cls(out)
 
     # ------------------------------------------------------------ reading
+    def _card(self, key: str) -> Card | None:
+        """The first card named ``key`` (upper case), or None."""
+        first = self._first
+        if first is None or self._count != len(self.cards):
+            first = {}
+            for card in self.cards:
+                first.setdefault(card.keyword, card)
+            self._first, self._count = first, len(self.cards)
+        return first.get(key)
+
+    def card(self, key: str) -> Card | None:
+        """The first card named ``key`` (any case), or None."""
+        return self._card(key.upper())
+
     def _index(self, key: str) -> int:
-        key = key.upper()
-        for i, card in enumerate(self.cards):
-            if card.keyword == key:
-                return i
-        return -1
+        card = self._card(key.upper())
+        if card is None:
+            return -1
+        return next(i for i, c in enumerate(self.cards) if c is card)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._index(key) >= 0
+        return isinstance(key, str) and self._card(key.upper()) is not None
 
     def __getitem__(self, key: str) -> Any:
-        i = self._index(key)
-        if i < 0:
+        upper = key.upper()
+        card = self._card(upper)
+        if card is None:
             raise KeyError(f"Keyword '{key}' not found.")
-        if key.upper() in COMMENTARY:
-            return [c.value for c in self.cards if c.keyword == key.upper()]
-        return self.cards[i].value
+        if upper in COMMENTARY:
+            return [c.value for c in self.cards if c.keyword == upper]
+        return card.value
 
     def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
+        upper = key.upper()
+        card = self._card(upper)
+        if card is None:
             return default
+        if upper in COMMENTARY:
+            return [c.value for c in self.cards if c.keyword == upper]
+        return card.value
 
     def __iter__(self) -> Iterator[str]:
         return (c.keyword for c in self.cards)
@@ -244,6 +304,33 @@ class Cards:
         return Cards(Card(c.keyword, c.value, c.comment, c.image) for c in self.cards)
 
     # ------------------------------------------------------------ changing
+    def _insert(self, at: int, card: Card) -> None:
+        """Put ``card`` at position ``at``, keeping the index of first cards."""
+        self.cards.insert(at, card)
+        first = self._first
+        if first is None or self._count != len(self.cards) - 1:
+            self._first = None
+            return
+        self._count += 1
+        found = first.get(card.keyword)
+        if found is None or not any(c is found for c in self.cards[:at]):
+            first[card.keyword] = card
+
+    def _delete(self, at: int) -> None:
+        """Drop the card at position ``at``, keeping the index of first cards."""
+        card = self.cards.pop(at)
+        first = self._first
+        if first is None or self._count != len(self.cards) + 1:
+            self._first = None
+            return
+        self._count -= 1
+        if first.get(card.keyword) is card:
+            later = next((c for c in self.cards if c.keyword == card.keyword), None)
+            if later is None:
+                del first[card.keyword]
+            else:
+                first[card.keyword] = later
+
     def __setitem__(self, key: str, value: Any) -> None:
         comment = None
         if isinstance(value, tuple):
@@ -256,6 +343,7 @@ class Cards:
         if key not in self:
             raise KeyError(f"Keyword '{key}' not found.")
         self.cards = [c for c in self.cards if c.keyword != key]
+        self._first = None
 
     def remove(
         self, keyword: str, ignore_missing: bool = False, remove_all: bool = False
@@ -268,7 +356,7 @@ class Cards:
         if remove_all:
             del self[keyword]
         else:
-            del self.cards[i]
+            self._delete(i)
 
     def add_history(self, value: str) -> None:
         self._update("HISTORY", value, None)
@@ -293,7 +381,7 @@ class Cards:
         elif not isinstance(card, Card):
             raise LeanUnsupported(f"card {card!r}")
         if end or card.is_blank:
-            self.cards.append(card)
+            self._insert(len(self.cards), card)
             return
         self._insert_tail(card, bottom=False)
 
@@ -304,19 +392,18 @@ class Cards:
         if not bottom and card.keyword not in COMMENTARY:
             while i >= 0 and self.cards[i].keyword in COMMENTARY:
                 i -= 1
-        self.cards.insert(i + 1, card)
+        self._insert(i + 1, card)
         self._use_blank()
 
     def _use_blank(self) -> None:
         if len(self.cards) > 1 and self.cards[-1].is_blank:
-            del self.cards[-1]
+            self._delete(len(self.cards) - 1)
 
     def _update(self, key: str, value: Any, comment: str | None) -> None:
         key = key.strip().upper()
         if key not in COMMENTARY:
-            i = self._index(key)
-            if i >= 0:
-                card = self.cards[i]
+            card = self._card(key)
+            if card is not None:
                 if type(card.value) is not type(value) or card.value != value:
                     card.value, card.image = value, None
                 if comment is not None and comment != card.comment:
@@ -331,7 +418,7 @@ class Cards:
         )
         if last >= 0:
             for offset, part in enumerate(parts, start=1):
-                self.cards.insert(last + offset, Card(key, part))
+                self._insert(last + offset, Card(key, part))
                 if not (key == "" and part == ""):
                     self._use_blank()
         else:

@@ -21,15 +21,18 @@ from __future__ import annotations
 import bz2
 import gzip
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from xdm.errors import Span, XdmIOError
+from xdm.io.cards import Cards, LeanUnsupported
 from xdm.io.keywords import is_required
 from xdm.io.tforms import CODES, field_bytes
 from xdm.lang.options import IMAGE_TYPES
 
-__all__ = ["MAX_HEADER_RECORDS", "check_file"]
+__all__ = ["MAX_HEADER_RECORDS", "CheckedHeader", "check_file"]
 
 RECORD = 2880
 CARD = 80
@@ -42,6 +45,32 @@ _TFORM = re.compile(rf"^\s*(\d*)\s*([{CODES}])", re.IGNORECASE)
 _PRINTABLE = bytes(range(32, 127))
 _COMMENTARY = ("", "COMMENT", "HISTORY", "CONTINUE")
 _KEYWORD = re.compile(r"[A-Z0-9_-]*\s*$")  # FITS 4.1.2.1: digits, capitals, - and _
+_END = re.compile(rb"(?:.{80})*?END {5}", re.DOTALL)  # the first card named END
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedHeader:
+    """A block's header as the check read it, so the lean reader
+    (``xdm.io.plainfits.scan_plain``) neither reads nor parses it again."""
+
+    start: int  # the header's offset in the file
+    length: int  # its bytes (whole records, END included)
+    cards: Cards | None  # its cards; None when ``Cards`` cannot read them
+    data_size: int  # the data's bytes, without the padding
+
+
+class _Values:
+    """The check's view of a header: each keyword's first value as text (a
+    quoted string unquoted), decoded only when asked for (a few keywords)."""
+
+    __slots__ = ("_field",)
+
+    def __init__(self, field: Callable[[str], str | None]) -> None:
+        self._field = field  # a keyword -> the text after its "= ", or None
+
+    def get(self, key: str) -> str | None:
+        raw = self._field(key)
+        return None if raw is None else _value(raw)
 
 
 class _Stream(Protocol):
@@ -60,10 +89,12 @@ class _Refused(Exception):
 
 def check_file(
     real: Path, shown: str, *, source: str | None = None, span: Span | None = None
-) -> None:
+) -> tuple[CheckedHeader, ...] | None:
     """Raise XdmIOError (exit status 2) if ``real`` is not a sound FITS file.
 
-    ``shown`` is the name the user wrote (used in the message).
+    ``shown`` is the name the user wrote (used in the message). Returns the
+    headers read, for an uncompressed file (else None: their offsets are not
+    file offsets).
     """
 
     def refuse(what: str, hint: str | None = None) -> XdmIOError:
@@ -85,9 +116,9 @@ def check_file(
                 with bz2.BZ2File(fh) as packed:
                     _walk(packed, None, f"bzip2 file {shown}")
             elif magic[:2] == b"PK":
-                return  # a zip archive: astropy reads its first member
+                return None  # a zip archive: astropy reads its first member
             else:
-                _walk(fh, size, None)
+                return _walk(fh, size, None)
     except _Refused as exc:
         raise refuse(str(exc)) from None
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
@@ -96,21 +127,26 @@ def check_file(
         raise refuse(
             f"is damaged: the compressed stream ends early or is corrupt ({exc})"
         ) from None
+    return None
 
 
-def _walk(fh: _Stream, size: int | None, compression: str | None) -> None:
+def _walk(
+    fh: _Stream, size: int | None, compression: str | None
+) -> tuple[CheckedHeader, ...]:
     """Read every header; check each block's declared data fits what is there."""
     offset = 0
     index = 0
+    checked: list[CheckedHeader] = []
     while True:
         found = _header(fh, index, offset)
         if found is None:
-            return
-        cards, length = found
+            return tuple(checked)
+        cards, length, parsed = found
         header_end = offset + length
         name = _name(cards, index)
         nbytes = _data_bytes(cards, index, name)
         padded = nbytes + (-nbytes) % RECORD
+        checked.append(CheckedHeader(offset, length, parsed, nbytes))
         if compression is not None:
             from xdm import budget
 
@@ -151,10 +187,10 @@ def _skip(fh: _Stream, nbytes: int, index: int, name: str) -> None:
         left -= got
 
 
-def _short(cards: dict[str, str], index: int, name: str, nbytes: int, have: int) -> str:
+def _short(cards: _Values, index: int, name: str, nbytes: int, have: int) -> str:
     """The message for data the file is too short to hold."""
     have = max(0, have)
-    if cards.get("XTENSION", "").upper() == "BINTABLE":
+    if (cards.get("XTENSION") or "").upper() == "BINTABLE":
         width = _int(cards, "NAXIS1", index, name)
         rows = _int(cards, "NAXIS2", index, name)
         fits = have // width if width else 0
@@ -168,12 +204,73 @@ def _short(cards: dict[str, str], index: int, name: str, nbytes: int, have: int)
     )
 
 
-def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] | None:
-    """The value cards of the header at ``offset`` and its length in bytes
-    (None: the file ends here)."""
-    cards: dict[str, str] = {}
+def _header(
+    fh: _Stream, index: int, offset: int
+) -> tuple[_Values, int, Cards | None] | None:
+    """The values of the header at ``offset``, its length in bytes and its
+    cards when ``Cards`` reads them (None: the file ends here).
+
+    The records are read up to the first card named END; a header ``Cards``
+    reads is sound when its END card is plain and no required keyword comes
+    twice (``Cards`` has checked every keyword and ``= ``). Any other header,
+    or any fault, is walked card by card (``_walk_cards``), which words the
+    refusal.
+    """
+    records: list[bytes] = []
+    end = -1
     for n in range(MAX_HEADER_RECORDS):
         record = fh.read(RECORD)
+        records.append(record)
+        if n == 0 and not record.startswith(b"XTENSION=" if index else b"SIMPLE  ="):
+            break
+        if len(record) < RECORD or record.translate(None, _PRINTABLE):
+            break
+        found = _END.match(record)
+        if found is not None:
+            end = found.end() - 8
+            break
+    if end >= 0 and records[-1][end + 8 : end + CARD] == b" " * (CARD - 8):
+        text = b"".join(records).decode("ascii")
+        try:
+            cards = Cards.parse(text[: (len(records) - 1) * RECORD + end])
+        except LeanUnsupported:
+            cards = None
+        if cards is not None and not _required_twice(cards):
+            return _Values(_first_field(cards)), len(records) * RECORD, cards
+    found_cards = _walk_cards(records, index, offset)
+    if found_cards is None:
+        return None
+    return _Values(found_cards.get), len(records) * RECORD, None
+
+
+def _first_field(cards: Cards) -> Callable[[str], str | None]:
+    """A keyword -> the text after its first card's ``= `` (``Cards`` are
+    value cards but for COMMENT, HISTORY and blank ones, which the check never
+    asks for)."""
+
+    def field(key: str) -> str | None:
+        card = cards.card(key)
+        if card is None or card.image is None or card.image[8:10] != "= ":
+            return None
+        return card.image[10:]
+
+    return field
+
+
+def _required_twice(cards: Cards) -> bool:
+    seen: set[str] = set()
+    for card in cards.cards:
+        if card.keyword in seen and is_required(card.keyword):
+            return True
+        seen.add(card.keyword)
+    return False
+
+
+def _walk_cards(records: list[bytes], index: int, offset: int) -> dict[str, str] | None:
+    """Check a header's records card by card: each keyword's first value
+    field (the text after ``= ``), or a refusal naming the first fault."""
+    cards: dict[str, str] = {}
+    for n, record in enumerate(records):
         if n == 0:
             if index == 0:
                 if not record.startswith(b"SIMPLE  ="):
@@ -211,7 +308,7 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
                         f"the END card of block {index + 1} holds other characters "
                         f"(at byte {offset + n * RECORD + i:,}): the file is damaged"
                     )
-                return cards, (n + 1) * RECORD
+                return cards
             hierarch = card.startswith("HIERARCH ")
             if (
                 key not in _COMMENTARY
@@ -230,7 +327,7 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
                     "the file is damaged"
                 )
             if card[8:10] == "= " and key not in cards:
-                cards[key] = _value(card[10:])
+                cards[key] = card[10:]
             elif key in cards and is_required(key):
                 raise _Refused(
                     f"header of block {index + 1} has {key} twice (at byte "
@@ -244,32 +341,29 @@ def _header(fh: _Stream, index: int, offset: int) -> tuple[dict[str, str], int] 
 
 
 def _value(text: str) -> str:
-    """A card's value: a quoted string unquoted, else the text before any ``/``."""
+    """A card's value: a quoted string unquoted (up to its closing quote, or the
+    end), else the text before any ``/``."""
     s = text.strip()
     if s.startswith("'"):
-        out, i = [], 1
-        while i < len(s):
-            if s[i] == "'":
-                if s[i + 1 : i + 2] == "'":
-                    out.append("'")
-                    i += 2
-                    continue
-                break
-            out.append(s[i])
-            i += 1
-        return "".join(out).rstrip()
+        inside = _QUOTED.match(s, 1)
+        assert inside is not None  # the pattern matches any text
+        return inside.group().replace("''", "'").rstrip()
     return s.split("/", 1)[0].strip()
 
 
-def _name(cards: dict[str, str], index: int) -> str:
+_QUOTED = re.compile(r"[^']*(?:''[^']*)*")  # a string's characters, '' for a quote
+
+
+def _name(cards: _Values, index: int) -> str:
     for key in ("HDUNAME", "EXTNAME"):
-        if cards.get(key):
-            return cards[key]
+        value = cards.get(key)
+        if value:
+            return value
     return "PRIMARY" if index == 0 else f"BLOCK{index + 1}"
 
 
 def _int(
-    cards: dict[str, str], key: str, index: int, name: str, default: int | None = None
+    cards: _Values, key: str, index: int, name: str, default: int | None = None
 ) -> int:
     text = cards.get(key)
     if text is None:
@@ -284,7 +378,7 @@ def _int(
         ) from None
 
 
-def _data_bytes(cards: dict[str, str], index: int, name: str) -> int:
+def _data_bytes(cards: _Values, index: int, name: str) -> int:
     """The block's data size from BITPIX, NAXISn, PCOUNT, GCOUNT (FITS 4.4.1)."""
     bitpix = _int(cards, "BITPIX", index, name)
     if bitpix not in _BITPIX:
@@ -309,14 +403,14 @@ def _data_bytes(cards: dict[str, str], index: int, name: str) -> int:
         count *= a
     if not axes:
         count = 0
-    xtension = cards.get("XTENSION", "").upper()
+    xtension = (cards.get("XTENSION") or "").upper()
     if xtension == "BINTABLE":
         _check_table(cards, axes, bitpix, index, name)
     return abs(bitpix) // 8 * gcount * (pcount + count)
 
 
 def _check_table(
-    cards: dict[str, str], axes: list[int], bitpix: int, index: int, name: str
+    cards: _Values, axes: list[int], bitpix: int, index: int, name: str
 ) -> None:
     """TFIELDS, TTYPEn and TFORMn present, and the columns add up to NAXIS1."""
     where = f"block {index + 1} ({name})"
@@ -340,7 +434,7 @@ def _check_table(
         repeat = int(m.group(1)) if m.group(1) else 1
         code = m.group(2).upper()
         width += field_bytes(code, repeat)
-        ttype = cards.get(f"TTYPE{n}", "").strip()
+        ttype = (cards.get(f"TTYPE{n}") or "").strip()
         if not ttype:
             raise _Refused(f"{where}: column {n} has no name (TTYPE{n})")
         if ttype.lower() in seen:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from xdm.io.cards import CARD, RECORD, Cards, LeanUnsupported
 from xdm.io.keywords import SCALING
 from xdm.io.tforms import CODES, TFORMS, field_bytes
 from xdm.lang.options import IMAGE_TYPES
+
+if TYPE_CHECKING:
+    from xdm.io.fitscheck import CheckedHeader
 
 __all__ = ["PlainHdu", "plain_product_is_empty", "record_dtype", "scan_plain"]
 
@@ -57,9 +61,17 @@ class PlainHdu:
             return fh.read(self.end - self.header_start)
 
 
-def scan_plain(path: str | os.PathLike[str]) -> list[PlainHdu] | None:
-    """Every HDU of ``path`` if it is a plain FITS file, else None."""
+def scan_plain(
+    path: str | os.PathLike[str], checked: Sequence[CheckedHeader] | None = None
+) -> list[PlainHdu] | None:
+    """Every HDU of ``path`` if it is a plain FITS file, else None.
+
+    ``checked``: the headers ``xdm.io.fitscheck.check_file`` read from it, used
+    as they are (the file is not read again).
+    """
     try:
+        if checked is not None:
+            return _checked_hdus(str(path), checked)
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             hdus: list[PlainHdu] = []
@@ -73,6 +85,22 @@ def scan_plain(path: str | os.PathLike[str]) -> list[PlainHdu] | None:
             return hdus or None
     except (OSError, LeanUnsupported, ValueError, UnicodeDecodeError):
         return None
+
+
+def _checked_hdus(path: str, checked: Sequence[CheckedHeader]) -> list[PlainHdu] | None:
+    """``scan_plain`` of headers the check read: the same HDUs, or None."""
+    hdus: list[PlainHdu] = []
+    offset = 0
+    for header in checked:
+        if header.cards is None or header.start != offset:
+            return None
+        hdu = _plain_hdu(path, offset, header.length, header.cards, primary=not hdus)
+        if hdu is None:
+            return None
+        hdus.append(hdu)
+        offset = hdu.end
+    # bytes after the last block (padding the check lets pass) are not plain
+    return hdus if hdus and offset == os.path.getsize(path) else None
 
 
 def _read_hdu(fh: Any, path: str, offset: int, *, primary: bool) -> PlainHdu | None:
@@ -89,6 +117,14 @@ def _read_hdu(fh: Any, path: str, offset: int, *, primary: bool) -> PlainHdu | N
     else:
         return None
     cards = Cards.parse("".join(parts))
+    return _plain_hdu(path, offset, RECORD * len(parts), cards, primary=primary)
+
+
+def _plain_hdu(
+    path: str, offset: int, length: int, cards: Cards, *, primary: bool
+) -> PlainHdu | None:
+    """The HDU whose header of ``length`` bytes at ``offset`` has ``cards``,
+    or None when it is not plain."""
     first = cards.cards[0].keyword if cards.cards else ""
     if primary != (first == "SIMPLE"):
         return None
@@ -110,7 +146,7 @@ def _read_hdu(fh: Any, path: str, offset: int, *, primary: bool) -> PlainHdu | N
     if xtension == "BINTABLE" and record_dtype(cards) is None:
         return None
     size = abs(bitpix) // 8 * math.prod(dims) if naxis else 0
-    return PlainHdu(path, cards, offset, offset + RECORD * len(parts), size)
+    return PlainHdu(path, cards, offset, offset + length, size)
 
 
 def record_dtype(cards: Cards) -> np.dtype[Any] | None:
