@@ -322,3 +322,83 @@ def test_cards_read_as_astropy_reads(image: str) -> None:
 def test_cards_refuse_what_astropy_reads_otherwise(image: str) -> None:
     with pytest.raises(LeanUnsupported):
         parse_card(f"{image:80}")
+
+
+# ---------------------------------------------------------------- CONTINUE cards
+
+
+def _long_values() -> list[tuple[str, str, str]]:
+    out = []
+    for n in (69, 70, 71, 72, 134, 135, 136, 137, 201, 300):
+        for comment in ("", "short", "a comment " * 9, "y" * 130):
+            out.append(("DSVAL3", "x" * n, comment))
+            out.append(("LONGKEY8", ("word " * 80)[:n], comment))
+            out.append(("K", ("it's " * 80)[:n], comment))
+    out.append(("Q", "a" * 65 + "'" + "b" * 20, "c"))
+    out.append(("Q", "a" * 65 + "  " + "b" * 90, ""))
+    return out
+
+
+@pytest.mark.parametrize(("key", "value", "comment"), _long_values())
+def test_long_strings_are_written_on_continue_cards_as_astropy(
+    key: str, value: str, comment: str
+) -> None:
+    """Byte for byte astropy's CONTINUE cards, and read back as astropy reads them."""
+    image = Card(key, value, comment).text()
+    theirs = fits.Card(key, value, comment)
+    assert image == theirs.image
+    assert len(image) % 80 == 0 and len(image) > 80
+    back = Cards.parse(image + f"{'END':80}").cards
+    assert len(back) == 1
+    card = fits.Card.fromstring(image)
+    assert (back[0].keyword, back[0].value, back[0].comment) == (
+        card.keyword,
+        card.value,
+        card.comment,
+    )
+
+
+def test_doubled_quotes_cut_at_the_break_as_astropy_cuts_them() -> None:
+    """astropy may split a doubled quote between two cards; so does the lean
+    writer (the bytes are astropy's; ``Cards`` leaves reading them to astropy)."""
+    for n in (35, 36, 40):
+        assert Card("Q", "'" * n, "").text() == fits.Card("Q", "'" * n, "").image
+    value = "a" * 66 + "'" + "b" * 20
+    assert Card("Q", value, "c").text() == fits.Card("Q", value, "c").image
+
+
+def test_short_strings_with_long_comments_are_still_refused() -> None:
+    """astropy truncates such a comment (with a warning): the lean path refuses."""
+    with pytest.raises(LeanUnsupported):
+        Card("K", "x" * 68, "a comment that no longer fits").text()
+
+
+def test_polygon_region_image_written_lean_equals_astropy(tmp_path: Path) -> None:
+    """A polygon's DSVAL (a long string) no longer sends the copy to astropy:
+    the product equals astropy's byte for byte, and astropy is not imported."""
+    import gzip
+    import shutil
+    import subprocess
+    import sys
+
+    packed = tmp_path / "evt.fits.gz"
+    with open(REAL, "rb") as src, gzip.open(packed, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    poly = (
+        "polygon(4327.1030273,3741.8984375,4437.1030273,3751.8984375,"
+        "4417.1030273,3861.8984375,4347.1030273,3836.8984375)"
+    )
+    query = f"[sky={poly}][bin sky=4]"
+    lean, astro = tmp_path / "lean.fits", tmp_path / "astro.fits"
+    code = (
+        "import sys, xdm\n"
+        f"xdm.copy({str(REAL) + query!r}, {str(lean)!r}, history='h')\n"
+        "assert 'astropy.io.fits' not in sys.modules, 'astropy imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import xdm
+
+    xdm.copy(f"{packed}{query}", astro, history="h")
+    header = fits.getheader(lean)
+    assert any(len(str(header[k])) > 68 for k in header if k.startswith("DSVAL"))
+    assert lean.read_bytes() == astro.read_bytes()

@@ -6,9 +6,11 @@
 new card goes, so a product written from it equals astropy's card for card.
 Unchanged cards keep their original 80 characters, as astropy keeps them.
 
-Anything outside the plain fixed format (HIERARCH, CONTINUE long strings,
-complex or undefined values, a value astropy would truncate) raises
-``LeanUnsupported``: the caller falls back to astropy, it never guesses.
+A string card continued on CONTINUE cards is read as one card and a long
+string is written on CONTINUE cards, both as astropy does. Anything else
+outside the plain fixed format (HIERARCH, complex or undefined values, a
+comment astropy would truncate) raises ``LeanUnsupported``: the caller falls
+back to astropy, it never guesses.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class Card:
         return self.keyword == "" and self.value == "" and not self.comment
 
     def text(self) -> str:
-        """The card as 80 characters (the FITS fixed format, as astropy writes it)."""
+        """The card as 80 characters (the FITS fixed format, as astropy writes
+        it), or a multiple of 80 for a long string on CONTINUE cards."""
         if self.image is not None:
             return self.image
         key = self.keyword
@@ -68,9 +71,52 @@ class Card:
             out = f"{key:8}= {_format_value(self.value)}"
             if self.comment:
                 out += f" / {self.comment}"
-        if len(out) > CARD or not out.isascii():
-            raise LeanUnsupported(f"card {key} does not fit in 80 characters")
-        return f"{out:80}"
+        if not out.isascii():
+            raise LeanUnsupported(f"card {key} is not ASCII")
+        if len(out) <= CARD:
+            return f"{out:80}"
+        value = self.value
+        long = isinstance(value, str) and len(_format_value(value)) > CARD - 10
+        if long and key not in COMMENTARY:  # astropy's test
+            return _long_image(key, value, self.comment)
+        raise LeanUnsupported(f"card {key} does not fit in 80 characters")
+
+
+def _long_image(key: str, value: str, comment: str) -> str:
+    """A long string on CONTINUE cards, as astropy writes it (``Card.
+    _format_long_image``): the value in 67-character parts ending in ``&``
+    (but the last, when there is no comment), then the comment in 64-character
+    parts on ``CONTINUE  '&' / `` cards (the last ``CONTINUE  '' / ``)."""
+    parts = _words(value.replace("'", "''"), 67)
+    out = []
+    for n, part in enumerate(parts):
+        head = f"{key:8}= " if n == 0 else "CONTINUE  "
+        amp = "" if not comment and n == len(parts) - 1 else "&"
+        out.append(f"{head}'{part}{amp}'")
+    if comment:
+        notes = _words(comment, 64)
+        for n, note in enumerate(notes):
+            amp = "" if n == len(notes) - 1 else "&"
+            out.append(f"CONTINUE  '{amp}' / {note}")
+    return "".join(f"{card:80}" for card in out)
+
+
+def _words(text: str, width: int) -> list[str]:
+    """``text`` in parts of at most ``width`` characters, broken after a blank
+    where one is near enough, else inside a word (astropy's ``_words_group``)."""
+    blanks = [i for i, ch in enumerate(text + " ") if ch == " "]
+    parts: list[str] = []
+    offset = start = 0
+    while True:
+        loc = next((k for k, b in enumerate(blanks) if b >= width + offset), None)
+        loc = len(blanks) if loc is None else loc
+        offset = blanks[loc - 1] + 1 if loc > 0 else -1
+        if offset <= start:  # one word longer than the width: cut it
+            offset = min(start + width, len(text))
+        parts.append(text[start:offset])
+        if offset >= len(text):
+            return parts
+        start = offset
 
 
 def _format_value(value: Any) -> str:
