@@ -14,6 +14,11 @@ bomb), since astropy inflates a compressed block into memory.
 Header reading is bounded (``MAX_HEADER_RECORDS``), so a stream of zeros or a
 huge header costs at most a few megabytes of reading, never unbounded data.
 Plain files cost a few small reads per block (data is skipped with seek).
+
+Each header is parsed once: with ``Cards`` when it can read it (every keyword
+and ``= `` checked there), card by card otherwise. ``check_file`` returns the
+headers of an uncompressed file (``CheckedHeader``) so the lean reader
+(``xdm.io.plainfits.scan_plain``) neither reads nor parses them again.
 """
 
 from __future__ import annotations

@@ -41,22 +41,20 @@ def primary_cards(data: NDArray[Any], header: Cards, *, extend: bool) -> Cards:
             rest.remove(f"{root}{i}", ignore_missing=True)
     for key in ASTROPY_STRIPPED:
         rest.remove(key, ignore_missing=True)
-    out = Cards(
-        [
-            Card("SIMPLE", True, "conforms to FITS standard"),
-            Card("BITPIX", BITPIX[kind], "array data type"),
-            Card("NAXIS", data.ndim, "number of array dimensions"),
-        ]
-    )
-    out.cards += [Card(f"NAXIS{i}", n) for i, n in enumerate(data.shape[::-1], 1)]
+    cards = [
+        Card("SIMPLE", True, "conforms to FITS standard"),
+        Card("BITPIX", BITPIX[kind], "array data type"),
+        Card("NAXIS", data.ndim, "number of array dimensions"),
+    ]
+    cards += [Card(f"NAXIS{i}", n) for i, n in enumerate(data.shape[::-1], 1)]
     if extend:
-        out.cards.append(Card("EXTEND", True))
-    out.cards += rest.cards
+        cards.append(Card("EXTEND", True))
+    cards += rest.cards
     # astropy inserts NAXISn and EXTEND after the rest, each taking a trailing blank
     for _ in range(data.ndim + extend):
-        if len(out.cards) > 1 and out.cards[-1].is_blank:
-            del out.cards[-1]
-    return out
+        if len(cards) > 1 and cards[-1].is_blank:
+            del cards[-1]
+    return Cards(cards)
 
 
 def write_image(
