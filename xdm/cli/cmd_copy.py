@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 from xdm.errors import XdmSemanticError
+from xdm.tools.dmcopy import TOOL
 
 USAGE = 'usage: xdm copy "IN[...]" OUT [clobber=yes] [verbose=N | --quiet] [--png]'
-KEYS = ("infile", "outfile", "clobber", "verbose", "option", "mode")
+KEYS = (*(p.name for p in TOOL.params), "mode")
+"""dmcopy's parameters (its table, ``xdm.tools.dmcopy.TOOL``) and CIAO's ``mode``."""
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -59,10 +61,13 @@ def run(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--png"]
     values = parse_args(argv)
     if "help" in values:
-        print(USAGE)
+        print(f"{USAGE}\n\n{TOOL.help_text()}")  # both forms, then the table
         return 0
     if "infile" not in values or "outfile" not in values:
         raise XdmSemanticError("copy needs an input and an output file", hint=USAGE)
+    for key in ("kernel", "option"):  # checked against the table (FITS only)
+        if key in values:
+            TOOL.param(key).convert(values[key], TOOL.name)
     verbose = get_verbosity() if level is None else level  # a script's --quiet holds
     clobber = _flag(values, "clobber", False)
     from xdm.io.blocks import shared_headers
@@ -75,10 +80,9 @@ def _copy_each(
     values: dict[str, str], *, verbose: int, clobber: bool, png: bool
 ) -> int:
     """Copy the input to the output, or each member of ``@lists`` in turn."""
-    from xdm.advice import output_is_empty
-    from xdm.api import copy
     from xdm.progress import note, verbosity
     from xdm.stacks import runs
+    from xdm.tools.dmcopy import copy_file
 
     pairs = runs(values, files=("infile", "outfile")) or [values]
     for one in pairs:  # infile=@in.lis: once per member (xdm.stacks)
@@ -90,22 +94,13 @@ def _copy_each(
                 f"output file {_png_name(Path(outfile))} exists",
                 hint="add clobber=yes to replace it",
             )
-        history = f"xdm copy infile={infile} outfile={outfile}"
         with verbosity(verbose):
-            if verbose >= 1:  # what the header says is wrong: before the work
-                from xdm.advice import warn
-
-                warn(infile)
-            written = copy(infile, outfile, clobber=clobber, history=history)
+            written = copy_file(infile, outfile, clobber=clobber)
             if png and written.suffix.lower() != ".png":
                 from xdm.quicklook import png_of_fits
 
                 shot = png_of_fits(written, _png_name(written), clobber=clobber)
                 note(f"wrote {shot}", level=1)
-            if verbose >= 1 and output_is_empty(written):  # what the values say
-                from xdm.advice import warn
-
-                warn(infile, empty=True, values_only=True)
     return 0
 
 

@@ -36,7 +36,8 @@ TOOL_MODULE = "xdm.cli.cmd_tool"
 def _with_tools() -> dict[str, str]:
     from xdm.tools import available
 
-    return {**COMMANDS, **dict.fromkeys(available(), TOOL_MODULE)}
+    # a built-in wins: dmcopy is a tool (its table, plist, Python) run by cmd_copy
+    return {**dict.fromkeys(available(), TOOL_MODULE), **COMMANDS}
 
 
 def commands() -> dict[str, str]:

@@ -24,6 +24,8 @@ from typing import Any
 __all__ = ["TOOLS", "available", "load"]
 
 TOOLS: dict[str, str] = {
+    # the language: filter, bin, select
+    "dmcopy": "filter, bin or select the columns of a virtual file into a new file",
     # spectra, light curves, profiles
     "dmextract": "one-dimensional products: PHA spectra, light curves, radial profiles",
     "specextract": "source and background spectra with responses, grouped for fitting",
