@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from outputs import events_digest, temporaries
+from outputs import events_digest, interrupt_while_writing, temporaries
 
 import xdm
 from xdm.io.atomic import atomic_output
@@ -236,16 +236,7 @@ def test_ctrl_c_leaves_no_temporary(big_events: Path, tmp_path: Path) -> None:
     interrupted = 0
     for delay in (0.0, 0.05, 0.15):
         run = _dmcopy(f"{big_events}{FILTER}", str(out), "clobber=yes")
-        deadline = time.monotonic() + 30
-        while (
-            not temporaries(tmp_path)
-            and run.poll() is None
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.002)
-        time.sleep(delay)
-        run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=60)
+        err = interrupt_while_writing(run, tmp_path, delay, wait=30)
         assert temporaries(tmp_path) == [], err
         if run.returncode in (130, -signal.SIGINT):
             interrupted += 1

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from outputs import events_digest, temporaries
+from outputs import events_digest, interrupt_while_writing, temporaries
 
 import xdm
 
@@ -131,16 +131,7 @@ def test_interrupt_while_the_output_is_written(
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while (
-            not temporaries(tmp_path)
-            and run.poll() is None
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.001)
-        time.sleep(delay)
-        run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=120)
+        err = interrupt_while_writing(run, tmp_path, delay)
         assert temporaries(tmp_path) == [], err
         if run.returncode == 130:
             interrupted += 1
