@@ -124,20 +124,14 @@ def _evaluate_numpy(
     only predicates over ``SUBCHUNK`` rows or more."""
     from xdm.engine import npexpr
 
-    arrays = [v for v in operands.values() if np.ndim(v) == 1]
-    if not forced and (not arrays or len(arrays[0]) < SUBCHUNK):
+    found = _numpy_program(expression, operands, forced=forced)
+    if found is None:
         return None
-    program = npexpr.compile(expression, npexpr.kinds_of(operands))
-    if program is None or (program.kind != "bool" and not forced):
-        return None
-    used = {k: operands[k] for k in program.names}
-    if not arrays:
+    program, used, n = found
+    if n is None:
         env = {k: npexpr.Program.convert(np.asarray(v)) for k, v in used.items()}
         with np.errstate(all="ignore"):
             return np.asarray(program.run(env), dtype=program.dtype)
-    n = len(arrays[0])
-    if any(np.ndim(v) > 1 or (np.ndim(v) == 1 and len(v) != n) for v in used.values()):
-        return None  # vector columns and odd shapes: numexpr says what is wrong
     out = np.empty(n, dtype=program.dtype)
     part = _rows_of(program, used)
 
@@ -148,6 +142,29 @@ def _evaluate_numpy(
 
     split_rows(n, rows)
     return out
+
+
+def _numpy_program(
+    expression: Expr, operands: dict[str, NDArray[Any]], *, forced: bool = False
+) -> tuple[Any, dict[str, NDArray[Any]], int | None] | None:
+    """The npexpr program ``evaluate`` would run, the operands it uses and their
+    row count (None: no array operand); None where numexpr runs the expression.
+    Unless ``forced``, only predicates over ``SUBCHUNK`` rows or more."""
+    from xdm.engine import npexpr
+
+    arrays = [v for v in operands.values() if np.ndim(v) == 1]
+    if not forced and (not arrays or len(arrays[0]) < SUBCHUNK):
+        return None
+    program = npexpr.compile(expression, npexpr.kinds_of(operands))
+    if program is None or (program.kind != "bool" and not forced):
+        return None
+    used = {k: operands[k] for k in program.names}
+    if not arrays:
+        return program, used, None
+    n = len(arrays[0])
+    if any(np.ndim(v) > 1 or (np.ndim(v) == 1 and len(v) != n) for v in used.values()):
+        return None  # vector columns and odd shapes: numexpr says what is wrong
+    return program, used, n
 
 
 def _rows_of(
@@ -179,20 +196,12 @@ def predicate_parts(
     use numexpr. A kernel that walks the rows in cache-sized parts asks for each
     part's mask just before it reads the same records (``padded_index``), so the
     records come from memory once instead of once per pass over the chunk."""
-    from xdm.engine import npexpr
-
-    arrays = [v for v in operands.values() if np.ndim(v) == 1]
-    if not arrays or len(arrays[0]) < SUBCHUNK:
+    found = _numpy_program(expression, operands)
+    if found is None:
         return None
-    program = npexpr.compile(expression, npexpr.kinds_of(operands))
-    if program is None or program.kind != "bool":
-        return None
-    n = len(arrays[0])
-    used = {k: operands[k] for k in program.names}
-    if not any(np.ndim(v) == 1 for v in used.values()) or any(
-        np.ndim(v) > 1 or (np.ndim(v) == 1 and len(v) != n) for v in used.values()
-    ):
-        return None  # a constant or odd shapes: ``evaluate`` decides
+    program, used, _ = found
+    if not any(np.ndim(v) == 1 for v in used.values()):
+        return None  # a constant: ``evaluate`` decides
     part = _rows_of(program, used)
     return lambda start, stop: np.asarray(part(start, stop), dtype=program.dtype)
 
