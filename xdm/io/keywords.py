@@ -63,6 +63,7 @@ __all__ = [
     "TIME_START",
     "TIME_SYSTEM",
     "carry",
+    "is_layout",
     "is_required",
     "is_structural",
     "is_table_structure",
@@ -226,6 +227,7 @@ ASTROPY_STRIPPED_COLUMNS: Final[Group] = (
 _AXIS = re.compile(r"NAXIS\d+")
 _REQUIRED_NUMBERED = re.compile(r"(NAXIS|TFORM|TTYPE)\d+")
 _VECTOR_COLUMN = re.compile(r"(MTYPE|MFORM)\d*")
+_LAYOUT_NUMBERED = re.compile(r"(NAXIS|TFORM|TTYPE|TDIM)\d+")
 
 
 def is_structural(key: str) -> bool:
@@ -237,6 +239,13 @@ def is_structural(key: str) -> bool:
 def is_required(key: str) -> bool:
     """Whether ``key`` is ``REQUIRED``, ``NAXISn``, ``TFORMn`` or ``TTYPEn``."""
     return key in REQUIRED or bool(_REQUIRED_NUMBERED.fullmatch(key))
+
+
+def is_layout(key: str) -> bool:
+    """Whether ``key`` fixes how the block's bytes lie: ``LAYOUT``, ``HEAP``,
+    ``NAXISn`` and the columns' ``TFORMn``, ``TTYPEn``, ``TDIMn`` (dmhedit
+    refuses to edit them; a column's units or limits it edits)."""
+    return key in LAYOUT or key in HEAP or bool(_LAYOUT_NUMBERED.fullmatch(key))
 
 
 def is_table_structure(key: str) -> bool:

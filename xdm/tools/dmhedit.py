@@ -24,15 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from xdm.errors import XdmIOError, XdmSemanticError
+from xdm.io.keywords import is_layout
 from xdm.tools.params import VERBOSE, Param, Tool, Values
 
 __all__ = ["TOOL", "Edit", "HeaderEdits", "dmhedit", "run"]
 
 DATATYPES = ("indef", "boolean", "short", "long", "float", "double", "string")
-_PROTECTED = re.compile(
-    r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTEND|END|"
-    r"TFORM\d+|TTYPE\d+|THEAP|TDIM\d+)$"
-)
 _NAME = re.compile(r"^[A-Z0-9_-]{1,8}$|^HIERARCH .+$")
 
 TOOL = Tool(
@@ -141,7 +138,7 @@ def _check_key(key: str) -> None:
         raise XdmSemanticError(
             f"dmhedit: {key!r} is not a FITS keyword name (1-8 of A-Z 0-9 _ -)"
         )
-    if _PROTECTED.match(key):
+    if key == "END" or is_layout(key):
         raise XdmSemanticError(
             f"dmhedit: {key} describes the data layout and cannot be edited",
             hint="use xdm dmcopy with [cols ...] to change columns",
