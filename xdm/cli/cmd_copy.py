@@ -70,10 +70,7 @@ def run(argv: list[str]) -> int:
             TOOL.param(key).convert(values[key], TOOL.name)
     verbose = get_verbosity() if level is None else level  # a script's --quiet holds
     clobber = _flag(values, "clobber", False)
-    from xdm.io.blocks import shared_headers
-
-    with shared_headers():  # the advice and the plan read each header once
-        return _copy_each(values, verbose=verbose, clobber=clobber, png=png)
+    return _copy_each(values, verbose=verbose, clobber=clobber, png=png)
 
 
 def _copy_each(
