@@ -243,33 +243,17 @@ def _world(expr: Any) -> bool:
     return False
 
 
-def _needs_wcs(expr: Any) -> bool:
-    """Whether building the region may ask for the WCS: a coordinate or size with
-    a sky unit, or shapes read from a file. A region in physical pixels needs none
-    (nor astropy.wcs, 0.4 s of imports in a command)."""
-    from xdm.lang import nodes as n
-
-    if isinstance(expr, n.Shape):
-        return any(isinstance(a, n.Coordinate) and a.unit for a in expr.args)
-    if isinstance(expr, n.FieldShape):
-        return False
-    if isinstance(expr, n.RegionNot):
-        return _needs_wcs(expr.operand)
-    if isinstance(expr, n.RegionAnd | n.RegionOr):
-        return any(_needs_wcs(e) for e in expr.operands)
-    return True  # region files and masks
-
-
 def _region_box(
     clause: Any, block: Block, base_dir: Any
 ) -> tuple[tuple[float, float, float, float] | None, ColumnMeta, ColumnMeta] | None:
     pair = _xy(clause, block)
     if pair is None:
         return None
+    from xdm.io.imagewcs import column_wcs
     from xdm.regions.api import region
 
     xcol, ycol = pair
-    wcs = _wcs(xcol, ycol) if _needs_wcs(clause.region) else None
+    wcs = column_wcs(xcol, ycol)  # built only if the region is on the sky
     try:
         r = region(clause.region, wcs=wcs, base_dir=base_dir)
     except Exception:
@@ -310,20 +294,6 @@ def _outside(clause: Any, box: tuple[float, float, float, float], what: str) -> 
         f"the data ({what})",
         hint="sky regions are in physical pixels (or give RA/Dec with d or h:m:s)",
     )
-
-
-def _wcs(xcol: ColumnMeta, ycol: ColumnMeta) -> Any:
-    if xcol.wcs is None or ycol.wcs is None:
-        return None
-    from astropy.wcs import WCS
-
-    w = WCS(naxis=2)
-    w.wcs.ctype = [xcol.wcs.ctype, ycol.wcs.ctype]
-    w.wcs.crval = [xcol.wcs.crval, ycol.wcs.crval]
-    w.wcs.crpix = [xcol.wcs.crpix, ycol.wcs.crpix]
-    w.wcs.cdelt = [xcol.wcs.cdelt, ycol.wcs.cdelt]
-    w.wcs.set()
-    return w
 
 
 def _extent(vf: n.VirtualFile, names: list[str], base_dir: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from xdm import expr as e
 from xdm.engine.exprcontext import FilterContext, attach
 from xdm.engine.steps import SubspaceEntry, VectorTest
 from xdm.errors import XdmError
+from xdm.io.imagewcs import column_wcs
 from xdm.lang import nodes as n
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def region_filter(
     """``sky=shape``; an excluded single shape is recorded as ``!shape``
     (dm-syntax 10.2, unconfirmed form)."""
     xcol, ycol, label = _region_columns(ctx, node.column)
-    wcs = _column_wcs(xcol, ycol)
+    wcs = column_wcs(xcol, ycol)
     region = _make_region(ctx, node.region, wcs, node)
     xv, yv = ctx.var(xcol), ctx.var(ycol)
     tree = region.numexpr_tree(xv, yv)
@@ -116,49 +117,6 @@ def _region_columns(
                 f"column '{c.name}' of '{target.name}' is not numeric", target
             )
     return pair[0], pair[1], target.name.lower()
-
-
-def _column_wcs(xcol: ColumnMeta, ycol: ColumnMeta) -> Any:
-    """The columns' world transform for the regions code (None if they have none).
-
-    Built on first use (``_LazyWcs``): a region in physical pixels never touches
-    it, and importing astropy.wcs costs ~0.4 s of a fresh process.
-    """
-    if xcol.wcs is None or ycol.wcs is None:
-        return None
-    return _LazyWcs(xcol, ycol)
-
-
-class _LazyWcs:
-    """Stands in for an astropy WCS; builds it when an attribute is first read."""
-
-    __slots__ = ("_columns", "_wcs")
-
-    def __init__(self, xcol: ColumnMeta, ycol: ColumnMeta) -> None:
-        self._columns = (xcol, ycol)
-        self._wcs: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if self._wcs is None:
-            self._wcs = _build_column_wcs(*self._columns)
-        return getattr(self._wcs, name)
-
-
-def _build_column_wcs(xcol: ColumnMeta, ycol: ColumnMeta) -> Any:
-    """An astropy WCS mapping physical (x, y) with origin 1 to world."""
-    assert xcol.wcs is not None and ycol.wcs is not None
-    from astropy.wcs import WCS
-
-    w = WCS(naxis=2)
-    w.wcs.ctype = [xcol.wcs.ctype, ycol.wcs.ctype]
-    w.wcs.crval = [xcol.wcs.crval, ycol.wcs.crval]
-    w.wcs.crpix = [xcol.wcs.crpix, ycol.wcs.crpix]
-    w.wcs.cdelt = [xcol.wcs.cdelt, ycol.wcs.cdelt]
-    w.wcs.cunit = [xcol.wcs.cunit or "deg", ycol.wcs.cunit or "deg"]
-    w.wcs.set()
-    return w
 
 
 def _make_region(ctx: FilterContext, node: Any, wcs: Any, at: Any) -> Any:

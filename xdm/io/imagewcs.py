@@ -22,10 +22,13 @@ if TYPE_CHECKING:
     from astropy.io.fits import Header
     from astropy.wcs import WCS
 
+    from xdm.io.columns import ColumnMeta
+
 __all__ = [
     "AxisGrid",
     "binned_image_header",
     "collapsed_header",
+    "column_wcs",
     "is_plain_celestial_pair",
     "physical_axis_names",
     "physical_transform",
@@ -525,3 +528,47 @@ def collapsed_header(header: Header, keep: Sequence[int]) -> Header:
             ]:
                 del out[key]
     return out
+
+
+def column_wcs(xcol: ColumnMeta, ycol: ColumnMeta) -> Any:
+    """The world transform of event columns x, y for region code (None if they have none).
+
+    Built on first use (``_LazyWcs``): a region in physical pixels never touches
+    it, and importing astropy.wcs costs ~0.4 s of a fresh process. The engine's
+    region filters and the advice's region bounds both use it.
+    """
+    if xcol.wcs is None or ycol.wcs is None:
+        return None
+    return _LazyWcs(xcol, ycol)
+
+
+class _LazyWcs:
+    """Stands in for an astropy WCS; builds it when an attribute is first read."""
+
+    __slots__ = ("_columns", "_wcs")
+
+    def __init__(self, xcol: ColumnMeta, ycol: ColumnMeta) -> None:
+        self._columns = (xcol, ycol)
+        self._wcs: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._wcs is None:
+            self._wcs = _build_column_wcs(*self._columns)
+        return getattr(self._wcs, name)
+
+
+def _build_column_wcs(xcol: ColumnMeta, ycol: ColumnMeta) -> Any:
+    """An astropy WCS mapping physical (x, y) with origin 1 to world."""
+    assert xcol.wcs is not None and ycol.wcs is not None
+    from astropy.wcs import WCS
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = [xcol.wcs.ctype, ycol.wcs.ctype]
+    w.wcs.crval = [xcol.wcs.crval, ycol.wcs.crval]
+    w.wcs.crpix = [xcol.wcs.crpix, ycol.wcs.crpix]
+    w.wcs.cdelt = [xcol.wcs.cdelt, ycol.wcs.cdelt]
+    w.wcs.cunit = [xcol.wcs.cunit or "deg", ycol.wcs.cunit or "deg"]
+    w.wcs.set()
+    return w
