@@ -88,20 +88,24 @@ def _plan(
 
 
 def read(
-    vf: VirtualFile | str, *, base_dir: str | os.PathLike[str] | None = None
+    vf: VirtualFile | str,
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    plan: Plan | None = None,
 ) -> Table | Image:
     """Evaluate a virtual file in memory.
 
     Returns an astropy ``Table`` for a filtered or column-selected table block,
-    and an ``Image`` for ``[bin ...]`` or an image block.
+    and an ``Image`` for ``[bin ...]`` or an image block. ``plan``: the plan of
+    ``vf`` a caller already made (to learn what it gives), run as it is.
     """
     from xdm.engine.executor import ImageResult, evaluate
     from xdm.io.hdus import records_table
 
     vf = os.fspath(vf) if isinstance(vf, os.PathLike) else vf
-    p = _plan(vf, base_dir)
+    p = _plan(vf, base_dir) if plan is None else plan
     if p.image_block:
-        return _read_image_block(vf, base_dir)
+        return _read_image_block(vf, base_dir if plan is None else plan.base_dir)
     result = evaluate(p)
     if isinstance(result, ImageResult):
         return Image(data=result.data, header=result.header, name=result.name)

@@ -105,22 +105,12 @@ def output_header(text: str) -> Selected:
 
 def planned_image(vf: VirtualFile, plan: Plan) -> Image:
     """The image of ``vf`` from the plan the caller made to learn that it is one
-    (``xdm.read`` would plan it again): a ``[bin]`` runs ``plan``; an image block,
-    which a plan only names, is evaluated by ``xdm.engine.images``."""
-    from xdm.api import Image
-    from xdm.engine.executor import ImageResult, evaluate
+    (``xdm.read`` with that ``plan``, so it is not planned again)."""
+    from xdm.api import Image, read
 
-    if plan.image_block:
-        from xdm.engine.images import read_image
-        from xdm.plan.planner import evaluate_virtual_image
-
-        data, header = read_image(
-            vf, base_dir=plan.base_dir, image_reader=evaluate_virtual_image
-        )
-        return Image(data=data, header=header, name=str(header.get("HDUNAME", "")))
-    result = evaluate(plan)
-    assert isinstance(result, ImageResult)
-    return Image(data=result.data, header=result.header, name=result.name)
+    image = read(vf, plan=plan)
+    assert isinstance(image, Image)
+    return image
 
 
 class Sink:
